@@ -1,0 +1,157 @@
+"""Shared fixtures: isolated run/architecture folders, real MNIST when available, a live app in Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(tmp_path, monkeypatch):
+    """Every test gets its own run store, saved-architecture folder and handwriting set."""
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_LAB_ARCHITECTURES", str(tmp_path / "architectures"))
+    monkeypatch.setenv("MNIST_LAB_HANDWRITING", str(tmp_path / "handwriting"))
+    return tmp_path
+
+
+@pytest.fixture
+def real_mnist():
+    """The real MNIST arrays; skipped when MNIST_LAB_DATA is not set (CI sets it)."""
+    if not os.environ.get("MNIST_LAB_DATA"):
+        pytest.skip("MNIST_LAB_DATA is not set")
+    from mnist_lab import data
+
+    return data.load_mnist()
+
+
+@pytest.fixture
+def synthetic_npz(tmp_path):
+    """A tiny file in MNIST's layout: digits are bright squares at a position that depends on the label."""
+    rng = np.random.default_rng(0)
+
+    def make(count):
+        labels = rng.integers(0, 10, size=count).astype(np.uint8)
+        images = np.zeros((count, 28, 28), np.uint8)
+        for index, label in enumerate(labels):
+            row, column = divmod(int(label), 5)
+            images[index, 4 + row * 12: 12 + row * 12, 2 + column * 5: 6 + column * 5] = 255
+        return images, labels
+
+    x_train, y_train = make(600)
+    x_test, y_test = make(200)
+    path = tmp_path / "synthetic.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app.py` on a free port of 127.0.0.1, stopped when the test ends."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}; see {log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)  # polling a server that is starting: no event to wait on
+        raise RuntimeError(f"streamlit did not answer within 60 s; see {log_path}")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def app_server(isolated_storage, request):
+    """A live app with this test's isolated storage. Extra env: mark the test with
+    @pytest.mark.app_env(KEY="value")."""
+    env = dict(os.environ)
+    marker = request.node.get_closest_marker("app_env")
+    if marker:
+        env.update(marker.kwargs)
+    ARTIFACTS.mkdir(exist_ok=True)
+    server = AppServer(env, ARTIFACTS / f"{request.node.name}.server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; a screenshot of it is kept in test-artifacts/ after the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def open_page(page, server: AppServer, path: str = ""):
+    """Open an app page and wait until Streamlit has finished running its script."""
+    page.goto(f"{server.url}/{path}")
+    page.wait_for_selector("[data-testid='stApp']")
+    wait_idle(page)
+
+
+def wait_idle(page, timeout: float = 60_000):
+    """Wait until the app reports that no script run is in progress."""
+    page.wait_for_function(
+        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
+        " return app && app.getAttribute('data-test-script-state') !== 'running'"
+        " && !document.querySelector(\"[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']\"); }",
+        timeout=timeout,
+    )
