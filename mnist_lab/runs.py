@@ -27,6 +27,10 @@ ACTIVE_STATUSES = ("queued", "running")
 MODEL_FILE = "model.keras"
 
 
+class ModelUnavailable(RuntimeError):
+    """A run's model file is missing or unreadable."""
+
+
 class RunNotFound(KeyError):
     def __str__(self):
         return f"No run with id {self.args[0]!r}."
@@ -161,6 +165,19 @@ class RunStore:
 
     def has_model(self, run_id: str) -> bool:
         return self.model_path(run_id).is_file()
+
+    def load_model(self, run_id: str):
+        """The run's trained Keras model. Raises ModelUnavailable with a readable reason."""
+        path = self.model_path(run_id)
+        if not path.is_file():
+            raise ModelUnavailable(f"Run {run_id} has no saved model (it may have stopped before its first "
+                                   "epoch ended, or its file was removed).")
+        import keras
+
+        try:
+            return keras.saving.load_model(path, compile=False)
+        except Exception as error:  # a damaged file can fail in many ways inside Keras
+            raise ModelUnavailable(f"The model file of run {run_id} cannot be read ({error}).") from None
 
     def request_stop(self, run_id: str) -> None:
         write_atomic(self.path(run_id) / "STOP", now_iso())
