@@ -76,7 +76,7 @@ def read_json(path: Path, default=None):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _pid_alive(pid) -> bool:

@@ -61,6 +61,13 @@ def synthetic_npz(tmp_path):
     return path
 
 
+def app_test(timeout: float = 60):
+    """An AppTest of the whole app (router included); switch pages with at.switch_page("pages/x.py")."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

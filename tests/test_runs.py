@@ -1,0 +1,112 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mnist_lab import runs
+from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
+
+ARCHITECTURE = {"name": "tiny", "source": "custom", "layers": [{"type": "Flatten"}]}
+SETTINGS = {"epochs": 2, "batch_size": 32}
+
+
+def test_create_get_list_and_history(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    first = store.create("first", ARCHITECTURE, SETTINGS)
+    second = store.create("second", ARCHITECTURE, SETTINGS)
+    assert store.get(first["id"])["status"] == "queued"
+    assert [meta["id"] for meta in store.list()] == [second["id"], first["id"]]  # newest first
+    store.append_epoch(first["id"], {"epoch": 1, "loss": 0.5, "seconds": 2.0})
+    store.append_epoch(first["id"], {"epoch": 2, "loss": 0.25, "seconds": 3.0})
+    assert [epoch["loss"] for epoch in store.history(first["id"])] == [0.5, 0.25]
+    meta = store.get(first["id"])
+    assert meta["epochs_done"] == 2 and meta["epoch_seconds"] == [2.0, 3.0]
+
+
+def test_reopened_store_sees_the_same_runs(tmp_path):
+    run = RunStore(tmp_path).create("kept", ARCHITECTURE, SETTINGS)
+    assert RunStore(tmp_path).get(run["id"])["name"] == "kept"
+
+
+def test_unknown_status_and_unknown_run_are_refused(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create("x", ARCHITECTURE, SETTINGS)
+    with pytest.raises(ValueError, match="Unknown status"):
+        store.update(run["id"], status="exploded")
+    with pytest.raises(RunNotFound):
+        store.get("nope")
+    with pytest.raises(RunNotFound):
+        store.get("../etc")
+
+
+def test_write_atomic_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "a" / "file.json"
+    runs.write_json(target, {"value": 1})
+    runs.write_json(target, {"value": 2})
+    assert json.loads(target.read_text()) == {"value": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["file.json"]
+
+
+def test_folders_without_a_readable_run_file_are_skipped(tmp_path):
+    store = RunStore(tmp_path)
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.json").write_text("{not json")
+    run = store.create("good", ARCHITECTURE, SETTINGS)
+    assert [meta["id"] for meta in store.list()] == [run["id"]]
+
+
+def test_orphaned_runs_become_interrupted_and_live_ones_do_not(tmp_path):
+    store = RunStore(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = store.create("orphan", ARCHITECTURE, SETTINGS, pid=dead.pid)
+    store.update(orphan["id"], status="running")
+    store.append_epoch(orphan["id"], {"epoch": 1, "loss": 1.0, "seconds": 1.0})
+    mine_alive = store.create("alive here", ARCHITECTURE, SETTINGS)
+    mine_lost = store.create("lost here", ARCHITECTURE, SETTINGS)
+    done = store.create("done", ARCHITECTURE, SETTINGS)
+    store.update(done["id"], status="completed")
+
+    recovered = store.recover_interrupted(alive_run_ids={mine_alive["id"]})
+
+    assert set(recovered) == {orphan["id"], mine_lost["id"]}
+    assert store.get(orphan["id"])["status"] == "interrupted"
+    assert "1 finished epoch" in store.get(orphan["id"])["message"]
+    assert store.get(mine_alive["id"])["status"] == "queued"
+    assert store.get(done["id"])["status"] == "completed"
+
+
+def test_delete_refuses_a_live_run_and_removes_a_finished_one(tmp_path):
+    store = RunStore(tmp_path)
+    live = store.create("live", ARCHITECTURE, SETTINGS, pid=os.getpid())
+    store.update(live["id"], status="running")
+    with pytest.raises(ValueError, match="stop it before deleting"):
+        store.delete(live["id"])
+    store.update(live["id"], status="stopped")
+    store.delete(live["id"])
+    assert store.list() == []
+
+
+def test_missing_or_damaged_model_gives_a_readable_error(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create("no model", ARCHITECTURE, SETTINGS)
+    with pytest.raises(ModelUnavailable, match="has no saved model"):
+        store.load_model(run["id"])
+    store.model_path(run["id"]).write_bytes(b"not a keras file")
+    with pytest.raises(ModelUnavailable, match="cannot be read"):
+        store.load_model(run["id"])
+
+
+def test_stop_request_is_visible_to_another_store(tmp_path):
+    run = RunStore(tmp_path).create("x", ARCHITECTURE, SETTINGS)
+    assert not RunStore(tmp_path).stop_requested(run["id"])
+    RunStore(tmp_path).request_stop(run["id"])
+    assert RunStore(tmp_path).stop_requested(run["id"])
+
+
+def test_default_root_comes_from_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_RUNS", str(tmp_path / "elsewhere"))
+    assert RunStore().root == tmp_path / "elsewhere"
