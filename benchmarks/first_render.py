@@ -1,0 +1,113 @@
+"""Time to first render of the home page in headless Chromium, from the start of `streamlit run`.
+
+The baseline, measured in the same run, is a one-line Streamlit page served the same way: the ratio
+says what the lab's own start-up (data, charts, imports) adds to Streamlit's. Device details arrive
+later (Keras is imported after the first render); that time is reported too.
+
+    python benchmarks/first_render.py [--repeats 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+BASELINE_APP = 'import streamlit as st\nst.title("Hello")\n'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(script: Path, env: dict):
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                return process, url
+        except OSError:
+            time.sleep(0.05)  # the server is starting: nothing to wait on but its port
+
+
+def measure(browser, script: Path, ready_text: str, later_text: str | None, env: dict) -> dict:
+    """Seconds from `streamlit run` to ready_text on screen (and to later_text, if given)."""
+    page = browser.new_page()
+    start = time.perf_counter()
+    process, url = _serve(script, env)
+    try:
+        page.goto(url)
+        page.get_by_text(ready_text).first.wait_for(timeout=120_000)
+        result = {"first_render_s": time.perf_counter() - start}
+        if later_text:
+            page.get_by_text(later_text).first.wait_for(timeout=120_000)
+            result["device_details_s"] = time.perf_counter() - start
+        return result
+    finally:
+        page.close()
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def run(repeats: int = 3) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        baseline_script = Path(folder) / "hello.py"
+        baseline_script.write_text(BASELINE_APP)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        home, baseline = [], []
+        for _ in range(repeats):  # interleaved, so that drifting machine load hits both alike
+            baseline.append(measure(browser, baseline_script, "Hello", None, env))
+            home.append(measure(browser, ROOT / "app.py", "Images per digit", "This machine trains on", env))
+        browser.close()
+    home_first = statistics.median(r["first_render_s"] for r in home)
+    baseline_first = statistics.median(r["first_render_s"] for r in baseline)
+    return {
+        "repeats": repeats,
+        "home_first_render_s": round(home_first, 3),
+        "home_device_details_s": round(statistics.median(r["device_details_s"] for r in home), 3),
+        "baseline_first_render_s": round(baseline_first, 3),
+        "ratio": round(home_first / baseline_first, 3),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args(argv)
+    result = run(args.repeats)
+    print(f"home page first render   {result['home_first_render_s']:.2f} s (median of {args.repeats})")
+    print(f"  device details shown   {result['home_device_details_s']:.2f} s")
+    print(f"bare Streamlit page      {result['baseline_first_render_s']:.2f} s")
+    print(f"ratio home / bare        {result['ratio']:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
