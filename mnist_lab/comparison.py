@@ -1,0 +1,454 @@
+"""Runs side by side: the table of all runs, their curves for a chart, and what the numbers say.
+
+Every run and every notebook result becomes an `Entry`, one row of the comparison table; the
+notebook's rows come from reference.py and are marked as such. Nothing here needs Keras: the
+table and the observations are built from run.json and history.json alone.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from mnist_lab import reference as reference_results
+from mnist_lab.architectures import to_json
+
+RUN = "run"
+NOTEBOOK = "notebook"
+MNIST_TRAIN_IMAGES = 60000
+TABLE_COLUMNS = (
+    "name", "source", "architecture", "parameters", "epochs", "batch size", "optimizer", "training images",
+    "augmentation", "device", "s / epoch", "best val. accuracy %", "test accuracy %", "status", "notes",
+)
+# Validation loss this far above its lowest value (10 %), for at least two epochs, counts as overfitting.
+OVERFIT_RISE = 0.10
+OVERFIT_EPOCHS = 2
+# Within this many accuracy points of the notebook at the same epoch, a run "tracks" it.
+TRACKING_POINTS = 0.5
+MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:")
+# Test accuracies closer than this (points) are within the noise of one random start.
+NOISE_POINTS = 0.15
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the comparison: a stored run or one of the notebook's published results."""
+
+    key: str  # run id, or "notebook:<preset>"
+    label: str  # unique display name: legend, pickers
+    kind: str  # RUN or NOTEBOOK
+    architecture: str
+    status: str
+    history: tuple[dict, ...]
+    parameters: int | None = None
+    epochs: int = 0
+    batch_size: int | None = None
+    optimizer: str | None = None
+    train_size: int | None = None
+    augment: bool = False
+    device: str = ""
+    seconds_per_epoch: float | None = None
+    test_accuracy: float | None = None
+    notes: str = ""
+    created: str = ""
+    has_model: bool = False
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        values = [row["val_accuracy"] for row in self.history if _is_number(row.get("val_accuracy"))]
+        return max(values) if values else None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _as_int(value) -> int | None:
+    return int(value) if _is_number(value) else None
+
+
+def _median_seconds(history, meta) -> float | None:
+    seconds = [row.get("seconds") for row in history if _is_number(row.get("seconds"))]
+    if not seconds:
+        seconds = [value for value in meta.get("epoch_seconds") or [] if _is_number(value)]
+    return float(statistics.median(seconds)) if seconds else None
+
+
+def _run_notes(meta: dict, epochs: int, has_model: bool) -> str:
+    status = meta.get("status") or "unknown"
+    planned = _as_int((meta.get("settings") or {}).get("epochs"))
+    if status in ("queued", "running"):
+        return f"training: {epochs} of {planned} epochs done" if planned else "training"
+    notes = []
+    if meta.get("message"):
+        notes.append(str(meta["message"]))
+    if epochs == 0:
+        notes.append("no finished epoch: nothing to evaluate")
+    elif not has_model:
+        notes.append("no saved model file")
+    return "; ".join(notes)
+
+
+def run_entry(meta: dict, history: list[dict], has_model: bool) -> Entry:
+    """A stored run as a comparison entry; tolerant of missing fields (a failed or old run)."""
+    settings = meta.get("settings") or {}
+    architecture = meta.get("architecture") or {}
+    history = tuple(row for row in history or [] if isinstance(row, dict) and _is_number(row.get("epoch")))
+    epochs = max(len(history), _as_int(meta.get("epochs_done")) or 0)
+    test_accuracy = meta.get("test_accuracy")
+    return Entry(
+        key=str(meta["id"]),
+        label=str(meta.get("name") or meta["id"]),
+        kind=RUN,
+        architecture=str(architecture.get("name") or "custom") if isinstance(architecture, dict) else "custom",
+        status=str(meta.get("status") or "unknown"),
+        history=history,
+        parameters=_as_int(meta.get("parameters")),
+        epochs=epochs,
+        batch_size=_as_int(settings.get("batch_size")),
+        optimizer=settings.get("optimizer"),
+        train_size=_as_int(settings.get("train_size")),
+        augment=bool(settings.get("augment")),
+        device=str(meta.get("device") or ""),
+        seconds_per_epoch=_median_seconds(history, meta),
+        test_accuracy=float(test_accuracy) if _is_number(test_accuracy) else None,
+        notes=_run_notes(meta, epochs, has_model),
+        created=str(meta.get("created") or ""),
+        has_model=has_model,
+    )
+
+
+def reference_entry(result: reference_results.ReferenceResult) -> Entry:
+    settings = reference_results.NOTEBOOK_SETTINGS
+    unreadable = sum(1 for row in result.history if any(row[c] is None for c in reference_results.HISTORY_COLUMNS))
+    return Entry(
+        key=result.key,
+        label=result.name,
+        kind=NOTEBOOK,
+        architecture=result.preset,
+        status="published",
+        history=result.history,
+        parameters=result.total_parameters or None,
+        epochs=len(result.history),
+        batch_size=settings["batch_size"],
+        optimizer=settings["optimizer"],
+        train_size=settings["train_size"],
+        augment=settings["augment"],
+        device=reference_results.NOTEBOOK_DEVICE,
+        seconds_per_epoch=result.seconds_per_epoch,
+        test_accuracy=result.test_accuracy,
+        notes="the notebook's published result" + (
+            f"; {unreadable} epoch(s) of its log unreadable (gaps in the curves)" if unreadable else ""),
+    )
+
+
+def _unique_labels(entries: list[Entry]) -> list[Entry]:
+    """Two runs with the same name get their ids added, so that every legend entry is one run."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry.label] = counts.get(entry.label, 0) + 1
+    return [entry if counts[entry.label] == 1 else replace(entry, label=f"{entry.label} ({entry.key})")
+            for entry in entries]
+
+
+def build_entries(runs: list[dict], histories: dict[str, list], model_ids=(),
+                  references=None) -> list[Entry]:
+    """Runs (newest first, as RunStore.list gives them), then the notebook's results.
+
+    `histories` maps run id to its history; `model_ids` are the runs that have a model file;
+    `references` defaults to the notebook's three results (pass [] to leave them out).
+    """
+    if references is None:
+        references = reference_results.load_references()
+    model_ids = set(model_ids)
+    entries = [run_entry(meta, histories.get(meta["id"], []), meta["id"] in model_ids) for meta in runs]
+    entries += [reference_entry(result) for result in references]
+    return _unique_labels(entries)
+
+
+def entries_from_store(store, references=None) -> list[Entry]:
+    """Every run in a RunStore plus the notebook's results."""
+    runs = store.list()
+    return build_entries(runs, {meta["id"]: store.history(meta["id"]) for meta in runs},
+                         [meta["id"] for meta in runs if store.has_model(meta["id"])], references)
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def runs_table(entries: list[Entry]) -> pd.DataFrame:
+    """One row per entry, indexed by key, with the columns of TABLE_COLUMNS (accuracies in percent)."""
+    rows = [{
+        "name": entry.label,
+        "source": entry.kind,
+        "architecture": entry.architecture,
+        "parameters": entry.parameters,
+        "epochs": entry.epochs,
+        "batch size": entry.batch_size,
+        "optimizer": entry.optimizer,
+        "training images": entry.train_size,
+        "augmentation": "on" if entry.augment else "off",
+        "device": entry.device,
+        "s / epoch": entry.seconds_per_epoch,
+        "best val. accuracy %": _percent(entry.best_val_accuracy),
+        "test accuracy %": _percent(entry.test_accuracy),
+        "status": entry.status,
+        "notes": entry.notes,
+    } for entry in entries]
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS), index=pd.Index([e.key for e in entries], name="key"))
+    for column in ("parameters", "epochs", "batch size", "training images"):
+        table[column] = table[column].astype("Int64")
+    for column in ("s / epoch", "best val. accuracy %", "test accuracy %"):
+        table[column] = table[column].astype("Float64")
+    return table
+
+
+def filter_table(table: pd.DataFrame, architectures=(), statuses=(), text: str = "",
+                 include_notebook: bool = True) -> pd.DataFrame:
+    """Rows matching every given filter; empty filters match everything. `text` searches the name."""
+    keep = pd.Series(True, index=table.index)
+    if architectures:
+        keep &= table["architecture"].isin(list(architectures))
+    if statuses:
+        keep &= table["status"].isin(list(statuses))
+    if text.strip():
+        keep &= table["name"].str.contains(text.strip(), case=False, regex=False)
+    if not include_notebook:
+        keep &= table["source"] != NOTEBOOK
+    return table[keep]
+
+
+CURVE_METRICS = (("loss", "loss", "training"), ("val_loss", "loss", "validation"),
+                 ("accuracy", "accuracy", "training"), ("val_accuracy", "accuracy", "validation"))
+
+
+def curves(entries: list[Entry]) -> pd.DataFrame:
+    """Long-format history for a line chart: run, epoch, metric, split, value, segment.
+
+    Unreadable (null) values are left out, and a new `segment` starts after each one, so that a
+    chart drawing one line per segment shows a gap there instead of a zero or a bridging line.
+    Accuracy is in percent.
+    """
+    rows = []
+    for entry in entries:
+        history = sorted(entry.history, key=lambda row: row["epoch"])
+        for column, metric, split in CURVE_METRICS:
+            segment, previous_epoch = 0, None
+            for row in history:
+                value = row.get(column)
+                if not _is_number(value):
+                    previous_epoch = None
+                    continue
+                if previous_epoch is None or row["epoch"] != previous_epoch + 1:
+                    segment += 1
+                previous_epoch = row["epoch"]
+                rows.append({
+                    "run": entry.label, "key": entry.key, "epoch": int(row["epoch"]), "metric": metric,
+                    "split": split, "value": 100.0 * value if metric == "accuracy" else float(value),
+                    "segment": f"{entry.key}|{column}|{segment}",
+                })
+    return pd.DataFrame(rows, columns=["run", "key", "epoch", "metric", "split", "value", "segment"])
+
+
+def default_overlay(entries: list[Entry], preferred=(), newest: int = 2) -> list[str]:
+    """Keys to overlay when the learner has not chosen: the preferred runs that exist, else the newest
+    runs that finished an epoch, plus the notebook results with the same architectures (else the
+    notebook's 3-layer net); with no runs, the three notebook results."""
+    runs = [entry for entry in entries if entry.kind == RUN]
+    notebook = {entry.architecture: entry.key for entry in entries if entry.kind == NOTEBOOK}
+    known = {entry.key for entry in entries}
+    chosen = [key for key in preferred if key in known]
+    if not chosen:
+        chosen = [entry.key for entry in runs if entry.history][:newest]
+    if not chosen and not runs:
+        return list(notebook.values())
+    architectures = {entry.architecture for entry in entries if entry.key in chosen}
+    matching = [key for architecture, key in notebook.items() if architecture in architectures]
+    if not matching and "seed-3layer" in notebook:
+        matching = [notebook["seed-3layer"]]
+    return chosen + [key for key in matching if key not in chosen]
+
+
+def quoted(label: str) -> str:
+    """A run name inside markdown: in quotes, its punctuation escaped so that it shows as typed."""
+    return "“" + "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in label) + "”"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:.2f} %"
+
+
+def overfitting(history) -> dict | None:
+    """Training loss falling while validation loss rises: where and by how much, or None.
+
+    The validation loss must stay more than OVERFIT_RISE above its lowest value for at least
+    OVERFIT_EPOCHS epochs after it, so that a single noisy epoch is not called overfitting.
+    """
+    points = [(row["epoch"], row.get("loss"), row["val_loss"]) for row in sorted(history, key=lambda r: r["epoch"])
+              if _is_number(row.get("val_loss"))]
+    if len(points) < OVERFIT_EPOCHS + 1:
+        return None
+    best_index = min(range(len(points)), key=lambda index: points[index][2])
+    best_epoch, _, best_val = points[best_index]
+    after = points[best_index + 1:]
+    if len(after) < OVERFIT_EPOCHS or best_val <= 0:
+        return None
+    threshold = best_val * (1 + OVERFIT_RISE)
+    last_epoch, _, last_val = after[-1]
+    if last_val <= threshold or statistics.mean(val for _, _, val in after) <= threshold:
+        return None
+    training = [(epoch, loss) for epoch, loss, _ in points[best_index:] if _is_number(loss)]
+    if len(training) < 2 or training[-1][1] >= training[0][1]:
+        return None
+    return {"best_epoch": best_epoch, "best_val_loss": best_val, "last_epoch": last_epoch, "last_val_loss": last_val,
+            "loss_at_best": training[0][1], "last_loss": training[-1][1]}
+
+
+def _accuracy_observation(entries):
+    scored = sorted((e for e in entries if e.test_accuracy is not None), key=lambda e: -e.test_accuracy)
+    if not scored:
+        validated = sorted((e for e in entries if e.best_val_accuracy is not None), key=lambda e: -e.best_val_accuracy)
+        if not validated:
+            return None
+        best = validated[0]
+        return (f"**Most accurate so far:** {quoted(best.label)}, {_points(best.best_val_accuracy)} best validation "
+                "accuracy (no test score yet: it is measured when training ends).")
+    best = scored[0]
+    text = f"**Most accurate:** {quoted(best.label)}, {_points(best.test_accuracy)} on the 10,000 test images"
+    if len(scored) == 1:
+        return text + "."
+    runner_up = scored[1]
+    gap = 100 * (best.test_accuracy - runner_up.test_accuracy)
+    text += f", {gap:.2f} points ahead of {quoted(runner_up.label)} ({_points(runner_up.test_accuracy)})."
+    if gap < NOISE_POINTS:
+        text += (" A gap this small can come from the random start alone: train both again with another "
+                 "seed before calling one better.")
+    return text
+
+
+def _speed_observations(entries):
+    texts = []
+    for kind, intro in ((RUN, "**Fastest per epoch:**"), (NOTEBOOK, "**Fastest per epoch in the notebook:**")):
+        timed = sorted((e for e in entries if e.kind == kind and e.seconds_per_epoch), key=lambda e: e.seconds_per_epoch)
+        if not timed:
+            continue
+        fastest, slowest = timed[0], timed[-1]
+        text = f"{intro} {quoted(fastest.label)}, {fastest.seconds_per_epoch:.1f} s per epoch"
+        if len(timed) > 1 and slowest.seconds_per_epoch > fastest.seconds_per_epoch:
+            ratio = slowest.seconds_per_epoch / fastest.seconds_per_epoch
+            text += f"; {quoted(slowest.label)} takes {ratio:.1f}x as long ({slowest.seconds_per_epoch:.1f} s)"
+        texts.append(text + ".")
+    if len(texts) == 2:
+        texts.append("The notebook's times were measured on its own machine: compare them with each other, "
+                     "not with the runs made here.")
+    return texts
+
+
+def _overfitting_observations(entries):
+    texts = []
+    checked = 0
+    for entry in entries:
+        if sum(1 for row in entry.history if _is_number(row.get("val_loss"))) >= OVERFIT_EPOCHS + 1:
+            checked += 1
+        found = overfitting(entry.history)
+        if found:
+            texts.append(
+                f"**{quoted(entry.label)} overfits:** its validation loss was lowest at epoch {found['best_epoch']} "
+                f"({found['best_val_loss']:.4f}) and rose to {found['last_val_loss']:.4f} by epoch "
+                f"{found['last_epoch']}, while its training loss kept falling ({found['loss_at_best']:.4f} → "
+                f"{found['last_loss']:.4f}). It is memorising the training images: more epochs will not help; "
+                "dropout, augmentation or stopping earlier would.")
+    if not texts and checked:
+        texts.append("**No clear overfitting:** in no run shown does the validation loss climb and stay more than "
+                     f"{100 * OVERFIT_RISE:.0f} % above its lowest value while the training loss falls: what "
+                     "the nets learn still carries over to images they have not seen.")
+    return texts
+
+
+def _tracking_observations(entries, references):
+    notebook = {entry.architecture: entry for entry in references}
+    texts = []
+    for entry in entries:
+        match = notebook.get(entry.architecture)
+        if entry.kind != RUN or match is None:
+            continue
+        ours = {row["epoch"]: row.get("val_accuracy") for row in entry.history}
+        theirs = {row["epoch"]: row.get("val_accuracy") for row in match.history}
+        common = [epoch for epoch in ours if _is_number(ours[epoch]) and _is_number(theirs.get(epoch))]
+        if not common:
+            continue
+        epoch = max(common)
+        difference = 100 * (ours[epoch] - theirs[epoch])
+        verdict = ("tracks the notebook" if abs(difference) <= TRACKING_POINTS
+                   else "is ahead of the notebook" if difference > 0 else "is behind the notebook")
+        text = (f"**{quoted(entry.label)} {verdict}:** after epoch {epoch} it has {_points(ours[epoch])} validation "
+                f"accuracy; the notebook's net of the same architecture had {_points(theirs[epoch])} "
+                f"({difference:+.2f} points).")
+        if entry.train_size and entry.train_size < MNIST_TRAIN_IMAGES and difference < -TRACKING_POINTS:
+            text += (f" It trained on {entry.train_size:,} images, the notebook on {MNIST_TRAIN_IMAGES:,}: "
+                     "fewer examples per epoch is the likely reason.")
+        texts.append(text)
+    return texts
+
+
+def observations(entries: list[Entry], references: list[Entry] | None = None) -> list[str]:
+    """A few sentences (markdown) on the entries shown: most accurate, fastest, overfitting, and
+    whether each run tracks the notebook's net of the same architecture (`references`: the notebook
+    entries to compare with, by default those among `entries`)."""
+    if references is None:
+        references = [entry for entry in entries if entry.kind == NOTEBOOK]
+    texts = []
+    accuracy = _accuracy_observation(entries)
+    if accuracy:
+        texts.append(accuracy)
+    texts += _speed_observations(entries)
+    texts += _overfitting_observations(entries)
+    texts += _tracking_observations(entries, references)
+    return texts
+
+
+def history_csv(history: list[dict]) -> str:
+    """A run's history as CSV, one row per epoch, the columns of history.json."""
+    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    extra = [key for row in history for key in row if key not in columns]
+    return pd.DataFrame(history, columns=columns + list(dict.fromkeys(extra))).to_csv(index=False)
+
+
+def architecture_json(meta: dict) -> str:
+    """A run's architecture in the format the Architecture page imports."""
+    architecture = meta.get("architecture") or {}
+    layers = architecture.get("layers")
+    if not isinstance(layers, list):
+        raise ValueError(f"Run {meta.get('name')!r} has no stored layer list to export.")
+    return to_json(layers, str(architecture.get("name") or meta.get("name") or "architecture"))
+
+
+def export_name(meta: dict) -> str:
+    """A file-name stem for a run's downloads: its name, made safe, plus its id."""
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(meta.get("name") or "")).strip("-")
+    return f"{name}-{meta['id']}" if name and name != meta["id"] else str(meta["id"])
+
+
+def curve_chart(curve_data: pd.DataFrame, metric: str, labels: list[str], log_scale: bool = False,
+                height: int = 420):
+    """One altair line chart of `metric` ("loss" or "accuracy"): a colour per run (legend by run name),
+    solid training and dashed validation lines, one line per gap-free segment."""
+    import altair as alt
+
+    title = "loss (lower is better)" if metric == "loss" else "accuracy % (higher is better)"
+    scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
+    return alt.Chart(curve_data[curve_data["metric"] == metric]).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("value:Q", title=title, scale=scale),
+        color=alt.Color("run:N", title=None, scale=alt.Scale(domain=labels, scheme="tableau10"),
+                        legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=420)),
+        strokeDash=alt.StrokeDash("split:N", scale=alt.Scale(domain=["training", "validation"],
+                                                             range=[[1, 0], [6, 3]]), legend=None),
+        detail="segment:N",
+        tooltip=[alt.Tooltip("run:N"), alt.Tooltip("split:N", title="data"), alt.Tooltip("epoch:Q"),
+                 alt.Tooltip("value:Q", title=metric, format=".4f" if metric == "loss" else ".2f")],
+    ).properties(height=height)
