@@ -1,0 +1,298 @@
+"""Command line: train a net, list the stored runs, predict the digits in image files.
+
+    python -m mnist_lab train --arch seed-3layer --epochs 1 --train-size 10000
+    python -m mnist_lab runs
+    python -m mnist_lab predict --run RUN_ID digit.png
+
+Runs land in the same run store as the app's (MNIST_LAB_RUNS, default runs/). `train` shows its
+progress on stderr and ends with one JSON line on stdout. Mistakes get a one-line message and a
+non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+
+from mnist_lab import architectures, data
+from mnist_lab.runs import RunNotFound, RunStore
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A mistake in the command line; the message is shown on one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see `python -m mnist_lab {self.prog.split()[-1]} --help`)"
+                         if " " in self.prog else f"{message} (see `python -m mnist_lab --help`)")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mnist_lab.training import OPTIMIZERS, VALIDATION_CHOICES
+
+    parser = _Parser(prog="mnist_lab", description="MNIST Lab from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a net and store the run",
+                                description="Train a net on MNIST; the run is stored like the app's runs.")
+    train.add_argument("--arch", required=True, metavar="ID|NAME|PATH.json",
+                       help=f"a preset ({', '.join(architectures.PRESETS)}), a saved architecture, "
+                            "or an exported architecture file")
+    train.add_argument("--epochs", type=_positive_int, help="passes over the training images (default 12)")
+    train.add_argument("--batch-size", type=_positive_int, help="images per step (default 128)")
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam, as the notebook")
+    train.add_argument("--learning-rate", type=_positive_float, help="default: the optimizer's own")
+    train.add_argument("--train-size", type=_positive_int, help="training images to use (default: all)")
+    train.add_argument("--validation", choices=list(VALIDATION_CHOICES),
+                       help="holdout: held-out training images (default); test: the test images")
+    train.add_argument("--validation-size", type=_positive_int, help="held-out images (default 5,000)")
+    train.add_argument("--seed", type=_non_negative_int, help="fixes the data split, initial weights, dropout")
+    train.add_argument("--augment", action="store_true", default=None,
+                       help="random shifts, rotations, zoom and stroke width while training")
+    train.add_argument("--name", help="a name for the run")
+
+    runs = commands.add_parser("runs", help="list the stored runs", description="List the stored runs, newest first.")
+    runs.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    predict = commands.add_parser("predict", help="predict the digit in image files with a trained run",
+                                  description="Predict the digit in each image with a run's model.")
+    predict.add_argument("--run", required=True, help="the run's id (see `python -m mnist_lab runs`)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not progress
+    try:
+        arguments = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return {"train": _train, "runs": _runs, "predict": _predict}[arguments.command](arguments)
+    except (ValueError, data.DataError, RunNotFound) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# --- train ----------------------------------------------------------------------------------------
+
+def _settings_from(arguments, architecture):
+    from mnist_lab import training
+
+    values = {}
+    if architecture["source"] == "preset":
+        values.update(training.preset_training_defaults(architecture["name"]))
+    for name in training.settings_fields():
+        value = getattr(arguments, name, None)
+        if value is not None:
+            values[name] = value
+    return training.TrainSettings.from_dict(values)
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_terminate(signum, frame):
+    raise _Terminated()
+
+
+def _train(arguments) -> int:
+    from mnist_lab import system, training
+
+    architecture = training.architecture_from_argument(arguments.arch)
+    settings = _settings_from(arguments, architecture)
+    store = RunStore()
+    manager = training.TrainingManager(store, max_concurrent=1, max_queued=0)
+    architecture, report, resolved, name = manager.prepare(architecture, settings, arguments.name)
+    system.configure_gpu_memory()
+    with _native_stderr_hidden():
+        device = training.device_details()["device"]
+    validation = (f"{resolved.validation_size:,} held-out training images" if resolved.validation == "holdout"
+                  else f"the {resolved.validation_size:,} test images")
+    _progress(f"Training {architecture.get('label') or architecture['name']} ({report.total_parameters:,} parameters) "
+              f"on {device}: {resolved.epochs} epoch(s) of {resolved.train_size:,} images, batch {resolved.batch_size}, "
+              f"{training.OPTIMIZERS[resolved.optimizer].label} at {resolved.learning_rate:g}; validating on {validation}.")
+    run_id = manager.submit(architecture, resolved, name)
+    _progress(f"Run {run_id} in {store.root}/ (Ctrl-C stops it and keeps the finished epochs).")
+    interrupted = False
+    previous = signal.signal(signal.SIGTERM, _on_terminate)
+    try:
+        _follow(manager, store, run_id)
+    except (KeyboardInterrupt, _Terminated):
+        interrupted = True
+        _progress("\nStopping before the next batch…")
+        manager.stop(run_id)
+        manager.wait(run_id)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    summary = training.run_summary(store, run_id)
+    if summary["status"] == "failed":
+        _progress(f"error: {summary['message']}")
+    elif summary["test_accuracy"] is not None:
+        _progress(f"Test accuracy {100 * summary['test_accuracy']:.2f} % (loss {summary['test_loss']:.4f}) "
+                  f"on the {manager.data_sizes()[1]:,} test images.")
+    print(json.dumps(summary), flush=True)
+    if summary["status"] == "failed":
+        return EXIT_ERROR
+    return EXIT_INTERRUPTED if interrupted else 0
+
+
+@contextlib.contextmanager
+def _native_stderr_hidden():
+    """TensorFlow's C++ start-up notices ignore TF_CPP_MIN_LOG_LEVEL: hide them while Keras starts.
+
+    Python errors still surface: they are raised after stderr is back.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _progress(text: str, end: str = "\n") -> None:
+    print(text, end=end, file=sys.stderr, flush=True)
+
+
+def _follow(manager, store, run_id: str) -> None:
+    """Print a progress line (rewritten in place on a terminal) and one line per finished epoch."""
+    from mnist_lab.training import format_duration
+
+    live = manager.live_state(run_id)
+    terminal = sys.stderr.isatty()
+    version, printed, last_line = -1, 0, 0.0
+    while not manager.wait(run_id, 0):
+        version = live.wait_for_change(version, timeout=1.0)
+        snapshot = live.snapshot()
+        history = store.history(run_id) if snapshot["epochs_done"] > printed else []
+        for row in history[printed:]:
+            if terminal:
+                _progress("\r\033[K", end="")
+            _progress(_epoch_line(row, snapshot["epochs"]))
+            printed = row["epoch"]
+        if terminal and snapshot["status"] == "running" and time.monotonic() - last_line > 0.2:
+            last_line = time.monotonic()
+            done = snapshot["batch"] / max(1, snapshot["batches"])
+            bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
+            speed = snapshot["images_per_second"]
+            loss = f" loss {snapshot['loss']:.4f}" if snapshot["loss"] is not None else ""
+            _progress(f"\r\033[KEpoch {snapshot['epoch']}/{snapshot['epochs']} [{bar}] "
+                      f"{snapshot['batch']}/{snapshot['batches']} {snapshot['phase']}{loss}"
+                      + (f" · {speed:,.0f} images/s" if speed else "")
+                      + (f" · {format_duration(snapshot['remaining'])} left" if snapshot["remaining"] else ""),
+                      end="")
+    if terminal:
+        _progress("\r\033[K", end="")
+    for row in store.history(run_id)[printed:]:
+        _progress(_epoch_line(row, live.settings.epochs))
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    def number(key, percent=False):
+        value = row.get(key)
+        if value is None:
+            return "–"
+        return f"{100 * value:.2f} %" if percent else f"{value:.4f}"
+
+    return (f"Epoch {row['epoch']}/{epochs}: loss {number('loss')}, accuracy {number('accuracy', True)}; "
+            f"validation loss {number('val_loss')}, accuracy {number('val_accuracy', True)} "
+            f"({row.get('seconds') or 0:.1f} s)")
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+def _runs(arguments) -> int:
+    store = RunStore()
+    store.recover_interrupted()
+    runs = store.list()
+    if arguments.json:
+        for meta in runs:
+            print(json.dumps(_run_row(meta)))
+        return 0
+    if not runs:
+        print(f"No runs in {store.root}/ yet: python -m mnist_lab train --arch seed-3layer")
+        return 0
+    rows = [_run_row(meta) for meta in runs]
+    table = [("id", "name", "architecture", "status", "epochs", "test accuracy")] + [
+        (row["id"], row["name"], row["architecture"], row["status"], f"{row['epochs_done']}/{row['epochs']}",
+         "" if row["test_accuracy"] is None else f"{100 * row['test_accuracy']:.2f} %")
+        for row in rows
+    ]
+    widths = [min(40, max(len(str(line[column])) for line in table)) for column in range(len(table[0]))]
+    for line in table:
+        print("  ".join(str(value)[:width].ljust(width) for value, width in zip(line, widths)).rstrip())
+    return 0
+
+
+def _run_row(meta: dict) -> dict:
+    architecture = meta.get("architecture") or {}
+    return {
+        "id": meta.get("id"),
+        "name": meta.get("name"),
+        "architecture": architecture.get("label") or architecture.get("name"),
+        "status": meta.get("status"),
+        "epochs_done": meta.get("epochs_done", 0),
+        "epochs": (meta.get("settings") or {}).get("epochs"),
+        "test_accuracy": meta.get("test_accuracy"),
+        "created": meta.get("created"),
+    }
+
+
+# --- predict --------------------------------------------------------------------------------------
+
+def _predict(arguments) -> int:
+    try:
+        from mnist_lab.inference import predict_files
+    except ImportError as error:
+        print(f"error: prediction is not available ({error}).", file=sys.stderr)
+        return EXIT_ERROR
+    results = predict_files(RunStore(), arguments.run, arguments.images)
+    for result in results:
+        print(json.dumps(result))
+    return EXIT_ERROR if any("error" in result for result in results) else 0
