@@ -333,7 +333,8 @@ def _accuracy_observation(entries):
 def _speed_observations(entries):
     texts = []
     for kind, intro in ((RUN, "**Fastest per epoch:**"), (NOTEBOOK, "**Fastest per epoch in the notebook:**")):
-        timed = sorted((e for e in entries if e.kind == kind and e.seconds_per_epoch), key=lambda e: e.seconds_per_epoch)
+        timed = sorted((entry for entry in entries if entry.kind == kind and entry.seconds_per_epoch),
+                       key=lambda entry: entry.seconds_per_epoch)
         if not timed:
             continue
         fastest, slowest = timed[0], timed[-1]
@@ -389,8 +390,8 @@ def _tracking_observations(entries, references):
                 f"accuracy; the notebook's net of the same architecture had {_points(theirs[epoch])} "
                 f"({difference:+.2f} points).")
         if entry.train_size and entry.train_size < MNIST_TRAIN_IMAGES and difference < -TRACKING_POINTS:
-            text += (f" It trained on {entry.train_size:,} images, the notebook on {MNIST_TRAIN_IMAGES:,}: "
-                     "fewer examples per epoch is the likely reason.")
+            text += (f" It trains on {entry.train_size:,} images per epoch, the notebook on "
+                     f"{MNIST_TRAIN_IMAGES:,}: each of its epochs teaches less, so it needs more of them.")
         texts.append(text)
     return texts
 

@@ -1,0 +1,275 @@
+"""Compare page: headless (AppTest) with no runs, with broken runs, with many runs, in depth, head to head,
+export and delete; and in Chromium with two trained runs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, open_page, wait_idle
+from mnist_lab import evaluation
+from mnist_lab.data import load_npz, to_model_input
+from mnist_lab.runs import RunStore
+from test_evaluation import stored_run, trained_run
+
+ONE_EPOCH = [{"epoch": 1, "loss": 0.5, "accuracy": 0.85, "val_loss": 0.4, "val_accuracy": 0.88, "seconds": 3.0}]
+
+
+@pytest.fixture
+def store():
+    return RunStore()
+
+
+@pytest.fixture
+def synthetic(synthetic_npz, monkeypatch):
+    """The tiny synthetic MNIST, also as the app's data file."""
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return load_npz(str(synthetic_npz))
+
+
+def open_compare(**session) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+                    + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+
+
+def table_of(at):
+    return at.dataframe[0].value
+
+
+def test_without_runs_the_page_says_how_to_make_one_and_shows_the_notebook():
+    at = open_compare()
+    assert "No runs yet" in texts(at)
+    assert any(link.proto.page.endswith("pages/train.py") or "train" in link.proto.page.lower()
+               for link in at.get("page_link"))
+    table = table_of(at)
+    assert list(table["source"]) == ["notebook"] * 3
+    assert list(table["test accuracy %"].round(2)) == [98.6, 99.32, 99.11]
+    assert [header.value for header in at.header] == ["All runs", "Curves"]  # nothing to look closer at
+    assert set(at.multiselect(key="compare_overlay").value) == {"notebook:seed-3layer", "notebook:seed-5layer",
+                                                                "notebook:seed-7layer"}
+    assert "**Most accurate:**" in texts(at)
+
+
+def test_runs_without_models_keep_their_rows_and_do_not_crash(store, synthetic):
+    stored_run(store, "stopped at once", status="stopped", message="Stopped before the first epoch.")
+    missing = stored_run(store, "lost model", ONE_EPOCH)
+    broken = stored_run(store, "broken model", ONE_EPOCH, test_accuracy=0.9)
+    store.model_path(broken["id"]).write_bytes(b"not a keras file")
+    at = open_compare()
+    table = table_of(at)
+    assert len(table) == 6
+    assert {"stopped at once", "lost model", "broken model"} <= set(table["name"])
+    notes = dict(zip(table["name"], table["notes"]))
+    assert "no finished epoch" in notes["stopped at once"] and notes["lost model"] == "no saved model file"
+    # The only run with a model file is offered in depth; its file is unreadable: a warning, no traceback.
+    assert at.selectbox(key="compare_depth_run").value == broken["id"]
+    assert any("cannot be read" in warning.value for warning in at.warning)
+    assert missing["id"] not in at.selectbox(key="compare_depth_run").options
+
+
+def test_hundreds_of_runs_stay_usable_with_filters(store):
+    for number in range(240):
+        stored_run(store, f"run {number:03d}", ONE_EPOCH, status=("completed", "failed", "stopped")[number % 3],
+                   architecture="seed-3layer" if number % 2 else "mine", test_accuracy=0.9 + number / 10000)
+    at = open_compare()
+    assert len(table_of(at)) == 243
+    assert len(at.multiselect(key="compare_overlay").value) == 3  # two newest runs + the notebook's 3-layer net
+    at.multiselect(key="compare_filter_architecture").set_value(["mine"])
+    at.multiselect(key="compare_filter_status").set_value(["failed"])
+    at.run()
+    table = table_of(at)
+    assert len(table) == 40 and set(table["architecture"]) == {"mine"} and set(table["status"]) == {"failed"}
+    at.text_input(key="compare_filter_name").input("run 00")
+    at.run()
+    assert list(table_of(at)["name"]) == ["run 004"]  # even (mine), 1 mod 3 (failed), 000 to 009
+    at.text_input(key="compare_filter_name").input("no such run")
+    at.run()
+    assert not at.exception and len(table_of(at)) == 0 and "0 of 243 rows" in texts(at)
+
+
+def test_overlay_choice_is_shared_and_drives_the_observations(store):
+    first = stored_run(store, "first", ONE_EPOCH, test_accuracy=0.95)
+    second = stored_run(store, "second", ONE_EPOCH, test_accuracy=0.97)
+    at = open_compare(selected_run_ids=[first["id"]])
+    assert at.multiselect(key="compare_overlay").value == [first["id"], "notebook:seed-3layer"]
+    at.multiselect(key="compare_overlay").set_value([first["id"], second["id"]])
+    at.run()
+    assert at.session_state["selected_run_ids"] == [first["id"], second["id"]]
+    assert "**Most accurate:** “second”, 97.00 %" in texts(at)
+    at.multiselect(key="compare_overlay").set_value([])
+    at.run()
+    assert "Choose one or more runs" in texts(at)
+
+
+def test_one_run_in_depth_confusion_matrix_and_gallery_filter(store, synthetic):
+    run_id = trained_run(store, synthetic, "synthetic run", epochs=1)
+    at = open_compare()
+    assert at.selectbox(key="compare_depth_run").value == run_id
+    scores = evaluation.evaluate_run(store, run_id, synthetic.x_test, synthetic.y_test)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Test accuracy"] == f"{100 * scores.accuracy:.2f} %"
+    wrong = int((scores.predictions != scores.labels).sum())
+    assert metrics["Mistakes"] == f"{wrong:,} of {len(scores.labels):,}"
+    # Pick the most frequent mistake (what a click on the heatmap does) through the two filters.
+    matrix = evaluation.confusion_matrix(scores.labels, scores.predictions)
+    off_diagonal = matrix * (1 - np.eye(10, dtype=int))
+    true_digit, predicted_digit = np.unravel_index(off_diagonal.argmax(), matrix.shape)
+    if off_diagonal.max() == 0:
+        pytest.skip("the tiny model made no mistakes on the synthetic digits")
+    at.selectbox(key="compare_gallery_true").set_value(int(true_digit))
+    at.selectbox(key="compare_gallery_predicted").set_value(int(predicted_digit))
+    at.run()
+    assert not at.exception
+    expected = int(np.sum((synthetic.y_test == true_digit) & (scores.predictions == predicted_digit)))
+    assert f"{expected:,} mistakes match" in texts(at)
+    at.selectbox(key="compare_gallery_predicted").set_value(int(true_digit))
+    at.run()
+    assert "That is the diagonal" in texts(at)
+
+
+def test_two_runs_head_to_head(store, synthetic):
+    first = trained_run(store, synthetic, "first", epochs=1, seed=1)
+    second = trained_run(store, synthetic, "second", epochs=1, seed=2, layers=[{"type": "Flatten"}],
+                         architecture="linear")
+    at = open_compare(compare_tab="Two runs head to head")
+    at.selectbox(key="compare_versus_first").set_value(first)
+    at.selectbox(key="compare_versus_second").set_value(second)
+    at.run()
+    assert not at.exception
+    first_predictions = store.load_model(first).predict(to_model_input(synthetic.x_test), verbose=0).argmax(1)
+    second_predictions = store.load_model(second).predict(to_model_input(synthetic.x_test), verbose=0).argmax(1)
+    first_right, second_right = first_predictions == synthetic.y_test, second_predictions == synthetic.y_test
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Only “first” right"] == f"{np.sum(first_right & ~second_right):,}"
+    assert metrics["Only “second” right"] == f"{np.sum(second_right & ~first_right):,}"
+    assert metrics["Both wrong"] == f"{np.sum(~first_right & ~second_right):,}"
+    at.selectbox(key="compare_versus_second").set_value(first)
+    at.run()
+    assert "Choose two different runs" in texts(at)
+
+
+def test_export_buttons_and_delete_with_confirmation(store):
+    kept = stored_run(store, "kept", ONE_EPOCH)
+    doomed = stored_run(store, "doomed", ONE_EPOCH)
+    at = open_compare(compare_tab="Export or delete")
+    at.selectbox(key="compare_manage_run").set_value(doomed["id"])
+    at.run()
+    labels = {button.label: button for button in at.get("download_button")}
+    assert set(labels) == {"Model (.keras)", "History (CSV)", "Architecture (JSON)"}
+    assert labels["Model (.keras)"].proto.disabled  # no model file for this run
+    assert at.button(key="compare_delete").disabled  # not confirmed yet
+    at.checkbox(key="compare_delete_confirm").check()
+    at.run()
+    at.button(key="compare_delete").click()
+    at.run()
+    assert not at.exception
+    assert [meta["id"] for meta in store.list()] == [kept["id"]]
+    assert "Deleted “doomed”." in texts(at)
+    assert "doomed" not in set(table_of(at)["name"])
+
+
+def test_a_run_still_training_cannot_be_deleted(store):
+    live = stored_run(store, "live", ONE_EPOCH, status="running")  # its pid is this (living) process
+    at = open_compare(compare_tab="Export or delete")
+    at.checkbox(key="compare_delete_confirm").check()
+    at.run()
+    at.button(key="compare_delete").click()
+    at.run()
+    assert not at.exception
+    assert any("still running" in error.value for error in at.error)
+    assert store.get(live["id"])["status"] == "running"
+
+
+# ---- In a real browser ---------------------------------------------------------------------------
+
+def choose(page, label: str, option: str):
+    """Pick an option of a selectbox. The first click can land while the page still scrolls the box into
+    view and miss; so open the list until its option shows (a wait on a condition, not a sleep)."""
+    combo = page.get_by_role("combobox", name=label, exact=True)
+    choice = page.get_by_role("option", name=option, exact=True)
+    for _ in range(5):
+        combo.click()
+        try:
+            choice.wait_for(timeout=3000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    choice.click()
+    wait_idle(page)
+
+
+@pytest.fixture
+def two_trained_runs(real_mnist):
+    """Two small runs on real MNIST, stored before the server starts."""
+    store = RunStore()
+    three = trained_run(store, real_mnist, "three layers", epochs=2, train_size=3000)
+    dense = trained_run(store, real_mnist, "dense only", epochs=2, train_size=3000,
+                        layers=[{"type": "Flatten"}, {"type": "Dense", "units": 64}], architecture="dense")
+    return store, three, dense
+
+
+@pytest.mark.browser
+@pytest.mark.app_env(MNIST_LAB_DATA=os.environ.get("MNIST_LAB_DATA", ""))
+def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_path):
+    store, three, dense = two_trained_runs
+    open_page(page, app_server)  # the home page first: it installs the app's navigation
+    page.get_by_role("link", name="Compare").first.click()
+    wait_idle(page)
+    page.get_by_role("heading", name="All runs").wait_for()
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for()
+
+    # Overlay both runs and the notebook's 3-layer net: every curve is drawn, named by run.
+    overlay = page.locator("[data-testid='stMultiSelect']").filter(has_text="Runs to overlay")
+    for name in ("three layers", "dense only"):
+        assert overlay.get_by_text(name, exact=True).is_visible()
+    loss_chart = page.locator("[data-testid='stVegaLiteChart']").first
+    for name in ("three layers", "dense only", "Notebook: 3 layer CNN, kernel size 3x3"):
+        loss_chart.locator(f"path[aria-label*='run: {name};']").first.wait_for(state="attached")
+    page.get_by_text("What the numbers say").wait_for()
+    page.get_by_role("heading", name="Confusion matrix").wait_for()  # of the newest run, at first
+    wait_idle(page)
+
+    # One run in depth: the confusion matrix of "three layers"; a click on a cell filters the gallery.
+    choose(page, "Run", "three layers")
+    page.get_by_role("heading", name="Confusion matrix").wait_for()
+    scores = evaluation.evaluate_run(store, three, real_mnist.x_test, real_mnist.y_test)
+    assert page.get_by_text(f"{100 * scores.accuracy:.2f} %").first.is_visible()
+    matrix = evaluation.confusion_matrix(scores.labels, scores.predictions)
+    off_diagonal = matrix * (1 - np.eye(10, dtype=int))
+    true_digit, predicted_digit = (int(d) for d in np.unravel_index(off_diagonal.argmax(), matrix.shape))
+    cell = page.locator(f"path[aria-label*='predicted digit: {predicted_digit}; true digit: {true_digit};']").first
+    cell.scroll_into_view_if_needed()
+    box = cell.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # where a learner clicks
+    wait_idle(page)
+    page.get_by_text(f"{int(matrix[true_digit, predicted_digit]):,} mistakes match").wait_for()
+
+    # Export: the downloaded model loads and predicts what the stored one predicts.
+    page.get_by_role("tab", name="Export or delete").click()
+    wait_idle(page)
+    choose(page, "Run", "three layers")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Model (.keras)").click()
+    downloaded = tmp_path / "downloaded.keras"
+    download_info.value.save_as(downloaded)
+    import keras
+
+    sample = to_model_input(real_mnist.x_test[:64])
+    reloaded = keras.saving.load_model(downloaded, compile=False)
+    assert np.allclose(reloaded.predict(sample, verbose=0), store.load_model(three).predict(sample, verbose=0),
+                       atol=1e-6)
