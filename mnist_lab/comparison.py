@@ -77,6 +77,16 @@ def _median_seconds(history, meta) -> float | None:
     return float(statistics.median(seconds)) if seconds else None
 
 
+def _optimizer_text(key, learning_rate) -> str | None:
+    """'Adam, rate 0.001': the optimizer's name from the training registry, and its learning rate."""
+    from mnist_lab.training import OPTIMIZERS
+
+    if not key:
+        return None
+    name = OPTIMIZERS[key].label if key in OPTIMIZERS else str(key)
+    return f"{name}, rate {learning_rate:g}" if _is_number(learning_rate) else name
+
+
 def _run_notes(meta: dict, epochs: int, has_model: bool) -> str:
     status = meta.get("status") or "unknown"
     planned = _as_int((meta.get("settings") or {}).get("epochs"))
@@ -109,7 +119,7 @@ def run_entry(meta: dict, history: list[dict], has_model: bool) -> Entry:
         parameters=_as_int(meta.get("parameters")),
         epochs=epochs,
         batch_size=_as_int(settings.get("batch_size")),
-        optimizer=settings.get("optimizer"),
+        optimizer=_optimizer_text(settings.get("optimizer"), settings.get("learning_rate")),
         train_size=_as_int(settings.get("train_size")),
         augment=bool(settings.get("augment")),
         device=str(meta.get("device") or ""),
@@ -134,7 +144,7 @@ def reference_entry(result: reference_results.ReferenceResult) -> Entry:
         parameters=result.total_parameters or None,
         epochs=len(result.history),
         batch_size=settings["batch_size"],
-        optimizer=settings["optimizer"],
+        optimizer=_optimizer_text(settings["optimizer"], settings["learning_rate"]),
         train_size=settings["train_size"],
         augment=settings["augment"],
         device=reference_results.NOTEBOOK_DEVICE,

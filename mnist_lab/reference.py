@@ -22,6 +22,7 @@ NOTEBOOK_SETTINGS = {
     "epochs": 12,
     "batch_size": 128,
     "optimizer": "adam",
+    "learning_rate": 0.001,  # Keras 2's default for Adam; the notebook did not set one
     "train_size": 60000,
     "validation": "test",
     "validation_size": 10000,

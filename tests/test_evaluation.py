@@ -227,11 +227,14 @@ def test_damaged_cache_is_recomputed(store, synthetic, small_model):
     assert evaluation.cached_evaluation(store, run_id, synthetic.x_test, synthetic.y_test) is not None
 
 
-def test_chunked_prediction_equals_one_call(small_model, synthetic):
-    whole = small_model.predict(to_model_input(synthetic.x_test), verbose=0)
-    chunked = evaluation.predict_probabilities(small_model, synthetic.x_test, chunk=7)
-    assert chunked.shape == (len(synthetic.x_test), 10)
-    assert np.allclose(chunked, whole, atol=1e-5)
+def test_batched_prediction_equals_one_image_at_a_time(small_model, synthetic):
+    batched = evaluation.predict_probabilities(small_model, synthetic.x_test[:20], batch_size=7)
+    single = np.concatenate([small_model(to_model_input(image), training=False) for image in synthetic.x_test[:20]])
+    assert batched.shape == (20, 10) and batched.dtype == np.float32
+    assert np.allclose(batched, single, atol=1e-5)
+    assert evaluation.predict_probabilities(small_model, synthetic.x_test[:0]).shape == (0, 10)
+    with pytest.raises(ValueError, match="at least 1"):
+        evaluation.predict_probabilities(small_model, synthetic.x_test, batch_size=0)
 
 
 def test_missing_or_unreadable_model_gives_a_readable_error(store, synthetic):
