@@ -53,8 +53,8 @@ VALIDATION_CHOICES = {
 TEST_VALIDATION_NOTE = ("Choosing epochs or settings by their test score and then reporting that score "
                         "flatters it: the test images are no longer unseen.")
 QUICK_DEMO = {"train_size": 10_000, "epochs": 1}
-# Batches per epoch kept in the live curve; more are averaged into these points by the smoothing.
-POINTS_PER_EPOCH = 100
+# Points kept in a run's live curve (a batch every so often; the smoothing covers those in between).
+MAX_CURVE_POINTS = 1500
 # Exponential smoothing of the per-batch curve: about the last 1 / (1 - 0.95) = 20 batches.
 SMOOTHING = 0.95
 PUBLISH_SECONDS = 0.5
@@ -326,7 +326,7 @@ class LiveState:
         self._changed = threading.Condition()
         self._version = 0
         self._steps = settings.steps_per_epoch()
-        self._stride = max(1, self._steps // POINTS_PER_EPOCH)
+        self._stride = max(1, math.ceil(self._steps * settings.epochs / MAX_CURVE_POINTS))
         self._phase = "queued"
         self._status = "queued"
         self._message = ""
@@ -348,6 +348,7 @@ class LiveState:
         self._validation_seconds: float | None = None
         self._diverged = False
         self._finished: float | None = None
+        self._shared: tuple[float, dict] | None = None
 
     # training thread -------------------------------------------------------------
     def _bump(self):
@@ -460,10 +461,16 @@ class LiveState:
             self._changed.wait_for(lambda: self._version != version, timeout)
             return self._version
 
-    def snapshot(self) -> dict:
-        """A JSON-ready copy: progress, speed, time left, the smoothed per-batch curve."""
+    def snapshot(self, max_age: float | None = None) -> dict:
+        """A JSON-ready copy: progress, speed, time left, the smoothed per-batch curve.
+
+        With `max_age`, a copy made less than that many seconds ago is returned instead: every page
+        polling the run then shares one snapshot (and one chart) per interval. Do not modify it.
+        """
         with self._changed:
             now = time.monotonic()
+            if max_age is not None and self._shared is not None and now - self._shared[0] < max_age:
+                return self._shared[1]
             end = self._finished or now
             elapsed = end - self._started if self._started is not None else 0.0
             epochs = self.settings.epochs
@@ -474,7 +481,7 @@ class LiveState:
                              + (epochs - self._epoch - 1) * per_epoch
                              + (self._validation_seconds or 0.0) * (self._phase == "training"))
             latest = self._curve[-1] if self._curve else [None, None, None]
-            return {
+            snapshot = {
                 "run_id": self.run_id,
                 "status": self._status,
                 "message": self._message,
@@ -497,6 +504,8 @@ class LiveState:
                 "updated": now_iso(),
                 "version": self._version,
             }
+            self._shared = (now, snapshot)
+            return snapshot
 
 
 @functools.cache
@@ -765,6 +774,94 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+# --- describing runs ------------------------------------------------------------------------------
+
+TRAINING_SIZE_CHOICES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
+LEARNING_RATE_CHOICES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+BATCH_SIZE_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
+SERIES = ("training, per batch (smoothed)", "training, per epoch", "validation, per epoch")
+BATCH_NORMALIZATION_MOMENTUM = 0.99  # Keras' default: running averages move 1 % per batch
+
+
+def training_size_choices(most: int) -> list[int]:
+    """Round numbers of training images up to `most`, then `most` itself (all there are)."""
+    return [size for size in TRAINING_SIZE_CHOICES if size < most] + [most]
+
+
+def describe_settings(settings: dict) -> str:
+    """One line: '12 epochs · batch 128 · Adam 0.001 · 55,000 images · validated on 5,000 held out · seed 1'."""
+    optimizer = OPTIMIZERS.get(settings.get("optimizer"))
+    validation = (f"validated on {settings.get('validation_size') or 0:,} held-out images"
+                  if settings.get("validation") == "holdout" else "validated on the test images")
+    parts = [f"{settings.get('epochs')} epoch{'s' if settings.get('epochs') != 1 else ''}",
+             f"batch {settings.get('batch_size')}",
+             f"{optimizer.label if optimizer else settings.get('optimizer')} {settings.get('learning_rate'):g}"
+             if isinstance(settings.get("learning_rate"), (int, float)) else str(settings.get("optimizer")),
+             f"{settings.get('train_size') or 0:,} training images", validation, f"seed {settings.get('seed')}"]
+    if settings.get("augment"):
+        parts.append("augmented")
+    return " · ".join(parts)
+
+
+def result_notes(meta: dict, history: list[dict]) -> list[str]:
+    """What a learner may wonder about a finished run, explained."""
+    notes = []
+    settings = meta.get("settings") or {}
+    layers = (meta.get("architecture") or {}).get("layers") or []
+    last = history[-1] if history else {}
+    accuracy, validation_accuracy = last.get("accuracy"), last.get("val_accuracy")
+    batches = len(history) * math.ceil((settings.get("train_size") or 1) / (settings.get("batch_size") or 1))
+    if (any(layer.get("type") == "BatchNormalization" for layer in layers) and accuracy is not None
+            and validation_accuracy is not None and accuracy - validation_accuracy > 0.15 and batches < 1000):
+        caught_up = 1 - BATCH_NORMALIZATION_MOMENTUM ** batches
+        notes.append(
+            f"Validation accuracy ({100 * validation_accuracy:.1f} %) is far below training accuracy "
+            f"({100 * accuracy:.1f} %) after only {batches:,} batches. On images it does not train on, "
+            "BatchNormalization uses running averages, which move 1 % per batch: they are only "
+            f"{100 * caught_up:.0f} % of the way to the real values. More batches (more images or epochs, "
+            "or a smaller batch size) close the gap.")
+    return notes
+
+
+def curve_table(snapshot: dict, history: list[dict]):
+    """Long-form rows (epoch, metric, value, series) for the live charts: the smoothed per-batch
+    training curve, and the per-epoch training and validation means (as the notebook plotted)."""
+    import pandas as pd
+
+    rows = []
+    for point in snapshot.get("curve") or []:
+        if len(point) == 3:
+            x, loss, accuracy = point
+            rows += [(x, "loss", loss, SERIES[0]), (x, "accuracy", accuracy, SERIES[0])]
+    for row in history:
+        for metric in ("loss", "accuracy"):
+            rows.append((row["epoch"], metric, row.get(metric), SERIES[1]))
+            rows.append((row["epoch"], metric, row.get(f"val_{metric}"), SERIES[2]))
+    table = pd.DataFrame(rows, columns=["epoch", "metric", "value", "series"])
+    return table.dropna(subset=["value"])
+
+
+def metric_chart(table, metric: str, epochs: int):
+    """An altair chart of one metric over epochs: a thin smoothed batch line, epoch dots and lines."""
+    import altair as alt
+
+    title = {"loss": "loss (cross-entropy)", "accuracy": "accuracy"}[metric]
+    data_ = table[table["metric"] == metric]
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, max(1, epochs)]),
+              axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False),
+              axis=alt.Axis(format=".0%" if metric == "accuracy" else "~g"))
+    color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(SERIES),
+                                                              range=["#9ecae9", "#1f77b4", "#ff7f0e"]),
+                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=300))
+    tooltip = [alt.Tooltip("series:N"), alt.Tooltip("epoch:Q", format=".2f"),
+               alt.Tooltip("value:Q", format=".2%" if metric == "accuracy" else ".4f")]
+    base = alt.Chart(data_).encode(x=x, y=y, color=color, tooltip=tooltip)
+    batches = base.transform_filter(alt.datum.series == SERIES[0]).mark_line(strokeWidth=1.5)
+    epochs_ = base.transform_filter(alt.datum.series != SERIES[0]).mark_line(point=True, strokeWidth=2)
+    return (batches + epochs_).properties(height=280)
+
+
 # --- the manager ----------------------------------------------------------------------------------
 
 class QueueFull(ValueError):
@@ -921,7 +1018,7 @@ class TrainingManager:
         with _PROCESS_LOCK:
             job = _PROCESS_JOBS.get(run_id)
         if job is not None and not job.done.is_set():
-            return job.live.snapshot()
+            return job.live.snapshot(max_age=PUBLISH_SECONDS)
         return self.store.live(run_id)
 
     def live_state(self, run_id: str) -> LiveState | None:
@@ -1075,8 +1172,7 @@ def test_scores(outcome: FitOutcome, model, fit_model, arrays: dict, settings: T
     if settings.validation == "test":
         last = outcome.history[-1]
         return {"test_loss": last["val_loss"], "test_accuracy": last["val_accuracy"]}
-    loss, accuracy = fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=max(settings.batch_size, 256),
-                                        verbose=0)
+    loss, accuracy = fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=settings.batch_size, verbose=0)
     return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
 
 

@@ -1,4 +1,409 @@
+"""Train: pick a net and its settings, see how long it will take, watch it learn, stop it any time."""
+
 import streamlit as st
 
+from mnist_lab import architectures, data, training
+from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
+
+ACTIVE = ("queued", "running")
+STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"), "completed": ("completed", "green"),
+                 "stopped": ("stopped", "orange"), "failed": ("failed", "red"), "interrupted": ("interrupted", "orange")}
+
+
+@st.cache_resource(show_spinner=False)
+def training_manager(runs_root: str) -> training.TrainingManager:
+    """One manager per process and run folder, shared by every session: it owns the training threads."""
+    return training.TrainingManager(RunStore(runs_root))
+
+
 st.title("Train")
-st.info("This page is being built.")
+st.markdown("Pick a net and how to train it, then watch its loss fall and its accuracy rise, batch after batch. "
+            "Runs are saved as they go: you can leave this page, refresh it, or stop a run at any time.")
+
+try:
+    manager = training_manager(str(default_runs_dir().resolve()))
+    train_available, test_available = manager.data_sizes()
+except (ValueError, data.DataError) as error:
+    st.error(str(error))
+    st.stop()
+store = manager.store
+
+
+# --- choosing the architecture ----------------------------------------------------------------------
+
+def architecture_options() -> tuple[dict[str, str], str]:
+    """Option keys with their labels, and the default: the one on the Architecture page."""
+    current = st.session_state.get("architecture_name") or "seed-3layer"
+    options = {}
+    if st.session_state.get("architecture_layers") is not None:
+        options["edited"] = f"{current} (being edited on the Architecture page)"
+    for preset in architectures.PRESETS.values():
+        options[f"preset:{preset.id}"] = f"{preset.id}: {preset.title}"
+    for name in training.saved_architecture_names():
+        options[f"saved:{name}"] = f"{name} (saved)"
+    default = ("edited" if "edited" in options else f"preset:{current}" if f"preset:{current}" in options
+               else f"saved:{current}" if f"saved:{current}" in options else next(iter(options)))
+    return options, default
+
+
+def chosen_architecture(key: str) -> dict:
+    kind, _, name = key.partition(":")
+    if kind == "edited":
+        return training.custom_architecture(st.session_state["architecture_layers"],
+                                            label=st.session_state.get("architecture_name") or "custom")
+    if kind == "preset":
+        return training.preset_architecture(name)
+    return training.saved_architecture(name)
+
+
+def apply_preset_defaults():
+    """A preset may recommend settings (Preset.training); choosing it fills in those this page offers."""
+    kind, _, name = st.session_state["train_architecture"].partition(":")
+    choices = {"batch_size": training.BATCH_SIZE_CHOICES, "learning_rate": training.LEARNING_RATE_CHOICES,
+               "optimizer": tuple(training.OPTIMIZERS), "validation": tuple(training.VALIDATION_CHOICES)}
+    if kind == "preset":
+        for setting, value in training.preset_training_defaults(name).items():
+            if setting in ("epochs", "seed", "augment", "train_size") or value in choices.get(setting, ()):
+                st.session_state[f"train_{setting}"] = value
+
+
+def set_plan(train_size: int | None, epochs: int):
+    """None: all the training images (all but the held-out ones when validating on those)."""
+    holdout_ = holdout if st.session_state.get("train_validation") == "holdout" else 0
+    st.session_state.train_train_size = min(train_size or train_available, train_available - holdout_)
+    st.session_state.train_epochs = epochs
+
+
+def reset_learning_rate():
+    st.session_state.train_learning_rate = training.OPTIMIZERS[st.session_state.train_optimizer].default_learning_rate
+
+
+options, default_option = architecture_options()
+if st.session_state.get("train_architecture") not in options:
+    st.session_state.train_architecture = default_option
+
+defaults = training.TrainSettings()
+holdout = training.default_holdout(train_available)
+for key, value in {"epochs": defaults.epochs, "batch_size": defaults.batch_size, "optimizer": defaults.optimizer,
+                   "learning_rate": training.OPTIMIZERS[defaults.optimizer].default_learning_rate,
+                   "validation": defaults.validation, "seed": defaults.seed, "augment": defaults.augment,
+                   "name": ""}.items():
+    st.session_state.setdefault(f"train_{key}", value)
+
+setup, estimate_column = st.columns([3, 2], gap="large")
+with setup:
+    st.subheader("1. The net")
+    architecture_key = st.selectbox("Architecture", list(options), format_func=options.get, key="train_architecture",
+                                    on_change=apply_preset_defaults,
+                                    help="The notebook's presets, your saved architectures, and the one open on "
+                                         "the Architecture page.")
+    try:
+        architecture = chosen_architecture(architecture_key)
+        architecture, report, _, _ = manager.prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
+    except (ValueError, OSError) as error:
+        st.error(f"This architecture cannot be trained: {error}")
+        st.page_link("pages/architecture.py", label="Fix it on the Architecture page", icon=":material/account_tree:")
+        st.stop()
+    st.caption(f"{report.total_parameters:,} parameters · {report.multiply_adds / 1e6:,.1f} million multiply-adds "
+               f"per image · " + " → ".join(layer.label for layer in report.layers))
+
+    st.subheader("2. How to train it")
+    quick, notebook = st.columns(2)
+    quick_size = min(training.QUICK_DEMO["train_size"], train_available - holdout)
+    quick.button(f"Quick demo: {quick_size:,} images, 1 epoch", on_click=set_plan,
+                 args=(quick_size, training.QUICK_DEMO["epochs"]), icon=":material/bolt:", width="stretch")
+    notebook.button("The notebook's plan: all images, 12 epochs", on_click=set_plan, args=(None, 12),
+                    icon=":material/menu_book:", width="stretch")
+
+    left, right = st.columns(2)
+    with left:
+        epochs = st.number_input("Epochs", min_value=1, max_value=training.MAX_EPOCHS, key="train_epochs",
+                                 persist_state="session",
+                                 help="An epoch is one pass over every training image. The notebook trained 12.")
+        optimizer = st.selectbox("Optimizer", list(training.OPTIMIZERS), key="train_optimizer",
+                                 format_func=lambda key: training.OPTIMIZERS[key].label, on_change=reset_learning_rate,
+                                 persist_state="session", help=training.OPTIMIZERS[st.session_state.train_optimizer].description)
+        validation = st.radio("Validate on", list(training.VALIDATION_CHOICES), key="train_validation",
+                              format_func=training.VALIDATION_CHOICES.get, persist_state="session",
+                              help="Validation images are never trained on: they show how well the net generalises, "
+                                   "epoch by epoch.")
+        if validation == "test":
+            st.caption(f":material/warning: {training.TEST_VALIDATION_NOTE}")
+        else:
+            st.caption(f"{holdout:,} training images are set aside for validation (never trained on).")
+    with right:
+        batch_size = st.select_slider("Batch size", training.BATCH_SIZE_CHOICES, key="train_batch_size",
+                                      persist_state="session",
+                                      help="Images per weight update. The notebook used 128.")
+        learning_rate = st.select_slider("Learning rate", training.LEARNING_RATE_CHOICES, key="train_learning_rate",
+                                         format_func=lambda value: f"{value:g}", persist_state="session",
+                                         help="How big each update step is. Too high and the loss jumps or "
+                                              "becomes NaN; too low and learning crawls.")
+        most = train_available - (holdout if validation == "holdout" else 0)
+        sizes = training.training_size_choices(most)
+        if st.session_state.get("train_train_size") not in sizes:
+            st.session_state.train_train_size = min(sizes, key=lambda size: abs(size - st.session_state.get(
+                "train_train_size", most)))
+        train_size = st.select_slider("Training images", sizes, key="train_train_size", persist_state="session",
+                                      format_func=lambda size: f"{size:,}" + (" (all)" if size == most else ""),
+                                      help="Fewer images train faster and reach a lower accuracy.")
+        seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, key="train_seed",
+                               persist_state="session",
+                               help="Fixes which images are held out, the initial weights and the dropout. "
+                                    "Same seed, same settings: nearly the same run.")
+    augment = st.toggle("Augment the training images (small shifts, rotations, zoom, thinner or thicker strokes)",
+                        key="train_augment", persist_state="session",
+                        help="Each epoch sees slightly different images: slower to fit, often better on real "
+                             "handwriting.")
+    name = st.text_input("Run name", key="train_name", persist_state="session", max_chars=training.MAX_NAME_LENGTH,
+                         placeholder="a name to find this run again (optional)")
+
+settings = training.TrainSettings(epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
+                                  learning_rate=float(learning_rate), train_size=int(train_size),
+                                  validation=validation, seed=int(seed), augment=bool(augment))
+try:
+    architecture, report, settings, run_name = manager.prepare(architecture, settings, name)
+    problem = None
+except ValueError as error:
+    problem = str(error)
+
+with estimate_column:
+    st.subheader("3. How long it takes")
+    estimating = problem is None and manager.speed.calibration() is None and manager.speed.error is None
+
+    @st.fragment(run_every=1.0 if estimating else None)
+    def estimate_panel():
+        if problem is not None:
+            st.error(problem)
+            return
+        estimate = manager.estimate(report.multiply_adds, settings)
+        if estimate is None:
+            if manager.speed.error:
+                st.caption(manager.speed.error)
+            elif manager.is_training():
+                st.caption("The time estimate is measured when no run is training on this server.")
+            else:
+                st.caption(":material/speed: Measuring this machine's speed (a few seconds, once)…")
+            return
+        calibration = manager.speed.calibration()
+        st.metric("Per epoch on this machine", f"≈ {training.format_duration(estimate.epoch_seconds)}",
+                  help=f"{report.multiply_adds:,} multiply-adds per image x {settings.train_size:,} images, at the "
+                       f"speed measured on {calibration.device} ({calibration.measured[:10]}), plus "
+                       f"{settings.validation_size:,} validation images.")
+        st.markdown(f"**{settings.epochs} epoch{'s' if settings.epochs != 1 else ''}: "
+                    f"≈ {training.format_duration(estimate.total_seconds)}** on {calibration.device}, "
+                    "plus a few seconds to start.")
+        if estimate.epoch_seconds > 60:
+            quick_settings = training.TrainSettings(epochs=1, batch_size=settings.batch_size,
+                                                    train_size=min(10_000, settings.train_size),
+                                                    validation=settings.validation).resolve(train_available,
+                                                                                            test_available)
+            quick_estimate = training.estimate_epoch(calibration, report.multiply_adds, quick_settings)
+            st.caption(f"That is long for a lesson. The quick demo ({quick_settings.train_size:,} images, 1 epoch) "
+                       f"takes ≈ {training.format_duration(quick_estimate.total_seconds)}, and a smaller net such as "
+                       "seed-3layer is far faster per image.")
+        if estimating:
+            st.rerun()
+
+    estimate_panel()
+    counts = manager.counts()
+    if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=problem is not None,
+                 width="stretch"):
+        try:
+            run_id = manager.submit(architecture, settings, name)
+        except (ValueError, data.DataError) as error:
+            st.error(str(error))
+        else:
+            st.session_state.train_watched_run = run_id
+            st.query_params["run"] = run_id
+            st.toast(f"Started {run_name}" if manager.queue_position(run_id) is None else f"Queued {run_name}")
+    st.caption(f"This server trains {counts['max_concurrent']} run{'s' if counts['max_concurrent'] != 1 else ''} "
+               f"at a time; others wait in a queue (at most {counts['max_queued']}).")
+
+
+# --- watching runs ----------------------------------------------------------------------------------
+
+runs = manager.runs(max_age=0)
+ids = [meta["id"] for meta in runs]
+watched = st.query_params.get("run") or st.session_state.get("train_watched_run")
+if watched not in ids:
+    active = [meta["id"] for meta in runs if meta["status"] in ACTIVE]
+    watched = active[0] if active else (ids[0] if ids else None)
+st.session_state.train_watched_run = watched
+polling = any(meta["status"] in ACTIVE for meta in runs)
+
+
+def watch(run_id: str):
+    st.session_state.train_watched_run = run_id
+    st.query_params["run"] = run_id
+
+
+def progress_panel(meta: dict, snapshot: dict):
+    status = meta["status"]
+    if status == "queued":
+        position = manager.queue_position(meta["id"])
+        st.info(f"Waiting in the queue{f': number {position}' if position else ''}. It starts by itself when a "
+                "training slot frees up; you can leave this page meanwhile.", icon=":material/hourglass_top:")
+        return
+    if status != "running":
+        return
+    epoch, epochs = snapshot.get("epoch") or 1, snapshot.get("epochs") or meta["settings"]["epochs"]
+    batch, batches = snapshot.get("batch") or 0, snapshot.get("batches") or 1
+    phase = {"starting": "starting (building the net, preparing the images)", "training": "training",
+             "validating": "measuring validation accuracy", "testing": "measuring accuracy on the test images"}
+    done = min(1.0, ((epoch - 1) + batch / batches) / epochs)
+    st.progress(done, text=f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · "
+                           f"{phase.get(snapshot.get('phase'), snapshot.get('phase') or 'starting')}")
+    elapsed, remaining, speed = st.columns(3)
+    elapsed.metric("Elapsed", training.format_duration(snapshot.get("elapsed")))
+    remaining.metric("Time left", training.format_duration(snapshot.get("remaining")),
+                     help="From the speed of the batches so far; the first batches are slower.")
+    speed.metric("Images / second", f"{snapshot['images_per_second']:,.0f}" if snapshot.get("images_per_second") else "–")
+    st.markdown(f":material/memory: Training on **{meta.get('device') or 'this machine (starting…)'}**")
+
+
+def result_panel(meta: dict, history: list[dict]):
+    """The outcome in one sentence, and what it means."""
+    status = meta["status"]
+    if status == "completed" and meta.get("test_accuracy") is not None:
+        st.success(f"Done: **{100 * meta['test_accuracy']:.2f} %** of the {test_available:,} test images "
+                   f"right (test loss {meta['test_loss']:.4f}) after {len(history)} epoch(s).",
+                   icon=":material/check_circle:")
+    elif status == "stopped":
+        accuracy = (f" Test accuracy of the kept model: {100 * meta['test_accuracy']:.2f} %."
+                    if meta.get("test_accuracy") is not None else "")
+        st.warning(f"{meta.get('message') or 'Stopped.'}{accuracy}", icon=":material/stop_circle:")
+    elif status == "failed":
+        st.error(meta.get("message") or "The run failed.", icon=":material/error:")
+    elif status == "interrupted":
+        st.warning(meta.get("message") or "The server stopped during this run.", icon=":material/warning:")
+    else:
+        return
+    for note in training.result_notes(meta, history):
+        st.info(note, icon=":material/lightbulb:")
+
+
+def next_steps(meta: dict):
+    if meta["status"] not in ACTIVE and store.has_model(meta["id"]):
+        st.markdown("**What next?**")
+        compare, draw = st.columns(2)
+        if compare.button("Compare it with other runs and the notebook", icon=":material/compare_arrows:",
+                          key=f"compare_{meta['id']}"):
+            selected = st.session_state.setdefault("selected_run_ids", [])
+            if meta["id"] not in selected:
+                selected.append(meta["id"])
+            st.switch_page("pages/compare.py")
+        with draw:
+            st.page_link("pages/draw.py", label="Try it on your own handwriting", icon=":material/draw:")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def chart_specs(run_id: str, version, epochs_done: int, epochs: int, _snapshot: dict, _history: list):
+    """The two charts as Vega-Lite specs, built once per update of a run and shared by every session
+    watching it (building an altair chart costs tens of milliseconds). None before the first batch."""
+    table = training.curve_table(_snapshot, _history)
+    if table.empty:
+        return None
+    return tuple(training.metric_chart(table, metric, epochs).to_dict() for metric in ("loss", "accuracy"))
+
+
+def charts(meta: dict, snapshot: dict, history: list[dict]) -> bool:
+    epochs = (meta.get("settings") or {}).get("epochs") or 1
+    specs = chart_specs(meta["id"], snapshot.get("version", snapshot.get("updated")), len(history), epochs,
+                        snapshot, history)
+    if specs is None:
+        return False
+    loss_column, accuracy_column = st.columns(2)
+    loss_column.vega_lite_chart(spec=specs[0], width="stretch")
+    accuracy_column.vega_lite_chart(spec=specs[1], width="stretch")
+    st.caption(f"Light blue: loss and accuracy of each training batch, smoothed over about 20 batches "
+               f"({snapshot.get('batches_done') or 0:,} batches so far, {len(snapshot.get('curve') or [])} points). "
+               "Dots: means over each whole epoch, on the training images (dark blue) and on the validation images "
+               "(orange), as the notebook plotted them. Validation getting worse while training improves means "
+               "overfitting.")
+    return True
+
+
+def watched_run(run_id: str):
+    try:
+        meta = store.get(run_id)
+    except RunNotFound:
+        st.info("This run was deleted.")
+        return
+    snapshot = manager.live(run_id)
+    history = store.history(run_id)
+    label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
+    title, stop = st.columns([5, 1], vertical_alignment="center")
+    with title:
+        st.markdown(f"#### Watching: {meta['name']} :{color}-badge[{label}]")
+    if meta["status"] in ACTIVE:
+        if stop.button("Stop", icon=":material/stop:", key=f"stop_{run_id}", width="stretch",
+                       help="Stops before the next batch. Finished epochs and their model are kept."):
+            manager.stop(run_id)
+            st.toast("Stopping before the next batch…")
+    architecture_ = meta.get("architecture") or {}
+    st.caption(f"{architecture_.get('label') or architecture_.get('name')} · {meta.get('parameters') or 0:,} "
+               f"parameters · {training.describe_settings(meta.get('settings') or {})}"
+               + (f" · {meta['device']}" if meta.get("device") else ""))
+    progress_panel(meta, snapshot)
+    result_panel(meta, history)
+    if not charts(meta, snapshot, history) and meta["status"] in ACTIVE:
+        st.caption("The charts appear with the first batches.")
+    next_steps(meta)
+
+
+def run_list(runs: list[dict], watched: str | None):
+    st.subheader("Recent runs")
+    if not runs:
+        st.caption("No runs yet: choose a net above and press Train.")
+        return
+    counts = manager.counts()
+    st.caption(f"On this server now: {counts['running']} training, {counts['queued']} waiting. Open any run to "
+               "watch it; the list is shared by everyone using this lab.")
+    for meta in runs[:8]:
+        name, status, accuracy, action = st.columns([5, 4, 2, 2], vertical_alignment="center")
+        settings_ = meta.get("settings") or {}
+        name.markdown(f"**{meta['name']}**  \n:gray[{(meta.get('architecture') or {}).get('name')} · "
+                      f"{(meta.get('created') or '')[:16].replace('T', ' ')} UTC]")
+        label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
+        progress = f" · epoch {meta.get('epochs_done', 0)}/{settings_.get('epochs')}"
+        if meta["status"] == "queued" and (position := manager.queue_position(meta["id"])):
+            progress = f" · number {position} in the queue"
+        status.markdown(f":{color}-badge[{label}]{progress}")
+        accuracy.markdown(f"{100 * meta['test_accuracy']:.2f} % test" if meta.get("test_accuracy") is not None
+                          else ":gray[–]")
+        if meta["id"] == watched:
+            action.markdown(":blue[:material/visibility: watching]")
+        else:
+            if action.button("Watch", key=f"watch_{meta['id']}", width="stretch", icon=":material/visibility:"):
+                watch(meta["id"])
+                st.rerun()  # the whole page: the watched run is drawn outside this fragment
+
+
+watching_active = any(meta["id"] == watched and meta["status"] in ACTIVE for meta in runs)
+
+
+@st.fragment(run_every=1.0 if watching_active else None)
+def watched_panel():
+    """The watched run: progress and charts, re-drawn every second while it is queued or training."""
+    run_id = st.session_state.get("train_watched_run")
+    if run_id is None:
+        return
+    with st.container(border=True):
+        watched_run(run_id)
+    if watching_active and run_id not in {meta["id"] for meta in manager.runs() if meta["status"] in ACTIVE}:
+        st.rerun()  # it has finished: draw the whole page once more, without the timer
+
+
+@st.fragment(run_every=2.0 if polling else None)
+def runs_panel():
+    """Every learner's runs: statuses and queue positions, re-read every 2 seconds while any is active."""
+    runs_now = manager.runs()
+    run_list(runs_now, st.session_state.get("train_watched_run"))
+    if polling and not any(meta["status"] in ACTIVE for meta in runs_now):
+        st.rerun()
+
+
+st.divider()
+watched_panel()
+runs_panel()

@@ -1,0 +1,168 @@
+"""What the live charts cost: an epoch through the app's training path against a bare `model.fit`.
+
+For each preset, one model is trained epoch after epoch, alternating between
+- bare:     model.fit(x, y, batch_size, validation_data, verbose=0): the baseline;
+- app:      training.fit_epochs, the path every run takes: the live-metrics callback
+            (async_safe = True), the live.json publisher thread, and after the epoch the model
+            saved atomically and the history appended;
+- app-sync: the same with a callback that does not declare async_safe (Keras then runs the batch
+            hooks on the training thread where the backend could have dispatched them).
+Same model, data, batch size and validation images; the order of the variants rotates every
+repeat, and each ratio is taken between neighbouring epochs, so slow drifts of a shared machine
+cancel out. The median ratio over the repeats is reported (target: at most 1.03).
+
+    python benchmarks/training_overhead.py [--quick] [--train-size N] [--repeats R] [--json out.json]
+
+Without MNIST_LAB_DATA (and without Keras' download) random images stand in for MNIST: speed does
+not depend on what the pixels show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mnist_lab import architectures, data, system, training  # noqa: E402
+from mnist_lab.runs import RunStore  # noqa: E402
+
+VARIANTS = ("bare", "app", "app-sync")
+TARGET = 1.03
+
+
+def load_images(train_size: int, validation_size: int) -> tuple[data.Mnist, str]:
+    try:
+        return data.load_mnist(), "MNIST"
+    except data.DataError:
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        count = train_size + validation_size
+        mnist = data.Mnist(rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+                           rng.integers(0, 10, count, dtype=np.uint8),
+                           rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8),
+                           rng.integers(0, 10, 1000, dtype=np.uint8), "random")
+        return mnist, "random images"
+
+
+def sync_callback_class():
+    """The live-metrics callback without async_safe: what the app would do without that attribute."""
+    class SyncLiveMetrics(training.live_metrics_class()):
+        async_safe = False
+
+    return SyncLiveMetrics
+
+
+def time_epoch(variant, model, fit_model, arrays, settings, store) -> float:
+    """Seconds for one epoch of one variant (the app's per-epoch saving included)."""
+    if variant == "bare":
+        start = time.perf_counter()
+        fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=1,
+                      validation_data=(arrays["x_validation"], arrays["y_validation"]), verbose=0, shuffle=True)
+        return time.perf_counter() - start
+    run_id = store.create("benchmark", training.preset_architecture("seed-3layer"), settings.as_dict())["id"]
+    live = training.LiveState(run_id, settings)
+    live.start()
+    callback_class = sync_callback_class() if variant == "app-sync" else None
+    start = time.perf_counter()
+    publisher = training.LivePublisher(store, run_id, live)
+    outcome = training.fit_epochs(store, run_id, live, model, fit_model, arrays, settings, callback_class)
+    publisher.close()
+    seconds = time.perf_counter() - start
+    if outcome.status != "completed" or len(store.history(run_id)) != 1:
+        raise RuntimeError(f"The app's path did not finish its epoch: {outcome.status} {outcome.message}")
+    return seconds
+
+
+def measure(presets, train_size, validation_size, repeats, batch_size, estimate):
+    mnist, source = load_images(train_size, validation_size)
+    settings = training.TrainSettings(epochs=1, batch_size=batch_size, train_size=train_size,
+                                      validation_size=validation_size).resolve(len(mnist.x_train), len(mnist.x_test))
+    arrays = training.prepare_arrays(mnist, settings)
+    calibration = training.calibrate() if estimate else None
+    store = RunStore(tempfile.mkdtemp(prefix="mnist-lab-benchmark-"))
+    models = {}
+    for preset in presets:
+        models[preset] = training.build_for_training(architectures.preset_layers(preset), settings, preset)
+        warm_up = {key: value[:2 * batch_size] for key, value in arrays.items()}
+        time_epoch("bare", *models[preset], warm_up, settings, store)
+        for variant in VARIANTS[1:]:
+            time_epoch(variant, *models[preset], warm_up, settings, store)
+    seconds = {preset: {variant: [] for variant in VARIANTS} for preset in presets}
+    for repeat in range(repeats):
+        for preset in presets:
+            order = VARIANTS[repeat % len(VARIANTS):] + VARIANTS[:repeat % len(VARIANTS)]
+            for variant in order:
+                seconds[preset][variant].append(time_epoch(variant, *models[preset], arrays, settings, store))
+                print(f"  repeat {repeat + 1}/{repeats} {preset:12s} {variant:9s} "
+                      f"{seconds[preset][variant][-1]:8.2f} s", file=sys.stderr, flush=True)
+    results = {}
+    for preset in presets:
+        times = seconds[preset]
+        multiply_adds = architectures.analyze(architectures.preset_layers(preset)).multiply_adds
+        result = {
+            "multiply_adds": multiply_adds,
+            "seconds": times,
+            "median_seconds": {variant: statistics.median(values) for variant, values in times.items()},
+            "images_per_second_bare": train_size / statistics.median(times["bare"]),
+        }
+        for variant in VARIANTS[1:]:
+            ratios = [app / bare for app, bare in zip(times[variant], times["bare"])]
+            result[f"ratios_{variant}"] = ratios
+            result[f"median_ratio_{variant}"] = statistics.median(ratios)
+        if calibration is not None:
+            result["estimated_seconds"] = training.estimate_epoch(calibration, multiply_adds, settings).epoch_seconds
+        results[preset] = result
+    return {"data": source, "settings": settings.as_dict(), "repeats": repeats, "results": results,
+            "calibration": None if calibration is None else calibration.__dict__}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small check for CI: 1,024 images, 3 repeats")
+    parser.add_argument("--train-size", type=int, help="training images per epoch (default 10,000)")
+    parser.add_argument("--repeats", type=int, help="timed epochs per variant (default 3)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--presets", nargs="+", default=list(architectures.PRESETS), choices=list(architectures.PRESETS))
+    parser.add_argument("--no-estimate", action="store_true", help="skip comparing the epoch-time estimate")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    arguments = parser.parse_args(argv)
+    train_size = arguments.train_size or (1024 if arguments.quick else 10_000)
+    repeats = arguments.repeats or 3
+    validation_size = max(128, train_size // 5)
+    system.configure_gpu_memory()
+    info = system.device_info()
+    print(f"Device: {info.description}; Keras {info.keras_version}, {info.backend} {info.framework_version}; "
+          f"{train_size:,} training and {validation_size:,} validation images per epoch, batch "
+          f"{arguments.batch_size}, {repeats} repeats", file=sys.stderr)
+    report = measure(arguments.presets, train_size, validation_size, repeats, arguments.batch_size,
+                     estimate=not (arguments.no_estimate or arguments.quick))
+    report.update(device=info.description, backend=f"{info.backend} {info.framework_version}",
+                  keras=info.keras_version, python=platform.python_version(), target=TARGET,
+                  cpu_cores=system.cpu_cores(), load_average=os.getloadavg())
+    print(f"\n{'preset':12s} {'bare s':>8s} {'app s':>8s} {'ratio':>7s} {'sync ratio':>11s} {'images/s':>9s} "
+          f"{'estimate s':>11s}")
+    for preset, result in report["results"].items():
+        median = result["median_seconds"]
+        estimate = result.get("estimated_seconds")
+        print(f"{preset:12s} {median['bare']:8.2f} {median['app']:8.2f} {result['median_ratio_app']:7.3f} "
+              f"{result['median_ratio_app-sync']:11.3f} {result['images_per_second_bare']:9.0f} "
+              + (f"{estimate:11.2f}" if estimate is not None else f"{'–':>11s}"))
+    worst = max(result["median_ratio_app"] for result in report["results"].values())
+    print(f"\nWorst median ratio (app / bare): {worst:.3f} (target ≤ {TARGET}); machine load average "
+          f"{report['load_average'][0]:.2f} on {report['cpu_cores']} cores.")
+    if arguments.json:
+        arguments.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
