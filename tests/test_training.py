@@ -1,0 +1,374 @@
+"""Training: settings, the data split, live metrics, the manager (queue, stop, failures) and the run store."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnist_lab import architectures, training
+from mnist_lab.runs import RunStore
+
+TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+RUN_FIELDS = {"id", "name", "status", "message", "created", "started", "finished", "pid", "epochs_done",
+              "epoch_seconds", "architecture", "parameters", "multiply_adds", "settings", "device", "backend",
+              "versions", "test_loss", "test_accuracy"}
+HISTORY_FIELDS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+
+
+@pytest.fixture
+def synthetic_data(synthetic_npz, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return synthetic_npz
+
+
+@pytest.fixture
+def manager(synthetic_data, isolated_storage):
+    return training.TrainingManager(RunStore(isolated_storage / "runs"))
+
+
+def tiny():
+    return training.custom_architecture(TINY, label="tiny")
+
+
+def wait_until(live: training.LiveState, condition, timeout=120):
+    """Wait on the run's change notifications (no sleeping) until condition(snapshot) holds."""
+    version = -1
+    while not condition(live.snapshot()):
+        new_version = live.wait_for_change(version, timeout)
+        assert new_version != version, "the run made no progress"
+        version = new_version
+    return live.snapshot()
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+def test_settings_fill_in_the_notebooks_defaults_and_a_holdout():
+    settings = training.TrainSettings().resolve(60_000, 10_000)
+    assert (settings.epochs, settings.batch_size, settings.optimizer) == (12, 128, "adam")
+    assert settings.learning_rate == pytest.approx(0.001)
+    assert (settings.validation_size, settings.train_size) == (5_000, 55_000)
+    on_test = training.TrainSettings(validation="test").resolve(60_000, 10_000)
+    assert (on_test.train_size, on_test.validation_size) == (60_000, 10_000)
+    assert training.TrainSettings(optimizer="adadelta").resolve(60_000).learning_rate == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"epochs": 0}, "Epochs must be from 1"),
+    ({"epochs": 2.5}, "Epochs must be a whole number"),
+    ({"batch_size": 0}, "Batch size"),
+    ({"optimizer": "rmsprop"}, "Unknown optimizer 'rmsprop'; use one of: adam, adadelta, sgd"),
+    ({"learning_rate": float("nan")}, "learning rate must be a number above 0"),
+    ({"learning_rate": -1.0}, "learning rate must be a number above 0"),
+    ({"validation": "train"}, "Validation must be one of: holdout, test"),
+    ({"train_size": 58_000}, "train on at most 55,000"),
+    ({"train_size": 70_000}, "Training images must be from 10 to 60,000"),
+    ({"seed": -1}, "The seed must be from 0"),
+])
+def test_bad_settings_say_what_to_change(changes, words):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+        training.TrainSettings(**changes).resolve(60_000, 10_000)
+
+
+def test_unknown_setting_names_are_refused():
+    with pytest.raises(ValueError, match="Unknown training setting"):
+        training.TrainSettings.from_dict({"epochs": 1, "momentum": 0.9})
+
+
+def test_run_names_are_checked_and_defaulted():
+    settings = training.TrainSettings(epochs=3, train_size=10_000).resolve(60_000)
+    assert training.clean_run_name("  mine  ", tiny(), settings) == "mine"
+    assert training.clean_run_name("", tiny(), settings) == "tiny · 3 epochs · 10k images"
+    with pytest.raises(ValueError, match="at most 80"):
+        training.clean_run_name("x" * 81, tiny(), settings)
+    with pytest.raises(ValueError, match="control character"):
+        training.clean_run_name("a\nb", tiny(), settings)
+
+
+def test_every_optimizer_builds_with_its_learning_rate():
+    pytest.importorskip("keras")
+    for key, choice in training.OPTIMIZERS.items():
+        optimizer = choice.build(0.05)
+        assert float(np.asarray(optimizer.learning_rate)) == pytest.approx(0.05), key
+    assert float(np.asarray(training.OPTIMIZERS["sgd"].build(0.1).momentum)) == pytest.approx(0.9)
+
+
+def test_architecture_arguments(tmp_path):
+    assert training.architecture_from_argument("seed-5layer")["source"] == "preset"
+    path = tmp_path / "mine.json"
+    path.write_text(architectures.to_json(TINY, "mine"))
+    from_file = training.architecture_from_argument(str(path))
+    assert (from_file["name"], from_file["source"], from_file["label"]) == ("custom", "custom", "mine")
+    with pytest.raises(ValueError, match="Unknown architecture 'nope'"):
+        training.architecture_from_argument("nope")
+    with pytest.raises(ValueError, match="Cannot read"):
+        training.architecture_from_argument(str(tmp_path / "missing.json"))
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def test_holdout_split_is_disjoint_and_fixed_by_the_seed():
+    settings = training.TrainSettings(train_size=500, validation_size=100, seed=3).resolve(600)
+    train, validation = training.split_indices(600, settings)
+    assert len(train) == 500 and len(validation) == 100
+    assert not set(train) & set(validation)
+    again, _ = training.split_indices(600, settings)
+    np.testing.assert_array_equal(train, again)
+    other, _ = training.split_indices(600, training.TrainSettings(train_size=500, validation_size=100,
+                                                                  seed=4).resolve(600))
+    assert not np.array_equal(train, other)
+    test_settings = training.TrainSettings(validation="test", train_size=600).resolve(600, 200)
+    assert training.split_indices(600, test_settings)[1] is None
+
+
+# --- live metrics ---------------------------------------------------------------------------------
+
+def test_per_batch_values_are_recovered_from_keras_running_means_in_batch_order():
+    settings = training.TrainSettings(epochs=1, batch_size=10, train_size=35, validation_size=10).resolve(100)
+    live = training.LiveState("run", settings)
+    live.start()
+    live.begin_epoch(0)
+    batch_losses, sizes = [4.0, 2.0, 1.0, 0.5], [10, 10, 10, 5]
+    means = [sum(l * s for l, s in zip(batch_losses[:k + 1], sizes)) / sum(sizes[:k + 1]) for k in range(4)]
+    for batch in (1, 0, 3, 2):  # Keras' async dispatch may deliver them out of order
+        live.record_batch(batch, {"loss": means[batch], "accuracy": 0.5})
+    snapshot = live.snapshot()
+    assert snapshot["batch"] == 4 and snapshot["batches_done"] == 4
+    expected, smoothed = 0.0, []
+    for step, value in enumerate(batch_losses, start=1):
+        expected = training.SMOOTHING * expected + (1 - training.SMOOTHING) * value
+        smoothed.append(expected / (1 - training.SMOOTHING ** step))
+    assert [point[1] for point in snapshot["curve"]] == pytest.approx(smoothed, abs=1e-4)
+    assert [point[0] for point in snapshot["curve"]] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert [point[2] for point in snapshot["curve"]] == pytest.approx([0.5] * 4, abs=1e-4)
+
+
+def test_stop_is_checked_before_every_batch(tmp_path):
+    settings = training.TrainSettings(epochs=1, train_size=100, validation_size=10).resolve(200)
+    live = training.LiveState("run", settings, stop_file=tmp_path / "STOP")
+    live.check_stop()
+    assert live.snapshot()["batches_started"] == 1
+    (tmp_path / "STOP").write_text("now")  # as another process asks for it
+    with pytest.raises(training.StopRequested):
+        live.check_stop()
+    assert live.snapshot()["batches_started"] == 1
+
+
+def test_a_nan_loss_stops_the_run_as_diverged():
+    settings = training.TrainSettings(epochs=1, batch_size=10, train_size=30, validation_size=10).resolve(100)
+    live = training.LiveState("run", settings)
+    live.begin_epoch(0)
+    live.record_batch(0, {"loss": float("nan"), "accuracy": 0.1})
+    with pytest.raises(training.TrainingDiverged, match="learning rate"):
+        live.check_stop()
+
+
+# --- time estimate --------------------------------------------------------------------------------
+
+def test_epoch_estimate_grows_with_multiply_adds_and_images():
+    calibration = training.SpeedCalibration(batch_seconds=0.01, seconds_per_multiply_add=1e-10,
+                                            evaluation_batch_seconds=0.005, evaluation_seconds_per_multiply_add=3e-11,
+                                            device="test", measured="now")
+    settings = training.TrainSettings(batch_size=100, train_size=1000, validation_size=500).resolve(60_000)
+    training_seconds, validation_seconds = calibration.epoch_seconds(10**6, settings)
+    assert training_seconds == pytest.approx(10 * 0.01 + 1000 * 1e6 * 1e-10)
+    assert validation_seconds == pytest.approx(5 * 0.005 + 500 * 1e6 * 3e-11)
+    macs = {preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds
+            for preset in ("seed-3layer", "seed-5layer")}
+    small, big = (training.estimate_epoch(calibration, macs[p], settings) for p in ("seed-3layer", "seed-5layer"))
+    assert big.epoch_seconds > 5 * small.epoch_seconds
+    assert small.total_seconds == pytest.approx(small.epoch_seconds * settings.epochs)
+    assert training.format_duration(260) == "4 min 20 s" and training.format_duration(3900) == "1 h 05 min"
+
+
+def test_calibration_measures_a_positive_rate_and_is_cached(isolated_storage):
+    pytest.importorskip("keras")
+    estimator = training.SpeedEstimator(isolated_storage)
+    estimator.start()
+    calibration = estimator.wait(300)
+    assert estimator.error is None and calibration is not None
+    assert calibration.seconds_per_multiply_add > 0 and calibration.batch_seconds >= 0
+    reloaded = training.SpeedEstimator(isolated_storage)
+    reloaded.start()
+    assert reloaded.wait(60) == calibration  # read back from the file, not measured again
+
+
+# --- the manager ----------------------------------------------------------------------------------
+
+def test_a_short_run_fills_and_persists_its_history_epoch_by_epoch(manager):
+    run_id = manager.submit(tiny(), {"epochs": 3, "batch_size": 32}, name="three epochs")
+    live = manager.live_state(run_id)
+    wait_until(live, lambda snapshot: snapshot["epochs_done"] >= 1)
+    early = manager.store.history(run_id)  # on disk as soon as the epoch ended
+    assert manager.wait(run_id, 300)
+    store = RunStore(manager.store.root)  # what a restarted server reads
+    meta, history = store.get(run_id), store.history(run_id)
+    assert early and early == history[:len(early)]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert all(set(row) == HISTORY_FIELDS and all(math.isfinite(row[key]) for key in HISTORY_FIELDS)
+               for row in history)
+    assert RUN_FIELDS <= set(meta)
+    assert meta["status"] == "completed" and meta["epochs_done"] == 3 and len(meta["epoch_seconds"]) == 3
+    assert meta["architecture"] == {**tiny(), "layers": [architectures.normalize_layer(layer) for layer in TINY]}
+    assert meta["parameters"] == architectures.analyze(TINY).total_parameters
+    assert meta["settings"] == {"epochs": 3, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001,
+                                "train_size": 500, "validation": "holdout", "validation_size": 100, "seed": 1,
+                                "augment": False}
+    assert meta["device"].startswith(("CPU only", "GPU:")) and set(meta["versions"]) == {"keras", "backend", "python"}
+    assert 0 <= meta["test_accuracy"] <= 1 and meta["test_loss"] > 0
+    assert meta["started"] and meta["finished"] and meta["pid"] == os.getpid()
+    model = store.load_model(run_id)
+    assert model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0).shape == (2, 10)
+    live_file = store.live(run_id)
+    assert live_file["status"] == "completed" and live_file["batches_done"] == 3 * 16
+    assert len(live_file["curve"]) == 3 * 16
+
+
+def test_stop_ends_a_run_within_one_batch_and_keeps_its_finished_epochs(manager):
+    run_id = manager.submit(tiny(), {"epochs": 50, "batch_size": 8})
+    live = manager.live_state(run_id)
+    steps = live.snapshot()["batches"]
+    wait_until(live, lambda snapshot: snapshot["batches_done"] >= steps + 5)  # into the second epoch
+    started_before = live.snapshot()["batches_started"]
+    manager.stop(run_id)
+    assert manager.wait(run_id, 120)
+    after = live.snapshot()
+    assert after["batches_started"] - started_before <= 1
+    meta = manager.store.get(run_id)
+    assert meta["status"] == "stopped" and "is kept" in meta["message"]
+    assert meta["epochs_done"] == len(manager.store.history(run_id)) >= 1
+    assert meta["test_accuracy"] is not None
+    model = manager.store.load_model(run_id)
+    assert model.predict(np.zeros((1, 28, 28, 1), "float32"), verbose=0).shape == (1, 10)
+
+
+def test_a_failing_run_is_marked_failed_and_the_next_one_still_trains(manager, monkeypatch):
+    import keras
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("simulated: could not allocate 12 GiB")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.Model, "fit", out_of_memory)
+        failing = manager.submit(tiny(), {"epochs": 1})
+        assert manager.wait(failing, 120)
+    meta = manager.store.get(failing)
+    assert meta["status"] == "failed"
+    assert meta["message"].startswith("Out of memory while training") and "12 GiB" in meta["message"]
+    working = manager.submit(tiny(), {"epochs": 1})
+    assert manager.wait(working, 120)
+    assert manager.store.get(working)["status"] == "completed"
+
+
+def test_the_queue_never_trains_more_than_the_limit(synthetic_data, isolated_storage):
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, max_queued=2)
+    first = manager.submit(tiny(), {"epochs": 40, "batch_size": 8})
+    second = manager.submit(tiny(), {"epochs": 1})
+    third = manager.submit(tiny(), {"epochs": 1})
+    assert manager.counts()["running"] == 1 and manager.counts()["queued"] == 2
+    assert (manager.queue_position(first), manager.queue_position(second), manager.queue_position(third)) == (None, 1, 2)
+    with pytest.raises(training.QueueFull, match="queue is full: 1 run\\(s\\) training and 2 waiting"):
+        manager.submit(tiny(), {"epochs": 1})
+    queued = manager.store.get(third)
+    assert queued["status"] == "queued" and not manager.store.has_model(third)
+    assert manager.live_state(third).snapshot()["phase"] == "queued"  # nothing built or copied for it
+    manager.stop(first)
+    for run_id in (first, second, third):
+        assert manager.wait(run_id, 300)
+    assert [manager.store.get(run_id)["status"] for run_id in (second, third)] == ["completed", "completed"]
+    assert manager.peak_running == 1
+
+
+def test_two_slots_train_two_runs_at_once_and_no_more(synthetic_data, isolated_storage):
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2, max_queued=5)
+    run_ids = [manager.submit(tiny(), {"epochs": 40, "batch_size": 8}) for _ in range(4)]
+    assert manager.counts() == {"running": 2, "queued": 2, "max_concurrent": 2, "max_queued": 5}
+    for run_id in run_ids:
+        wait_until(manager.live_state(run_id), lambda snapshot: snapshot["batches_done"] >= 1)
+        manager.stop(run_id)  # the next queued run starts in the freed slot
+        assert manager.wait(run_id, 120)
+    assert manager.peak_running == 2
+    assert {manager.store.get(run_id)["status"] for run_id in run_ids} == {"stopped"}
+
+
+def test_stopping_a_queued_run_takes_it_out_of_the_queue(synthetic_data, isolated_storage):
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1)
+    first = manager.submit(tiny(), {"epochs": 40, "batch_size": 8})
+    waiting = manager.submit(tiny(), {"epochs": 1})
+    manager.stop(waiting)
+    assert manager.wait(waiting, 5)
+    assert manager.queue_position(waiting) is None
+    meta = manager.store.get(waiting)
+    assert meta["status"] == "stopped" and "never started" in meta["message"] and meta["started"] is None
+    manager.stop(first)
+    assert manager.wait(first, 120)
+
+
+def test_validating_on_the_test_images_reports_the_last_epoch_as_the_test_score(manager):
+    run_id = manager.submit(tiny(), {"epochs": 2, "validation": "test", "augment": True})
+    assert manager.wait(run_id, 300)
+    meta, history = manager.store.get(run_id), manager.store.history(run_id)
+    assert meta["status"] == "completed", meta["message"]
+    assert meta["settings"]["train_size"] == 600 and meta["settings"]["validation_size"] == 200
+    assert (meta["test_loss"], meta["test_accuracy"]) == (history[-1]["val_loss"], history[-1]["val_accuracy"])
+    saved = manager.store.load_model(run_id)
+    assert not any("augment" in layer.name for layer in saved.layers)
+
+
+def test_the_seed_makes_runs_repeatable(manager):
+    first = manager.submit(tiny(), {"epochs": 1, "seed": 7})
+    second = manager.submit(tiny(), {"epochs": 1, "seed": 7})
+    assert manager.wait(first, 120) and manager.wait(second, 120)
+    one, two = manager.store.history(first)[0], manager.store.history(second)[0]
+    assert one["loss"] == pytest.approx(two["loss"], rel=1e-4)
+    assert one["val_accuracy"] == pytest.approx(two["val_accuracy"], abs=1e-6)
+
+
+def test_runs_of_a_dead_process_become_interrupted_when_a_manager_starts(synthetic_data, isolated_storage):
+    store = RunStore(isolated_storage / "runs")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    meta = store.create("orphan", tiny(), {"epochs": 3}, pid=int(dead.stdout))
+    store.update(meta["id"], status="running")
+    store.append_epoch(meta["id"], {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0,
+                                    "val_accuracy": 0.5, "seconds": 1.0})
+    manager = training.TrainingManager(store)
+    assert manager.recovered == [meta["id"]]
+    recovered = store.get(meta["id"])
+    assert recovered["status"] == "interrupted" and "1 finished epoch" in recovered["message"]
+
+
+def test_a_bad_architecture_or_setting_is_refused_before_anything_is_stored(manager):
+    with pytest.raises(architectures.ArchitectureError, match="Layer 1"):
+        manager.submit(training.custom_architecture([{"type": "Dense", "units": 8}]), {"epochs": 1})
+    with pytest.raises(ValueError, match="Epochs"):
+        manager.submit(tiny(), {"epochs": 0})
+    assert manager.store.list() == []
+
+
+def test_readable_errors():
+    assert training.readable_error(MemoryError()).startswith("Out of memory")
+    assert training.readable_error(RuntimeError("x" * 400)).endswith("...")
+    assert training.readable_error(ValueError("bad shape")) == "Training failed: ValueError: bad shape"
+
+
+def test_chart_table_has_batches_epochs_and_validation():
+    snapshot = {"curve": [[0.5, 2.0, 0.3], [1.0, 1.5, 0.5]]}
+    history = [{"epoch": 1, "loss": 1.6, "accuracy": 0.45, "val_loss": 1.4, "val_accuracy": 0.55, "seconds": 1}]
+    table = training.curve_table(snapshot, history)
+    assert set(table["series"]) == set(training.SERIES)
+    assert len(table) == 2 * 2 + 2 * 2
+    chart = training.metric_chart(table, "accuracy", epochs=3).to_dict()
+    assert chart["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 3]
+
+
+def test_batch_normalization_lag_is_explained():
+    meta = {"settings": {"train_size": 10_000, "batch_size": 128},
+            "architecture": {"layers": architectures.preset_layers("seed-3layer")}}
+    history = [{"epoch": 1, "accuracy": 0.64, "val_accuracy": 0.38}]
+    notes = training.result_notes(meta, history)
+    assert len(notes) == 1 and "79 batches" in notes[0] and "55 %" in notes[0]
+    assert training.result_notes(meta, [{"epoch": 1, "accuracy": 0.9, "val_accuracy": 0.88}]) == []
