@@ -1,0 +1,178 @@
+"""The command line: train's JSON line, runs, predict's wiring, one-line errors, a killed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from mnist_lab import architectures, cli
+from mnist_lab.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+
+
+@pytest.fixture
+def tiny_json(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(architectures.to_json(TINY, "tiny"))
+    return path
+
+
+@pytest.fixture
+def synthetic_data(synthetic_npz, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return synthetic_npz
+
+
+def run_cli(*arguments, env=None, **options):
+    return subprocess.run([sys.executable, "-m", "mnist_lab", *arguments], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600, **options)
+
+
+def one_line_error(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in stderr
+    return lines[0]
+
+
+def test_train_ends_with_one_json_line_and_stores_the_run(synthetic_data, tiny_json, isolated_storage):
+    result = run_cli("train", "--arch", str(tiny_json), "--epochs", "2", "--batch-size", "64", "--seed", "3",
+                     "--name", "from the shell")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert {"run_id", "test_accuracy", "test_loss", "epochs", "seconds_per_epoch", "device"} <= set(summary)
+    assert summary["epochs"] == 2 and summary["status"] == "completed" and 0 <= summary["test_accuracy"] <= 1
+    assert summary["seconds_per_epoch"] > 0 and summary["device"].startswith(("CPU only", "GPU:"))
+    assert "Epoch 1/2" in result.stderr and "Epoch 2/2" in result.stderr
+    meta = RunStore(isolated_storage / "runs").get(summary["run_id"])
+    assert meta["name"] == "from the shell" and meta["settings"]["seed"] == 3 and meta["settings"]["batch_size"] == 64
+    assert meta["architecture"]["label"] == "tiny" and meta["status"] == "completed"
+
+
+def test_runs_lists_the_stored_runs(synthetic_data, tiny_json, isolated_storage, capsys):
+    assert cli.main(["train", "--arch", str(tiny_json), "--epochs", "1", "--name", "listed"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert cli.main(["runs"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["id", "name", "architecture", "status", "epochs", "test", "accuracy"]
+    assert run_id in table[1] and "listed" in table[1] and "completed" in table[1] and "%" in table[1]
+    assert cli.main(["runs", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert (row["id"], row["status"], row["epochs_done"]) == (run_id, "completed", 1)
+
+
+def test_runs_says_how_to_start_when_there_are_none(capsys):
+    assert cli.main(["runs"]) == 0
+    assert "No runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments, code, words", [
+    (["train", "--arch", "nope"], 1, "Unknown architecture 'nope'"),
+    (["train", "--arch", "seed-3layer", "--epochs", "0"], 2, "--epochs: 0 must be at least 1"),
+    (["train", "--arch", "seed-3layer", "--learning-rate", "fast"], 2, "'fast' is not a number"),
+    (["train", "--arch", "seed-3layer", "--optimizer", "rmsprop"], 2, "invalid choice: 'rmsprop'"),
+    (["train", "--arch", "seed-3layer", "--train-size", "590"], 1, "train on at most 500"),
+    (["train"], 2, "the following arguments are required: --arch"),
+    (["fly"], 2, "invalid choice: 'fly'"),
+])
+def test_bad_arguments_get_one_line_and_a_non_zero_exit(synthetic_data, capsys, arguments, code, words):
+    assert cli.main(arguments) == code
+    captured = capsys.readouterr()
+    assert words in one_line_error(captured.err) and captured.out == ""
+
+
+def test_a_broken_architecture_file_is_one_line(synthetic_data, tmp_path, capsys):
+    path = tmp_path / "broken.json"
+    path.write_text('{"layers": [{"type": "Dense", "units": 4}]}')
+    assert cli.main(["train", "--arch", str(path)]) == 1
+    assert "Layer 1" in one_line_error(capsys.readouterr().err)
+
+
+def test_missing_mnist_is_one_line_without_traceback():
+    result = run_cli("train", "--arch", "seed-3layer", env={"MNIST_LAB_DATA": "/nowhere/mnist.npz"})
+    assert result.returncode == 1
+    assert "MNIST_LAB_DATA is set to '/nowhere/mnist.npz'" in one_line_error(result.stderr)
+
+
+def test_predict_prints_one_json_line_per_image_and_fails_if_any_failed(monkeypatch, capsys):
+    calls = []
+
+    def predict_files(store, run_id, paths):
+        calls.append((store.root, run_id, list(paths)))
+        return [{"image": paths[0], "digit": 7, "probabilities": [0.0] * 7 + [1.0, 0.0, 0.0]},
+                {"image": paths[1], "error": "not an image"}]
+
+    monkeypatch.setitem(sys.modules, "mnist_lab.inference", types.SimpleNamespace(predict_files=predict_files))
+    assert cli.main(["predict", "--run", "abc", "seven.png", "notes.txt"]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["digit"] == 7 and lines[1] == {"image": "notes.txt", "error": "not an image"}
+    assert calls[0][1:] == ("abc", ["seven.png", "notes.txt"])
+    assert calls[0][0] == RunStore().root
+
+
+def test_predict_turns_an_unknown_run_into_one_line(monkeypatch, capsys):
+    def predict_files(store, run_id, paths):
+        raise ValueError(f"No run with id {run_id!r}.")
+
+    monkeypatch.setitem(sys.modules, "mnist_lab.inference", types.SimpleNamespace(predict_files=predict_files))
+    assert cli.main(["predict", "--run", "missing", "a.png"]) == 1
+    assert "No run with id 'missing'" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(synthetic_data, tiny_json,
+                                                                             isolated_storage):
+    process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs",
+                                "200", "--batch-size", "16"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:  # blocks until the first epoch has been written and reported
+            if line.startswith("Epoch 1/200"):
+                break
+        else:
+            pytest.fail(f"the run ended before its first epoch: {process.wait()}")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    store = RunStore(isolated_storage / "runs")  # a restarted server opens the store again
+    [meta] = store.list()
+    assert meta["status"] == "running"
+    assert store.recover_interrupted() == [meta["id"]]
+    meta = store.get(meta["id"])
+    history = store.history(meta["id"])
+    assert meta["status"] == "interrupted" and meta["epochs_done"] == len(history) >= 1
+    assert f"{len(history)} finished epoch(s) kept" in meta["message"]
+    assert store.load_model(meta["id"]).count_params() == architectures.analyze(TINY).total_parameters
+
+
+def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_storage):
+    process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs",
+                                "200", "--batch-size", "16"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if line.startswith("Epoch 1/200"):
+                break
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == cli.EXIT_INTERRUPTED
+    summary = json.loads(output.strip().splitlines()[-1])
+    assert summary["status"] == "stopped" and summary["epochs"] >= 1 and summary["test_accuracy"] is not None
+    assert RunStore(isolated_storage / "runs").has_model(summary["run_id"])
