@@ -19,9 +19,10 @@ from mnist_lab.architectures import to_json
 RUN = "run"
 NOTEBOOK = "notebook"
 MNIST_TRAIN_IMAGES = 60000
+# The notebook's closing table was "Architecture / Accuracy-%": those come first, the settings after.
 TABLE_COLUMNS = (
-    "name", "source", "architecture", "parameters", "epochs", "batch size", "optimizer", "training images",
-    "augmentation", "device", "s / epoch", "best val. accuracy %", "test accuracy %", "status", "notes",
+    "name", "architecture", "test accuracy %", "best val. accuracy %", "status", "source", "epochs", "s / epoch",
+    "parameters", "training images", "batch size", "optimizer", "augmentation", "device", "notes",
 )
 # Validation loss this far above its lowest value (10 %), for at least two epochs, counts as overfitting.
 OVERFIT_RISE = 0.10
@@ -340,6 +341,21 @@ def _accuracy_observation(entries):
     return text
 
 
+def _cost_observation(entries):
+    """What the most accurate net pays in parameters over the smallest one, as the notebook's nets show."""
+    scored = [entry for entry in entries if entry.test_accuracy is not None and entry.parameters]
+    if len(scored) < 2:
+        return None
+    best = max(scored, key=lambda entry: entry.test_accuracy)
+    smallest = min(scored, key=lambda entry: entry.parameters)
+    if best is smallest or best.parameters <= smallest.parameters:
+        return None
+    gain = 100 * (best.test_accuracy - smallest.test_accuracy)
+    return (f"**What accuracy costs:** {quoted(best.label)} has {best.parameters / smallest.parameters:.1f}x the "
+            f"parameters of {quoted(smallest.label)} ({best.parameters:,} against {smallest.parameters:,}) for "
+            f"{gain:.2f} more points of test accuracy.")
+
+
 def _speed_observations(entries):
     texts = []
     for kind, intro in ((RUN, "**Fastest per epoch:**"), (NOTEBOOK, "**Fastest per epoch in the notebook:**")):
@@ -416,6 +432,9 @@ def observations(entries: list[Entry], references: list[Entry] | None = None) ->
     accuracy = _accuracy_observation(entries)
     if accuracy:
         texts.append(accuracy)
+    cost = _cost_observation(entries)
+    if cost:
+        texts.append(cost)
     texts += _speed_observations(entries)
     texts += _overfitting_observations(entries)
     texts += _tracking_observations(entries, references)

@@ -47,7 +47,7 @@ if not runs:
 
 table = comparison.runs_table(entries)
 if runs:
-    filters = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+    filters = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
     chosen_architectures = filters[0].multiselect(
         "Architecture", sorted(table["architecture"].unique()), key="compare_filter_architecture",
         placeholder="all")
@@ -237,6 +237,15 @@ def show_head_to_head(first_id: str, second_id: str):
             st.image(grid)
 
 
+def model_bytes(path) -> bytes:
+    """The model file's content, read while the page runs: a deferred read (a callable) is dropped by a
+    rerun between showing the button and the click, and the download then silently fails."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 def show_export_and_delete(run_id: str):
     try:
         meta = store.get(run_id)
@@ -247,7 +256,7 @@ def show_export_and_delete(run_id: str):
     buttons = st.columns(3)
     model_path = store.model_path(run_id)
     buttons[0].download_button(
-        "Model (.keras)", data=model_path.read_bytes if model_path.is_file() else b"",
+        "Model (.keras)", data=model_bytes(model_path),
         file_name=f"{stem}.keras", mime="application/octet-stream", icon=":material/download:",
         disabled=not model_path.is_file(), on_click="ignore", key="compare_download_model",
         help=None if model_path.is_file() else "This run has no saved model.")

@@ -187,6 +187,7 @@ def test_observations_name_the_most_accurate_the_fastest_and_the_overfitting_run
     assert "**“memoriser” overfits:** its validation loss was lowest at epoch 2 (0.3000) and rose to 0.4500 " \
            "by epoch 4" in text
     assert "“steady” overfits" not in text and "No clear overfitting" not in text
+    assert "What accuracy costs" not in text  # the more accurate net is not the bigger one
 
 
 def test_a_tiny_accuracy_gap_is_called_noise(store):
@@ -217,6 +218,8 @@ def test_notebook_observations_match_its_own_conclusion():
     assert "**Most accurate:** “Notebook\\: 5 layer CNN, kernel size 5x5”, 99.32 %" in text
     assert "**Fastest per epoch in the notebook:** “Notebook\\: 3 layer CNN, kernel size 3x3”, 69.0 s" in text
     assert "13.9x as long" in text
+    assert "**What accuracy costs:** “Notebook\\: 5 layer CNN, kernel size 5x5” has 24.7x the parameters of " \
+           "“Notebook\\: 3 layer CNN, kernel size 3x3” (759,390 against 30,706) for 0.72 more points" in text
     assert "**Fastest per epoch:**" not in text  # no runs of this machine to time
 
 

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, open_page, wait_idle
@@ -246,9 +247,9 @@ def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_
 
     # One run in depth: the confusion matrix of "three layers"; a click on a cell filters the gallery.
     choose(page, "Run", "three layers")
-    page.get_by_role("heading", name="Confusion matrix").wait_for()
     scores = evaluation.evaluate_run(store, three, real_mnist.x_test, real_mnist.y_test)
-    assert page.get_by_text(f"{100 * scores.accuracy:.2f} %").first.is_visible()
+    expect(page.locator("[data-testid='stMetric']").filter(has_text="Test accuracy")).to_contain_text(
+        f"{100 * scores.accuracy:.2f} %")
     matrix = evaluation.confusion_matrix(scores.labels, scores.predictions)
     off_diagonal = matrix * (1 - np.eye(10, dtype=int))
     true_digit, predicted_digit = (int(d) for d in np.unravel_index(off_diagonal.argmax(), matrix.shape))
@@ -263,6 +264,7 @@ def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_
     page.get_by_role("tab", name="Export or delete").click()
     wait_idle(page)
     choose(page, "Run", "three layers")
+    page.get_by_text("Yes, delete “three layers”").wait_for()  # the rerun for the chosen run has finished
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Model (.keras)").click()
     downloaded = tmp_path / "downloaded.keras"
