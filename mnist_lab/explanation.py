@@ -1,0 +1,136 @@
+"""Why a model said what it said: the feature maps of its convolutions, and a saliency map.
+
+Layers are called one by one (`layer(x, training=False)`), which works the same on every Keras
+backend and yields every intermediate output in one pass. The saliency map is the gradient of the
+top class's score (its logit, before the softmax, so that a confident guess still has a gradient)
+with respect to the input pixels: the pixels where a small change would move the score most.
+Gradients are the one thing Keras 3 has no backend-independent API for, hence `input_gradient`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from mnist_lab.gallery import digit_grid
+
+MAX_CHANNELS = 64
+TILE = 52  # pixels per feature map in a grid
+SMOOTHING_SAMPLES = 8
+
+
+@dataclass
+class LayerMaps:
+    number: int  # 1-based position among the model's layers
+    name: str  # e.g. "Conv2D 64 3x3"
+    maps: np.ndarray  # (height, width, channels) float32
+
+
+def _label(layer) -> str:
+    config = layer.get_config()
+    kernel = "x".join(str(size) for size in config.get("kernel_size", ()))
+    return f"{type(layer).__name__} {config.get('filters', '')} {kernel}".strip()
+
+
+def _as_batch(image: np.ndarray) -> np.ndarray:
+    return np.asarray(image, dtype="float32").reshape(1, 28, 28, 1)
+
+
+def _logits(model, x):
+    """The last layer's output before its softmax, computed layer by layer with keras.ops."""
+    from keras import ops
+
+    for layer in model.layers[:-1]:
+        x = layer(x, training=False)
+    last = model.layers[-1]
+    return ops.add(ops.matmul(x, last.kernel), last.bias)
+
+
+def conv_feature_maps(model, image: np.ndarray) -> list[LayerMaps]:
+    """What each Conv2D layer outputs for this image (after its activation)."""
+    from keras import layers as keras_layers
+    from keras import ops
+
+    x = _as_batch(image)
+    found = []
+    for number, layer in enumerate(model.layers, start=1):
+        x = layer(x, training=False)
+        if isinstance(layer, keras_layers.Conv2D):
+            found.append(LayerMaps(number, _label(layer), np.asarray(ops.convert_to_numpy(x))[0]))
+    return found
+
+
+def feature_grid(maps: np.ndarray, columns: int = 16, max_channels: int = MAX_CHANNELS) -> Image.Image:
+    """One picture with every channel's map side by side, white = strong activation.
+
+    All channels share one scale (the layer's largest value), so a channel that stays dark is one
+    that this drawing does not excite.
+    """
+    maps = np.asarray(maps, dtype="float32")[..., :max_channels]
+    channels = np.moveaxis(maps, -1, 0)
+    top = float(channels.max())
+    channels = np.clip(channels / top, 0.0, 1.0) if top > 0 else np.zeros_like(channels)
+    scale = max(1, round(TILE / channels.shape[1]))
+    return digit_grid(channels, columns=min(columns, len(channels)), scale=scale, padding=3)
+
+
+def input_gradient(model, images: np.ndarray, class_index: int) -> np.ndarray:
+    """d logit[class_index] / d input for each image of a batch (n, 28, 28), on any of Keras' backends."""
+    import keras
+
+    x = np.asarray(images, dtype="float32").reshape(-1, 28, 28, 1)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensor = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            score = tf.reduce_sum(_logits(model, tensor)[:, class_index])
+        gradient = tape.gradient(score, tensor)
+    elif backend == "jax":
+        import jax
+
+        gradient = jax.grad(lambda value: _logits(model, value)[:, class_index].sum())(jax.numpy.asarray(x))
+    elif backend == "torch":
+        import torch
+
+        tensor = torch.tensor(x, requires_grad=True, device=keras.ops.convert_to_tensor(x).device)
+        _logits(model, tensor)[:, class_index].sum().backward()
+        gradient = tensor.grad
+    else:
+        raise ValueError(f"Saliency maps need gradients, which this lab computes on the tensorflow, jax and "
+                         f"torch backends; Keras is running on {backend!r}.")
+    return np.asarray(keras.ops.convert_to_numpy(gradient), dtype="float32").reshape(-1, 28, 28)
+
+
+def saliency(model, image: np.ndarray, class_index: int, samples: int = SMOOTHING_SAMPLES,
+             noise: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Signed saliency in [-1, 1] (28x28): > 0 where more ink would raise the class's score, < 0 where it
+    would lower it.
+
+    The gradient of one image is speckled; averaging it over a few copies with a little noise added
+    (SmoothGrad) keeps what is stable, for the cost of one small batch.
+    """
+    image = np.asarray(image, dtype="float32").reshape(28, 28)
+    rng = np.random.default_rng(seed)
+    batch = np.concatenate([image[None], image + rng.normal(0.0, noise, size=(samples - 1, 28, 28))])
+    gradient = input_gradient(model, batch.astype("float32"), class_index).mean(axis=0)
+    top = float(np.percentile(np.abs(gradient), 99))
+    return np.clip(gradient / top, -1.0, 1.0) if top > 0 else gradient
+
+
+def saliency_overlay(image: np.ndarray, salient: np.ndarray, size: int = 224) -> Image.Image:
+    """The 28x28 input in grey, with red where more ink would raise the score and blue where it would
+    lower it."""
+    base = np.asarray(image, dtype="float32").reshape(28, 28) * 0.5
+    salient = np.asarray(salient, dtype="float32").reshape(28, 28)
+    raise_score, lower_score = np.clip(salient, 0, 1), np.clip(-salient, 0, 1)
+    red = base + (1 - base) * raise_score
+    green = base * (1 - np.maximum(raise_score, lower_score)) + 0.35 * lower_score
+    blue = base + (1 - base) * lower_score
+    rgb = (np.clip(np.stack([red * (1 - lower_score * 0.6), green, blue * (1 - raise_score * 0.9)], axis=-1), 0, 1)
+           * 255).astype(np.uint8)
+    return Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)

@@ -1,0 +1,118 @@
+"""Trained runs' models on single drawings and image files: loading, caching, predicting, scoring.
+
+A single drawing goes through `model(x, training=False)`: `model.predict` builds a dataset and a
+step function on every call, tens of milliseconds of fixed cost for one 28x28 image.
+Keras is imported only when a model is loaded, so importing this module is free.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from mnist_lab import preprocessing
+from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
+
+USABLE_STATUSES = ("completed", "stopped")
+BATCH = 256
+
+_cache: dict[tuple[str, float], object] = {}
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 8
+
+
+def usable_runs(store: RunStore) -> list[dict]:
+    """Runs that can predict: completed, or stopped with a saved model; newest first."""
+    return [meta for meta in store.list()
+            if meta.get("status") in USABLE_STATUSES and store.has_model(meta["id"])]
+
+
+def model_version(store: RunStore, run_id: str) -> float:
+    """The model file's modification time: part of every cache key, so a retrained file is reloaded."""
+    try:
+        return store.model_path(run_id).stat().st_mtime
+    except (OSError, RunNotFound):
+        return 0.0
+
+
+def _check_run(store: RunStore, run_id: str) -> dict:
+    try:
+        return store.get(run_id)
+    except RunNotFound:
+        raise ValueError(f"No run with id {run_id!r} (see `python -m mnist_lab runs`).") from None
+
+
+def load_model(store: RunStore, run_id: str):
+    """A run's model, read from disk. Raises ValueError with a readable message."""
+    meta = _check_run(store, run_id)
+    try:
+        return store.load_model(meta["id"])
+    except ModelUnavailable as error:
+        raise ValueError(str(error)) from None
+
+
+def cached_model(store: RunStore, run_id: str):
+    """A run's model, loaded once per process and model file (keyed by path and modification time)."""
+    _check_run(store, run_id)
+    key = (str(Path(store.model_path(run_id)).resolve()), model_version(store, run_id))
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    model = load_model(store, run_id)
+    with _cache_lock:
+        _cache[key] = model
+        while len(_cache) > _CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+    return model
+
+
+def predict(model, image: np.ndarray) -> np.ndarray:
+    """The ten probabilities for one 28x28 image in [0, 1]."""
+    x = np.asarray(image, dtype="float32").reshape(1, 28, 28, 1)
+    return np.asarray(model(x, training=False), dtype="float64")[0]
+
+
+def predict_batch(model, images: np.ndarray) -> np.ndarray:
+    """(n, 10) probabilities for n 28x28 images (uint8 or [0, 1] floats), a few hundred at a time."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype("float32") / 255.0
+    images = images.astype("float32").reshape(-1, 28, 28, 1)
+    if len(images) == 0:
+        return np.zeros((0, 10))
+    return np.concatenate([np.asarray(model(images[start:start + BATCH], training=False), dtype="float64")
+                           for start in range(0, len(images), BATCH)])
+
+
+def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float | None:
+    """Share of images whose top guess is their label; None for no images."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return None
+    return float(np.mean(predict_batch(model, images).argmax(axis=1) == labels))
+
+
+def predict_files(store: RunStore, run_id: str, paths) -> list[dict]:
+    """Predict the digit in each image file with a run's model, through the Draw page's preprocessing.
+
+    Returns one dict per path: {"image", "digit", "probabilities"} or {"image", "error"}. Raises
+    ValueError for an unknown run or one without a usable model.
+    """
+    model = cached_model(store, run_id)
+    results = []
+    for path in paths:
+        path = str(path)
+        try:
+            prepared = preprocessing.preprocess_upload(path)
+        except preprocessing.ImageError as error:
+            results.append({"image": path, "error": str(error)})
+            continue
+        if prepared.empty:
+            results.append({"image": path, "error": prepared.message})
+            continue
+        probabilities = predict(model, prepared.image)
+        results.append({"image": path, "digit": int(probabilities.argmax()),
+                        "probabilities": [round(float(value), 6) for value in probabilities]})
+    return results

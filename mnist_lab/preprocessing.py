@@ -1,0 +1,465 @@
+"""From a drawing, an upload or a photo to the 28x28 image a model sees, made the way MNIST was made.
+
+MNIST's digits were written on paper, scanned, cropped to their ink, scaled so that the longest side
+is 20 pixels (keeping the aspect ratio, with anti-aliasing), and placed in a 28x28 field with their
+centre of mass at the centre. A model trained on them expects exactly that: a plain resize of a
+whole canvas gives it a small, off-centre, thin digit it has never seen. Every step here can be
+switched off (`Options`) so that a learner can watch what each one is worth.
+
+Everything is plain numpy and Pillow; images are float32 arrays of ink in [0, 1] (1 = full ink).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+
+FIELD = 28
+BOX = 20
+CENTRE = 14.0  # MNIST's mean centre of mass, in pixel-index coordinates of the 28x28 field
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 60_000_000  # a 48-megapixel phone photo fits; a decompression bomb does not
+WORKING_SIDE = 512  # uploads are shrunk to this before the search for ink: the digit ends up 20 px
+COMPONENT_GRID = 64  # speck search runs on a grid about this size
+COMPONENT_THRESHOLD = 0.2  # ink above this joins a connected component
+BIG_STROKE = 0.25  # a component with this share of the largest one's ink is part of the digit
+SMALL_STROKE = 0.03  # below this share a component is a speck wherever it is
+NEAR = 0.25  # a middle-sized component is kept when this close (share of the digit's size)
+MIN_EXTENT = 0.08  # ink whose longest side is below this share of the image is not a digit
+PHOTO_NOISE_FLOOR = 0.15  # after contrast stretching, fainter "ink" in a photo is paper texture
+
+
+class ImageError(ValueError):
+    """An upload or file that cannot be used; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    help: str
+
+
+STEPS = (
+    Step("remove_specks", "Remove specks",
+         "Ignore small blobs far from the digit, such as a stray dot; otherwise the crop and the centre "
+         "of mass take them in."),
+    Step("crop", "Crop to ink",
+         "Cut the image down to the box around the ink. Off: the whole canvas is scaled, so the digit "
+         "ends up small."),
+    Step("keep_aspect", "Keep aspect ratio",
+         "Scale the longest side to 20 pixels and the other in proportion. Off: squash into 20x20, "
+         "so a 1 becomes a thick bar."),
+    Step("anti_alias", "Anti-aliasing",
+         "Average the pixels while shrinking, which gives MNIST's soft grey edges. Off: pick single "
+         "pixels, which gives thin, broken strokes."),
+    Step("centre_of_mass", "Centre of mass",
+         "Move the digit so that its centre of mass (the average position of its ink) is at the "
+         "centre of the 28x28 field, as in MNIST. Off: centre its box instead."),
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Which of MNIST's preprocessing steps to apply; all on reproduces MNIST."""
+
+    remove_specks: bool = True
+    crop: bool = True
+    keep_aspect: bool = True
+    anti_alias: bool = True
+    centre_of_mass: bool = True
+
+
+@dataclass
+class Result:
+    """Every intermediate image, for showing the steps, and the final 28x28 input."""
+
+    ink: np.ndarray  # the ink as found, full size
+    cleaned: np.ndarray  # the ink with specks removed
+    specks: np.ndarray  # bool mask of the ink removed as specks
+    box: tuple[int, int, int, int] | None  # (top, left, bottom, right) of the ink, bottom/right exclusive
+    cropped: np.ndarray
+    scaled: np.ndarray  # longest side 20 pixels
+    image: np.ndarray  # 28x28 float32 in [0, 1]: what the model sees
+    offset: tuple[int, int] = (0, 0)  # where the scaled image was placed in the 28x28 field
+    centre_of_mass: tuple[float, float] | None = None  # of the final image, (row, column)
+    message: str = ""  # why there is nothing to predict; empty when there is
+    options: Options = field(default_factory=Options)
+    dark_on_light: bool = False  # an upload that was inverted (dark ink on light paper)
+
+    @property
+    def empty(self) -> bool:
+        return bool(self.message)
+
+    def model_input(self) -> np.ndarray:
+        """(1, 28, 28, 1) float32, as `data.to_model_input` prepares MNIST."""
+        return self.image.astype("float32")[None, :, :, None]
+
+
+# --- getting the ink ------------------------------------------------------------------------------
+
+def ink_from_canvas(pixels: np.ndarray) -> np.ndarray:
+    """Canvas pixels (RGBA, RGB or grey, white ink) to ink in [0, 1].
+
+    A transparent background counts as no ink: the colour is weighted by its alpha.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        gray = pixels.astype("float32")
+        alpha = None
+    elif pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        rgb = pixels[..., :3].astype("float32")
+        gray = rgb @ np.array([0.299, 0.587, 0.114], "float32")
+        alpha = pixels[..., 3].astype("float32") / 255.0 if pixels.shape[2] == 4 else None
+    else:
+        raise ValueError(f"Expected an image array of shape (h, w), (h, w, 3) or (h, w, 4), got {pixels.shape}.")
+    if np.issubdtype(pixels.dtype, np.integer):
+        gray /= 255.0
+    if alpha is not None:
+        gray *= alpha
+    return np.clip(gray, 0.0, 1.0)
+
+
+def read_image(source: bytes | str | os.PathLike, max_bytes: int = MAX_FILE_BYTES,
+               max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image from bytes or a path, refusing what is not an image, corrupt, or too big.
+
+    Only the header is read before the size checks, so a decompression bomb (a small file that
+    unpacks to billions of pixels) is refused before it takes any memory.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            raise ImageError(f"Cannot read {path}: {error.strerror or error}.") from None
+        if not path.is_file():
+            raise ImageError(f"{path} is not a file.")
+        if size > max_bytes:
+            raise ImageError(f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
+                             "Use a smaller image.")
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+        if len(data) > max_bytes:
+            raise ImageError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
+                             "Use a smaller image.")
+    if not data:
+        raise ImageError("The file is empty.")
+    too_big = ImageError("The image is too large to open safely (it unpacks to more than "
+                         f"{max_pixels / 1e6:.0f} million pixels). Use a smaller image.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise too_big
+            if image.format == "JPEG":
+                image.draft("L", (2 * WORKING_SIDE, 2 * WORKING_SIDE))
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise too_big from None
+        except UnidentifiedImageError:
+            raise ImageError("This is not an image Pillow can read. Use a PNG or JPEG file.") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise ImageError(f"The image file is damaged or cut short ({error}). Try saving it again.") from None
+    if width == 0 or height == 0:
+        raise ImageError("The image has no pixels.")
+    return image
+
+
+def ink_from_image(image: Image.Image) -> tuple[np.ndarray, bool]:
+    """The ink of an uploaded image or photo: (ink in [0, 1], whether it was dark ink on light paper).
+
+    Dark-on-light input (pen on paper) is detected from the border, which is mostly background,
+    and inverted. Uneven lighting in a photo is removed by estimating the paper's brightness
+    everywhere (a closing that erases thin strokes) and keeping only what is darker than it.
+    """
+    image = _first_frame(image)
+    image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = rgba[..., 3]
+        if alpha.min() < 128 <= alpha.max():  # drawn on a transparent background: the alpha is the ink
+            return alpha.astype("float32") / 255.0, False
+    gray = np.asarray(image.convert("L"), dtype="float32") / 255.0
+    dark_on_light = bool(np.median(_border(gray)) > 0.5)
+    paper = gray if dark_on_light else 1.0 - gray  # from here on: dark ink on light paper
+    ink = np.clip(_paper_brightness(paper) - paper, 0.0, 1.0)
+    strong = ink[ink > 0.1]
+    if strong.size == 0:
+        return np.zeros_like(ink), dark_on_light
+    ink = np.clip(ink / max(float(np.percentile(strong, 95)), 0.1), 0.0, 1.0)
+    if min(ink.shape) > 64:  # a photo or a scan: faint differences are paper texture and noise
+        ink = np.clip((ink - PHOTO_NOISE_FLOOR) / (1.0 - PHOTO_NOISE_FLOOR), 0.0, 1.0)
+    return ink.astype("float32"), dark_on_light
+
+
+def _first_frame(image: Image.Image) -> Image.Image:
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        array = np.asarray(image, dtype="float32")
+        span = float(array.max() - array.min()) or 1.0
+        return Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+    return image.copy()
+
+
+def _border(array: np.ndarray) -> np.ndarray:
+    width = max(1, min(array.shape) // 20)
+    return np.concatenate([array[:width].ravel(), array[-width:].ravel(),
+                           array[:, :width].ravel(), array[:, -width:].ravel()])
+
+
+def _paper_brightness(paper: np.ndarray) -> np.ndarray:
+    """The brightness of the paper at every pixel, as if the strokes were not there."""
+    height, width = paper.shape
+    small = Image.fromarray((paper * 255).astype(np.uint8))
+    small.thumbnail((64, 64), Image.Resampling.BOX)
+    size = 9 if min(small.size) >= 32 else 5
+    closed = small.filter(ImageFilter.MaxFilter(size)).filter(ImageFilter.MinFilter(size))
+    closed = closed.filter(ImageFilter.GaussianBlur(size / 2))
+    background = np.asarray(closed.resize((width, height), Image.Resampling.BILINEAR), dtype="float32") / 255.0
+    return np.maximum(background, paper)
+
+
+# --- specks ---------------------------------------------------------------------------------------
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the 8-connected components of a boolean mask: (labels 1..n, 0 = background; n).
+
+    Labels spread as the minimum over each pixel's neighbours, with pointer jumping, until nothing
+    changes: a few dozen numpy passes on a small grid.
+    """
+    mask = np.asarray(mask, bool)
+    height, width = mask.shape
+    none = height * width + 1
+    labels = np.where(mask, np.arange(1, height * width + 1).reshape(height, width), none)
+    while True:
+        padded = np.pad(labels, 1, constant_values=none)
+        smallest = labels.copy()
+        for row in range(3):
+            for column in range(3):
+                np.minimum(smallest, padded[row:row + height, column:column + width], out=smallest)
+        smallest = np.where(mask, smallest, none)
+        flat = np.append(smallest.ravel(), none)
+        for _ in range(4):
+            smallest = np.where(mask, flat[smallest - 1], none)
+            flat = np.append(smallest.ravel(), none)
+        if np.array_equal(smallest, labels):
+            break
+        labels = smallest
+    roots, compact = np.unique(np.where(mask, labels, 0), return_inverse=True)
+    compact = compact.reshape(height, width)
+    if roots[0] != 0:  # every pixel is ink
+        compact = compact + 1
+    return compact, int(len(roots) - (1 if roots[0] == 0 else 0))
+
+
+def _block_reduce(array: np.ndarray, factor: int, how) -> np.ndarray:
+    height, width = array.shape
+    padded = np.pad(array, ((0, -height % factor), (0, -width % factor)))
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    return how(blocks, axis=(1, 3))
+
+
+def remove_specks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop blobs that are tiny against the main strokes: (cleaned ink, mask of the ink removed).
+
+    Components with a quarter of the largest one's ink are strokes of the digit; so are smaller ones
+    close to those (the bar of a 7 drawn apart); anything else, and anything below 3 %, is a speck.
+    Faint ink away from every stroke (paper texture in a photo) goes too.
+    """
+    mask = ink > COMPONENT_THRESHOLD
+    if not mask.any():
+        return ink, np.zeros(ink.shape, bool)
+    factor = max(1, math.ceil(max(ink.shape) / COMPONENT_GRID))
+    labels, count = label_components(_block_reduce(mask, factor, np.max))
+    mass = np.bincount(labels.ravel(), weights=_block_reduce(ink, factor, np.sum).ravel(), minlength=count + 1)[1:]
+    boxes = []
+    for number in range(1, count + 1):
+        rows, columns = np.nonzero(labels == number)
+        boxes.append((rows.min(), columns.min(), rows.max() + 1, columns.max() + 1))
+    keep = mass >= BIG_STROKE * mass.max()
+    changed = True
+    while changed:
+        changed = False
+        top, left, bottom, right = _union_box([box for box, kept in zip(boxes, keep) if kept])
+        margin = NEAR * max(bottom - top, right - left) + 1
+        for number in np.flatnonzero(~keep & (mass >= SMALL_STROKE * mass.max())):
+            other = boxes[number]
+            if (other[0] < bottom + margin and other[2] > top - margin
+                    and other[1] < right + margin and other[3] > left - margin):
+                keep[number] = changed = True
+    kept_small = np.isin(labels, np.flatnonzero(keep) + 1)
+    dropped_small = (labels > 0) & ~kept_small
+    # Faint anti-aliased edges may fall in the blocks around a stroke: keep those, not the specks' blocks.
+    near_kept = np.asarray(Image.fromarray(kept_small.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(3))) > 0
+    keep_small = near_kept & ~dropped_small
+    keep_full = np.repeat(np.repeat(keep_small, factor, axis=0), factor, axis=1)[:ink.shape[0], :ink.shape[1]]
+    cleaned = np.where(keep_full, ink, 0.0).astype(ink.dtype)
+    return cleaned, (ink > COMPONENT_THRESHOLD / 2) & ~keep_full
+
+
+def _union_box(boxes):
+    return (min(box[0] for box in boxes), min(box[1] for box in boxes),
+            max(box[2] for box in boxes), max(box[3] for box in boxes))
+
+
+# --- the MNIST steps ------------------------------------------------------------------------------
+
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the ink, bottom and right exclusive; None when there is none."""
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero(ink.max(axis=0) > 0)
+    return int(rows[0]), int(columns[0]), int(rows[-1]) + 1, int(columns[-1]) + 1
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float] | None:
+    total = float(image.sum())
+    if total <= 0:
+        return None
+    rows = np.arange(image.shape[0], dtype="float64")
+    columns = np.arange(image.shape[1], dtype="float64")
+    return float(image.sum(axis=1) @ rows / total), float(image.sum(axis=0) @ columns / total)
+
+
+def scale_to_box(crop: np.ndarray, keep_aspect: bool = True, anti_alias: bool = True) -> np.ndarray:
+    """Scale so that the longest side is 20 pixels (or squash into 20x20 when keep_aspect is off)."""
+    height, width = crop.shape
+    if keep_aspect:
+        longest = max(height, width)
+        size = (max(1, round(BOX * width / longest)), max(1, round(BOX * height / longest)))
+    else:
+        size = (BOX, BOX)
+    resample = Image.Resampling.LANCZOS if anti_alias else Image.Resampling.NEAREST
+    scaled = Image.fromarray(crop.astype("float32")).resize(size, resample)
+    return np.clip(np.asarray(scaled, dtype="float32"), 0.0, 1.0)
+
+
+def place_in_field(scaled: np.ndarray, by_centre_of_mass: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+    """Put the scaled digit in a 28x28 field, its centre of mass (or its box) at the centre."""
+    height, width = scaled.shape
+    centre = centre_of_mass(scaled) if by_centre_of_mass else None
+    if centre is None:
+        top, left = (FIELD - height) // 2, (FIELD - width) // 2
+    else:
+        top = int(np.clip(round(CENTRE - centre[0]), 0, FIELD - height))
+        left = int(np.clip(round(CENTRE - centre[1]), 0, FIELD - width))
+    field_image = np.zeros((FIELD, FIELD), "float32")
+    field_image[top:top + height, left:left + width] = scaled
+    return field_image, (top, left)
+
+
+def preprocess(ink: np.ndarray, options: Options = Options()) -> Result:
+    """Apply MNIST's steps to ink in [0, 1]; the Result says "draw a digit" when there is none."""
+    ink = np.clip(np.asarray(ink, dtype="float32"), 0.0, 1.0)
+    if ink.ndim != 2 or ink.size == 0:
+        raise ValueError(f"Expected a 2-D ink image, got shape {ink.shape}.")
+    if options.remove_specks:
+        cleaned, specks = remove_specks(ink)
+    else:
+        cleaned, specks = ink, np.zeros(ink.shape, bool)
+    box = ink_box(cleaned)
+    blank = np.zeros((FIELD, FIELD), "float32")
+    empty = Result(ink, cleaned, specks, box, np.zeros((0, 0), "float32"), np.zeros((0, 0), "float32"), blank,
+                   options=options)
+    if box is None or float(cleaned.max()) < COMPONENT_THRESHOLD:
+        empty.message = "Draw a digit: there is no ink yet."
+        return empty
+    top, left, bottom, right = box
+    if max(bottom - top, right - left) < MIN_EXTENT * max(ink.shape):
+        empty.message = "Draw a digit: this is only a dot. Write a digit that fills a good part of the box."
+        return empty
+    if not options.crop:
+        box = (0, 0, ink.shape[0], ink.shape[1])
+        top, left, bottom, right = box
+    cropped = cleaned[top:bottom, left:right]
+    scaled = scale_to_box(cropped, options.keep_aspect, options.anti_alias)
+    image, offset = place_in_field(scaled, options.centre_of_mass)
+    return Result(ink, cleaned, specks, box, cropped, scaled, image, offset, centre_of_mass(image),
+                  options=options)
+
+
+def preprocess_canvas(pixels: np.ndarray | None, options: Options = Options()) -> Result:
+    """A canvas's RGBA pixels (white ink on black) through the MNIST steps."""
+    if pixels is None:
+        return preprocess(np.zeros((FIELD, FIELD), "float32"), options)
+    return preprocess(ink_from_canvas(pixels), options)
+
+
+def preprocess_upload(source: bytes | str | os.PathLike, options: Options = Options()) -> Result:
+    """An image file (bytes or path) through the MNIST steps. Raises ImageError for a bad file."""
+    ink, dark_on_light = ink_from_image(read_image(source))
+    result = preprocess(ink, options)
+    result.dark_on_light = dark_on_light
+    if result.empty:
+        result.message = "No digit found in this image: use a picture of one digit that fills most of it."
+    return result
+
+
+# --- pictures of the steps ------------------------------------------------------------------------
+
+def to_picture(array: np.ndarray, size: int, frame: tuple[int, int] | None = None) -> Image.Image:
+    """Ink in [0, 1] as a white-on-black picture whose longest side is `size`, pixels kept sharp.
+
+    `frame` (height, width) pads the array into a black frame first, so that a 20x6 digit keeps
+    its true shape.
+    """
+    array = np.asarray(array, dtype="float32")
+    if frame is not None:
+        framed = np.zeros(frame, "float32")
+        top, left = (frame[0] - array.shape[0]) // 2, (frame[1] - array.shape[1]) // 2
+        framed[top:top + array.shape[0], left:left + array.shape[1]] = array
+        array = framed
+    if array.size == 0:
+        array = np.zeros((1, 1), "float32")
+    picture = Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    scale = size / max(array.shape)
+    target = (max(1, round(array.shape[1] * scale)), max(1, round(array.shape[0] * scale)))
+    resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX
+    return picture.resize(target, resample)
+
+
+def step_pictures(result: Result, size: int = 140) -> list[tuple[str, Image.Image]]:
+    """(caption, picture) for each stage, drawn at the same size, for the page to show in a row."""
+    ink = to_picture(result.ink, size)
+    scale = ink.width / result.ink.shape[1]
+    if result.specks.any():
+        red = Image.new("RGB", ink.size, (230, 40, 40))
+        speck_mask = Image.fromarray(result.specks.astype(np.uint8) * 255).resize(ink.size, Image.Resampling.BOX)
+        ink = Image.composite(red, ink, speck_mask.point(lambda value: 255 if value > 20 else 0))
+    if result.box is not None:
+        top, left, bottom, right = result.box
+        ImageDraw.Draw(ink).rectangle([left * scale, top * scale, right * scale - 1, bottom * scale - 1],
+                                      outline=(60, 200, 90), width=2)
+    pictures = [("Ink found" + (" (specks in red)" if result.specks.any() else ""), ink)]
+    if result.empty:
+        return pictures
+    side = max(result.cropped.shape)
+    pictures.append((f"Cropped to {result.cropped.shape[1]}x{result.cropped.shape[0]}",
+                     to_picture(result.cropped, size, frame=(side, side))))
+    pictures.append((f"Scaled to {result.scaled.shape[1]}x{result.scaled.shape[0]}",
+                     to_picture(result.scaled, size, frame=(BOX, BOX))))
+    final = to_picture(result.image, size)
+    draw = ImageDraw.Draw(final)
+    unit = size / FIELD
+    middle = (CENTRE + 0.5) * unit
+    draw.line([middle - 6, middle, middle + 6, middle], fill=(80, 160, 255), width=1)
+    draw.line([middle, middle - 6, middle, middle + 6], fill=(80, 160, 255), width=1)
+    if result.centre_of_mass is not None:
+        row, column = ((value + 0.5) * unit for value in result.centre_of_mass)
+        draw.ellipse([column - 3, row - 3, column + 3, row + 3], outline=(255, 170, 0), width=2)
+    pictures.append(("In the 28x28 field", final))
+    return pictures

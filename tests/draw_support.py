@@ -1,0 +1,92 @@
+"""Shared by the Draw-page tests: a seed-3layer model trained once per test session on real MNIST,
+copied into each test's run store, and digits drawn the way a learner draws them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from mnist_lab.runs import RunStore, read_json, write_json
+
+TRAINED_FOLDER = "draw-seed-3layer-full"
+
+
+def trained_model_folder(tmp_path_factory, mnist) -> Path:
+    """A run folder (run.json + model.keras) of seed-3layer trained for 1 epoch on all 60,000 images.
+
+    Kept in the session's base temporary folder, so that every test file of the session shares it.
+    """
+    folder = tmp_path_factory.getbasetemp() / TRAINED_FOLDER
+    if (folder / "run.json").is_file():
+        return folder
+    import keras
+
+    from mnist_lab import architectures, data
+
+    store = RunStore(tmp_path_factory.mktemp("draw-training"))
+    layers = architectures.preset_layers("seed-3layer")
+    settings = {"epochs": 1, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001, "train_size": 60000,
+                "validation": "test", "validation_size": 0, "seed": 0, "augment": False}
+    meta = store.create("seed-3layer, 1 epoch", {"name": "seed-3layer", "source": "preset", "layers": layers},
+                        settings)
+    keras.utils.set_random_seed(0)
+    model = architectures.build_model(layers, "seed-3layer")
+    model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.to_model_input(mnist.x_train), mnist.y_train, epochs=1, batch_size=128, verbose=0)
+    loss, accuracy = model.evaluate(data.to_model_input(mnist.x_test), mnist.y_test, verbose=0)
+    model.save(store.model_path(meta["id"]))
+    store.update(meta["id"], status="completed", epochs_done=1, test_loss=float(loss), test_accuracy=float(accuracy))
+    shutil.copytree(store.path(meta["id"]), folder)
+    return folder
+
+
+def install_run(folder: Path, store: RunStore | None = None, name: str | None = None) -> dict:
+    """Copy a trained run into a store (by default the test's own); returns its metadata."""
+    store = store or RunStore()
+    meta = read_json(folder / "run.json")
+    target = store.path(meta["id"])
+    shutil.copytree(folder, target)
+    if name:
+        meta["name"] = name
+        write_json(target / "run.json", meta)
+    return store.get(meta["id"])
+
+
+SEVEN = [[(0.15, 0.1), (0.85, 0.1), (0.4, 0.95)]]
+
+
+def draw_strokes(strokes, side: int = 280, box=(0.0, 0.0, 1.0, 1.0), width: float = 0.08,
+                 ink=255, paper=0, mode: str = "L") -> Image.Image:
+    """Strokes given in [0, 1] coordinates of `box` (left, top, right, bottom, as shares of the side);
+    the pen width is a share of the box's size, so the same digit looks the same at any size."""
+    left, top, right, bottom = (value * side for value in box)
+    picture = Image.new(mode, (side, side), paper)
+    draw = ImageDraw.Draw(picture)
+    pen = max(1, round(width * max(right - left, bottom - top)))
+    for stroke in strokes:
+        points = [(left + x * (right - left), top + y * (bottom - top)) for x, y in stroke]
+        draw.line(points, fill=ink, width=pen, joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=ink)
+    return picture
+
+
+def canvas_pixels(picture: Image.Image) -> np.ndarray:
+    """A white-on-black picture as the canvas returns it: RGBA uint8."""
+    return np.asarray(picture.convert("RGBA"))
+
+
+def mnist_on_canvas(digit: np.ndarray, side: int, left: int, top: int, size: int) -> np.ndarray:
+    """An MNIST digit's ink (its 20-pixel box) enlarged to `size` pixels and put on a black canvas."""
+    rows = np.flatnonzero(digit.max(axis=1))
+    columns = np.flatnonzero(digit.max(axis=0))
+    crop = digit[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    scale = size / max(crop.shape)
+    enlarged = Image.fromarray(crop).resize((max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                                            Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (side, side), 0)
+    canvas.paste(enlarged, (left, top))
+    return np.asarray(canvas).astype("float32") / 255.0

@@ -1,0 +1,277 @@
+"""Preprocessing: drawings, uploads and photos become MNIST-like 28x28 images, whatever their size,
+place, polarity or specks; bad files get readable messages."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from draw_support import SEVEN, canvas_pixels, draw_strokes, mnist_on_canvas, trained_model_folder
+from mnist_lab import data, inference, preprocessing
+from mnist_lab.preprocessing import ImageError, Options, preprocess, preprocess_canvas, preprocess_upload
+from mnist_lab.runs import RunStore
+
+
+def similarity(first: np.ndarray, second: np.ndarray) -> float:
+    return float(np.corrcoef(first.ravel(), second.ravel())[0, 1])
+
+
+def png_bytes(picture: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def seven(box=(0.2, 0.1, 0.8, 0.9), side: int = 280) -> Image.Image:
+    return draw_strokes(SEVEN, side=side, box=box)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    """seed-3layer trained on all of MNIST for one epoch (trained once per session)."""
+    if not os.environ.get("MNIST_LAB_DATA"):
+        pytest.skip("MNIST_LAB_DATA is not set")
+    folder = trained_model_folder(tmp_path_factory, data.load_mnist())
+    return RunStore(folder.parent).load_model(folder.name)
+
+
+# --- the MNIST steps ------------------------------------------------------------------------------
+
+def test_result_has_mnist_geometry():
+    result = preprocess_canvas(canvas_pixels(seven()))
+    assert not result.empty
+    assert result.image.shape == (28, 28) and result.image.dtype == np.float32
+    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
+    assert max(result.scaled.shape) == preprocessing.BOX
+    rows, columns = np.nonzero(result.image > 0.05)
+    assert rows.max() - rows.min() + 1 <= 21 and columns.max() - columns.min() + 1 <= 21
+    row, column = result.centre_of_mass
+    assert abs(row - preprocessing.CENTRE) <= 0.5 and abs(column - preprocessing.CENTRE) <= 0.5
+    assert result.model_input().shape == (1, 28, 28, 1)
+
+
+def test_small_digit_in_a_corner_and_large_digit_in_the_centre_give_nearly_the_same_input():
+    small = preprocess_canvas(canvas_pixels(seven(box=(0.02, 0.03, 0.22, 0.255))))
+    large = preprocess_canvas(canvas_pixels(seven(box=(0.1, 0.05, 0.9, 0.95))))
+    assert small.box[0] < 15 and small.box[1] < 15  # it really was in the corner
+    assert similarity(small.image, large.image) > 0.9
+    assert np.abs(small.image - large.image).mean() < 0.05
+    # A plain resize of the whole canvas, what the steps replace, does not get there.
+    naive = [np.asarray(Image.fromarray((preprocessing.ink_from_canvas(canvas_pixels(picture)) * 255)
+                                        .astype(np.uint8)).resize((28, 28), Image.Resampling.LANCZOS)) / 255.0
+             for picture in (seven(box=(0.02, 0.03, 0.22, 0.255)), seven(box=(0.1, 0.05, 0.9, 0.95)))]
+    assert similarity(*naive) < 0.5
+
+
+def test_mnist_digits_come_through_unchanged(real_mnist):
+    """The steps reproduce MNIST's own: a test digit comes out as it went in."""
+    images = real_mnist.x_test[:500].astype("float32") / 255.0
+    results = np.array([preprocess(image).image for image in images])
+    assert np.abs(results - images).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_mnist_accuracy_through_the_preprocessing_stays_within_half_a_point(real_mnist, trained_model):
+    raw = inference.accuracy(trained_model, real_mnist.x_test, real_mnist.y_test)
+    prepared = np.array([preprocess(image / 255.0).image for image in real_mnist.x_test])
+    through = inference.accuracy(trained_model, prepared, real_mnist.y_test)
+    assert raw > 0.9
+    assert abs(through - raw) <= 0.005, (raw, through)
+
+
+@pytest.mark.slow
+def test_mnist_digits_drawn_anywhere_at_any_size_are_recognised(real_mnist, trained_model):
+    """Digits enlarged to 60..250 pixels and put anywhere on a 280-pixel canvas: the steps undo that."""
+    rng = np.random.default_rng(1)
+    images, labels = real_mnist.x_test[:400], real_mnist.y_test[:400]
+    canvases, naive = [], []
+    for digit in images:
+        size = int(rng.integers(60, 250))
+        left, top = (int(value) for value in rng.integers(0, 280 - size, size=2))
+        canvas = mnist_on_canvas(digit, 280, left, top, size)
+        canvases.append(preprocess(canvas).image)
+        naive.append(np.asarray(Image.fromarray(canvas).resize((28, 28), Image.Resampling.BOX)))
+    raw = inference.accuracy(trained_model, images, labels)
+    through = inference.accuracy(trained_model, np.array(canvases), labels)
+    plain_resize = inference.accuracy(trained_model, np.array(naive), labels)
+    assert through >= raw - 0.03, (raw, through)
+    assert plain_resize < through - 0.2, (plain_resize, through)
+
+
+def test_each_step_can_be_switched_off():
+    picture = canvas_pixels(draw_strokes([[(0.5, 0.05), (0.5, 0.95)]], box=(0.05, 0.05, 0.5, 0.6)))  # a 1, top left
+    full = preprocess_canvas(picture)
+    no_crop = preprocess_canvas(picture, Options(crop=False))
+    assert no_crop.box == (0, 0, 280, 280)
+    assert no_crop.image.sum() < full.image.sum() / 2  # the whole canvas was scaled: a small digit
+    squashed = preprocess_canvas(picture, Options(keep_aspect=False))
+    assert squashed.scaled.shape == (20, 20) and full.scaled.shape[1] < 8
+    jagged = preprocess_canvas(picture, Options(anti_alias=False))
+    assert len(np.unique(jagged.scaled)) < len(np.unique(full.scaled))
+    seven_pixels = canvas_pixels(seven())
+    centred = preprocess_canvas(seven_pixels)
+    box_centred = preprocess_canvas(seven_pixels, Options(centre_of_mass=False))
+    assert box_centred.offset == ((28 - box_centred.scaled.shape[0]) // 2, (28 - box_centred.scaled.shape[1]) // 2)
+    assert box_centred.offset != centred.offset  # a 7's ink is heavier at the top: the centre of mass is not the box's
+    assert abs(box_centred.centre_of_mass[0] - preprocessing.CENTRE) > abs(centred.centre_of_mass[0] - preprocessing.CENTRE)
+
+
+def test_step_pictures_show_every_stage():
+    result = preprocess_canvas(canvas_pixels(seven()))
+    pictures = preprocessing.step_pictures(result, size=120)
+    assert len(pictures) == 4
+    assert all(picture.size == (120, 120) for _, picture in pictures)
+    assert len(preprocessing.step_pictures(preprocess_canvas(None))) == 1
+
+
+# --- specks and empty input -----------------------------------------------------------------------
+
+def test_a_stray_dot_far_from_the_digit_does_not_move_it():
+    clean = seven(box=(0.3, 0.2, 0.7, 0.8))
+    dotted = clean.copy()
+    ImageDraw.Draw(dotted).ellipse([250, 255, 266, 271], fill=255)  # the pen touched down in the corner
+    with_speck = preprocess_canvas(canvas_pixels(dotted))
+    assert with_speck.specks.any()
+    assert np.abs(with_speck.image - preprocess_canvas(canvas_pixels(clean)).image).max() < 1e-6
+    kept = preprocess_canvas(canvas_pixels(dotted), Options(remove_specks=False))
+    assert kept.box[2] > 250  # without the step the crop reaches the dot and the digit shrinks
+    assert similarity(kept.image, with_speck.image) < 0.8
+
+
+def test_separate_strokes_of_one_digit_are_not_specks():
+    # A 7 whose middle bar was drawn apart, and a 4 written in two strokes.
+    seven_with_bar = draw_strokes(SEVEN + [[(0.35, 0.55), (0.75, 0.55)]], box=(0.2, 0.1, 0.8, 0.9))
+    four = draw_strokes([[(0.5, 0.05), (0.15, 0.6), (0.9, 0.6)], [(0.7, 0.3), (0.7, 0.98)]], box=(0.2, 0.1, 0.8, 0.9))
+    for picture in (seven_with_bar, four):
+        cleaned, specks = preprocessing.remove_specks(preprocessing.ink_from_canvas(canvas_pixels(picture)))
+        assert not specks.any()
+
+
+def test_connected_components_are_labelled():
+    mask = np.zeros((12, 12), bool)
+    mask[1:4, 1:4] = True  # a square
+    mask[6, 6] = mask[7, 7] = mask[8, 8] = True  # a diagonal: one component with 8-connectivity
+    mask[1:11, 10] = True  # a bar
+    labels, count = preprocessing.label_components(mask)
+    assert count == 3
+    assert len(np.unique(labels[mask])) == 3 and (labels[~mask] == 0).all()
+    assert labels[6, 6] == labels[8, 8]
+    spiral = np.zeros((30, 30), bool)
+    spiral[1, 1:29] = spiral[1:29, 28] = spiral[28, 3:29] = spiral[3:29, 3] = spiral[3, 3:26] = True
+    assert preprocessing.label_components(spiral)[1] == 1
+    assert preprocessing.label_components(np.ones((5, 5), bool)) == (pytest.approx(np.ones((5, 5))), 1)
+
+
+def test_empty_and_nearly_empty_canvases_ask_for_a_digit():
+    for pixels in (None, np.zeros((280, 280, 4), np.uint8)):
+        result = preprocess_canvas(pixels)
+        assert result.empty and "Draw a digit" in result.message
+        assert not result.image.any()
+    dot = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(dot).ellipse([130, 130, 141, 141], fill=255)
+    result = preprocess_canvas(canvas_pixels(dot))
+    assert result.empty and "Draw a digit" in result.message
+    faint = np.full((280, 280), 0.05, "float32")
+    assert preprocess(faint).empty
+
+
+def test_transparent_canvas_background_counts_as_no_ink():
+    rgba = np.zeros((100, 100, 4), np.uint8)
+    rgba[..., :3] = 255  # white everywhere, but transparent except the stroke
+    rgba[20:80, 45:55, 3] = 255
+    ink = preprocessing.ink_from_canvas(rgba)
+    assert ink[50, 50] == 1.0 and ink[5, 5] == 0.0
+
+
+# --- uploads and photos ---------------------------------------------------------------------------
+
+def test_dark_ink_on_light_paper_is_inverted():
+    light_on_dark = seven()
+    dark_on_light = draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9), ink=0, paper=255)
+    first = preprocess_upload(png_bytes(light_on_dark))
+    second = preprocess_upload(png_bytes(dark_on_light))
+    assert not first.dark_on_light and second.dark_on_light
+    assert similarity(first.image, second.image) > 0.98
+
+
+def test_a_photo_of_a_digit_on_paper_matches_the_drawing():
+    """Blue ink on off-white paper, lit unevenly, with sensor noise, saved as a JPEG."""
+    side = 600
+    rng = np.random.default_rng(0)
+    stroke = np.asarray(draw_strokes(SEVEN, side=side, box=(0.3, 0.25, 0.7, 0.75), width=0.06)) / 255.0
+    light = np.linspace(0.55, 0.95, side)[None, :] * np.linspace(0.85, 1.0, side)[:, None]  # a shadow on the left
+    paper = np.stack([light * 0.97, light * 0.95, light * 0.9], axis=-1)
+    ink_colour = np.array([0.15, 0.2, 0.45])
+    photo = paper * (1 - stroke[..., None]) + ink_colour * stroke[..., None]
+    photo = np.clip(photo + rng.normal(0, 0.03, photo.shape), 0, 1)
+    jpeg = png_bytes(Image.fromarray((photo * 255).astype(np.uint8)), "JPEG", quality=80)
+    result = preprocess_upload(jpeg)
+    assert result.dark_on_light
+    assert not result.specks.sum() > 0.01 * result.specks.size  # the shadow and the noise are not ink
+    assert similarity(result.image, preprocess_canvas(canvas_pixels(seven())).image) > 0.9
+
+
+def test_transparent_png_with_black_ink_uses_the_alpha():
+    rgba = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
+    stroke = draw_strokes(SEVEN, side=200, box=(0.2, 0.1, 0.8, 0.9))
+    rgba.putalpha(stroke)
+    result = preprocess_upload(png_bytes(rgba))
+    assert not result.empty
+    assert similarity(result.image, preprocess_canvas(canvas_pixels(seven(side=200))).image) > 0.95
+
+
+def test_an_upload_of_an_mnist_digit_comes_back_almost_unchanged():
+    mnist_like = draw_strokes(SEVEN, side=28, box=(0.25, 0.15, 0.75, 0.85), width=0.12)
+    prepared = preprocess(np.asarray(mnist_like) / 255.0)
+    uploaded = preprocess_upload(png_bytes(mnist_like))
+    assert similarity(prepared.image, uploaded.image) > 0.97
+
+
+def test_a_blank_upload_finds_no_digit():
+    result = preprocess_upload(png_bytes(Image.new("L", (300, 200), 240)))
+    assert result.empty and "No digit" in result.message
+
+
+def test_files_that_are_not_images_get_a_message(tmp_path):
+    with pytest.raises(ImageError, match="not an image"):
+        preprocessing.read_image(b"hello, this is text and not a picture")
+    with pytest.raises(ImageError, match="empty"):
+        preprocessing.read_image(b"")
+    with pytest.raises(ImageError, match="Cannot read"):
+        preprocessing.read_image(tmp_path / "missing.png")
+
+
+def test_a_corrupt_image_gets_a_message():
+    whole = png_bytes(seven())
+    with pytest.raises(ImageError, match="damaged"):
+        preprocessing.read_image(whole[: len(whole) // 2])
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims to be width x height (a decompression bomb's header) with almost no data."""
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [9_000, 40_000])  # over this lab's limit; over Pillow's own
+def test_a_decompression_bomb_is_refused_before_it_is_unpacked(side):
+    with pytest.raises(ImageError, match="too large"):
+        preprocessing.read_image(_png_header_only(side, side))
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path):
+    with pytest.raises(ImageError, match="limit"):
+        preprocessing.read_image(b"\x89PNG" + b"\x00" * 2000, max_bytes=1000)
+    path = tmp_path / "big.png"
+    path.write_bytes(b"\x00" * 2000)
+    with pytest.raises(ImageError, match="limit"):
+        preprocessing.read_image(path, max_bytes=1000)
