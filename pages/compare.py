@@ -139,14 +139,15 @@ def evaluate(run_id: str):
     try:
         mnist = data.load_mnist()
         stat = store.model_path(run_id).stat()
-        with st.spinner(f"Testing {label(run_id)} on the {len(mnist.y_test):,} test images (once per model)…"):
+        with st.spinner(f"Testing {comparison.quoted(label(run_id))} on the {len(mnist.y_test):,} test images "
+                        "(once per saved model)…"):
             probabilities, labels = evaluated(str(store.root), run_id, (stat.st_mtime_ns, stat.st_size),
                                               mnist.source)
     except (ModelUnavailable, data.DataError) as error:
         st.warning(str(error))
         return None
     except FileNotFoundError:
-        st.warning(f"The model file of {label(run_id)} is gone (the run was deleted or is being rewritten).")
+        st.warning(f"The model file of {comparison.quoted(label(run_id))} is gone (the run was deleted).")
         return None
     return evaluation.Evaluation(probabilities, labels), mnist
 
@@ -172,18 +173,22 @@ def show_in_depth(run_id: str):
     predictions, confidence = scores.predictions, scores.confidence
     matrix = evaluation.confusion_matrix(scores.labels, predictions)
     digits = evaluation.per_digit_accuracy(scores.labels, predictions)
-    hardest = digits.loc[digits["accuracy"].idxmin()]
+    if by_key[run_id].status in ("queued", "running"):
+        st.caption(f"Still training: this is its model after epoch {by_key[run_id].epochs}. Reopen the page "
+                   "after the next epoch to see it improve.")
     metrics = st.columns(3)
     metrics[0].metric("Test accuracy", f"{100 * scores.accuracy:.2f} %")
     metrics[1].metric("Mistakes", f"{int((predictions != scores.labels).sum()):,} of {len(scores.labels):,}")
-    metrics[2].metric("Hardest digit", f"{int(hardest['digit'])}  ({hardest['accuracy']:.2f} %)")
+    if digits["accuracy"].notna().any():
+        hardest = digits.loc[digits["accuracy"].idxmin()]
+        metrics[2].metric("Hardest digit", f"{int(hardest['digit'])}  ({hardest['accuracy']:.2f} %)")
 
     matrix_column, digit_column = st.columns([3, 2])
     with matrix_column:
         st.subheader("Confusion matrix")
         chart_key = f"compare_matrix_{run_id}_{st.session_state.get('compare_matrix_version', 0)}"
-        st.altair_chart(evaluation.confusion_chart(matrix), key=chart_key,
-                        on_select=functools.partial(pick_cell, chart_key), selection_mode=evaluation.CELL_SELECTION)
+        st.altair_chart(evaluation.confusion_chart(matrix), key=chart_key, selection_mode=evaluation.CELL_SELECTION,
+                        on_select=functools.partial(pick_cell, chart_key))
         st.caption("Rows: the true digit. Columns: what the model answered. The grey diagonal is right; "
                    "coloured cells are mistakes. Click a cell to see those digits below.")
     with digit_column:
@@ -299,8 +304,7 @@ if runs:
     with depth_tab:
         if depth_tab.open is not False:
             if not evaluable_keys:
-                st.info("No run has a saved model yet: a model is saved when training ends (also when you stop "
-                        "it after at least one epoch).")
+                st.info("No run has a saved model yet: a run saves its model after each finished epoch.")
             else:
                 chosen = st.selectbox("Run", evaluable_keys, format_func=label, key="compare_depth_run",
                                       index=evaluable_keys.index(first_choice) if first_choice else 0)
