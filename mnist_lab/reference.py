@@ -31,7 +31,7 @@ NOTEBOOK_SETTINGS = {
 NOTEBOOK_DEVICE = "the notebook's machine (Keras 2, TensorFlow)"
 
 
-class ReferenceError(ValueError):
+class ReferenceResultsError(ValueError):
     """The reference file is missing or not in the expected format."""
 
 
@@ -65,30 +65,30 @@ def _number(value, what):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ReferenceError(f"{what} must be a number or null, not {value!r}.")
+        raise ReferenceResultsError(f"{what} must be a number or null, not {value!r}.")
     return float(value)
 
 
 def parse_references(document: dict) -> list[ReferenceResult]:
-    """Check and convert the JSON document; a clear ReferenceError on anything unexpected."""
+    """Check and convert the JSON document; a clear ReferenceResultsError on anything unexpected."""
     if not isinstance(document, dict) or not isinstance(document.get("models"), dict):
-        raise ReferenceError("The reference file needs a 'models' object, one entry per notebook net.")
+        raise ReferenceResultsError("The reference file needs a 'models' object, one entry per notebook net.")
     columns = document.get("columns", list(HISTORY_COLUMNS))
     if list(columns) != list(HISTORY_COLUMNS):
-        raise ReferenceError(f"The reference history columns must be {list(HISTORY_COLUMNS)}, not {columns}.")
+        raise ReferenceResultsError(f"The reference history columns must be {list(HISTORY_COLUMNS)}, not {columns}.")
     results = []
     for preset, model in document["models"].items():
         where = f"reference {preset!r}"
         if not isinstance(model, dict) or not isinstance(model.get("history"), list):
-            raise ReferenceError(f"The {where} needs a 'history' list.")
+            raise ReferenceResultsError(f"The {where} needs a 'history' list.")
         history = []
         for number, row in enumerate(model["history"], start=1):
             if not isinstance(row, list) or len(row) != len(HISTORY_COLUMNS):
-                raise ReferenceError(f"Row {number} of the {where} history must have {len(HISTORY_COLUMNS)} "
+                raise ReferenceResultsError(f"Row {number} of the {where} history must have {len(HISTORY_COLUMNS)} "
                                      f"values ({', '.join(HISTORY_COLUMNS)}).")
             epoch = _number(row[0], f"The epoch in row {number} of the {where}")
             if epoch is None or epoch != int(epoch) or epoch < 1:
-                raise ReferenceError(f"The epoch in row {number} of the {where} must be a whole number from 1.")
+                raise ReferenceResultsError(f"The epoch in row {number} of the {where} must be a whole number from 1.")
             values = {column: _number(value, f"{column} in row {number} of the {where}")
                       for column, value in zip(HISTORY_COLUMNS[1:], row[1:])}
             history.append({"epoch": int(epoch), **values})
@@ -110,9 +110,9 @@ def _load(path: str) -> tuple[ReferenceResult, ...]:
     try:
         document = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ReferenceError(f"The notebook's reference results are missing ({path}).") from None
+        raise ReferenceResultsError(f"The notebook's reference results are missing ({path}).") from None
     except ValueError as error:
-        raise ReferenceError(f"The reference file {path} is not valid JSON ({error}).") from None
+        raise ReferenceResultsError(f"The reference file {path} is not valid JSON ({error}).") from None
     return tuple(parse_references(document))
 
 
@@ -128,4 +128,4 @@ def reference(preset: str, path: str | Path | None = None) -> ReferenceResult:
         if result.preset == preset:
             return result
     known = ", ".join(result.preset for result in load_references(path))
-    raise ReferenceError(f"The notebook has no result for {preset!r}; it has {known}.")
+    raise ReferenceResultsError(f"The notebook has no result for {preset!r}; it has {known}.")

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_lab import comparison, data, evaluation
-from mnist_lab.reference import ReferenceError
+from mnist_lab.reference import ReferenceResultsError
 from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
 
 GALLERY_SIZE = 40
@@ -20,7 +20,7 @@ st.markdown("The notebook ended on a table, *Architecture / Accuracy-%*. Here it
 store = RunStore()
 try:
     entries = comparison.entries_from_store(store)
-except ReferenceError as error:
+except ReferenceResultsError as error:
     st.error(str(error))
     entries = comparison.build_entries(store.list(), {}, references=[])
 by_key = {entry.key: entry for entry in entries}

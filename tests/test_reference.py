@@ -36,7 +36,7 @@ def test_unreadable_values_stay_none():
 
 
 def test_unknown_reference_names_the_known_ones():
-    with pytest.raises(reference.ReferenceError, match="seed-3layer, seed-5layer, seed-7layer"):
+    with pytest.raises(reference.ReferenceResultsError, match="seed-3layer, seed-5layer, seed-7layer"):
         reference.reference("seed-9layer")
 
 
@@ -48,14 +48,14 @@ def test_unknown_reference_names_the_known_ones():
     ({"models": {"x": {"history": [[1, "low", 0.9, 0.2, 0.8]]}}}, "must be a number or null"),
 ])
 def test_malformed_reference_files_are_refused_with_a_reason(document, message):
-    with pytest.raises(reference.ReferenceError, match=message):
+    with pytest.raises(reference.ReferenceResultsError, match=message):
         reference.parse_references(document)
 
 
 def test_missing_or_invalid_file(tmp_path):
-    with pytest.raises(reference.ReferenceError, match="missing"):
+    with pytest.raises(reference.ReferenceResultsError, match="missing"):
         reference.load_references(tmp_path / "absent.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(reference.ReferenceError, match="not valid JSON"):
+    with pytest.raises(reference.ReferenceResultsError, match="not valid JSON"):
         reference.load_references(broken)
