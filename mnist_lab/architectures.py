@@ -36,6 +36,12 @@ class Parameter:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple = ()
+    labels: tuple = ()  # how the editor names each choice, when the value alone says little
+
+    def choice_label(self, value) -> str:
+        if value in self.choices and len(self.labels) == len(self.choices):
+            return self.labels[self.choices.index(value)]
+        return str(value)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,8 @@ LAYER_TYPES: dict[str, LayerType] = {
             (
                 Parameter("axis", "choice", -1,
                           "Axis normalised: -1 = channels (usual), 1 = image rows, 2 = image columns.",
-                          choices=(-1, 1, 2, 3)),
+                          choices=(-1, 1, 2, 3),
+                          labels=("-1: channels", "1: image rows", "2: image columns", "3: channels (as -1)")),
             ),
         ),
         LayerType(
@@ -252,7 +259,7 @@ class ArchitectureReport:
 
 
 def _layer_type(type_name, number):
-    if type_name not in LAYER_TYPES:
+    if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
         where = f"Layer {number}: " if number else ""
         known = ", ".join(LAYER_TYPES)
         raise ArchitectureError(f"{where}unknown layer type {type_name!r}. Use one of: {known}.", number)
@@ -260,7 +267,8 @@ def _layer_type(type_name, number):
 
 
 def _as_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
         raise ValueError(f"{what} must be a whole number, not {value!r}")
     return int(value)
 
@@ -301,9 +309,9 @@ def normalize_layer(layer: dict, number: int | None = None) -> dict:
 
 def _check_value(parameter: Parameter, value):
     if parameter.kind == "choice":
-        if value not in parameter.choices:
+        if isinstance(value, bool) or value not in parameter.choices:
             raise ValueError(f"{value!r} is not one of {', '.join(map(str, parameter.choices))}")
-        return value
+        return parameter.choices[parameter.choices.index(value)]
     if parameter.kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"must be a number, not {value!r}")
@@ -355,6 +363,25 @@ def analyze(layers: list) -> ArchitectureReport:
 
     Raises ArchitectureError with a message that names the layer and says what to change.
     """
+    reports: list[LayerReport] = []
+    _analyze_into(layers, reports)
+    return ArchitectureReport(reports)
+
+
+def analyze_partial(layers: list) -> tuple[ArchitectureReport, ArchitectureError | None]:
+    """Like analyze, but never raises: the layers analysed before the first error, and that error.
+
+    An editor shows the shapes up to the faulty layer, so the learner sees where it goes wrong.
+    """
+    reports: list[LayerReport] = []
+    try:
+        _analyze_into(layers, reports)
+    except ArchitectureError as error:
+        return ArchitectureReport(reports), error
+    return ArchitectureReport(reports), None
+
+
+def _analyze_into(layers, reports):
     if not isinstance(layers, list):
         raise ArchitectureError("An architecture is a list of layers.")
     if len(layers) + 1 > MAX_LAYERS:
@@ -362,7 +389,6 @@ def analyze(layers: list) -> ArchitectureReport:
             f"{len(layers) + 1} layers (with the output layer) is over the limit of {MAX_LAYERS}: "
             "remove some layers.")
     shape = INPUT_SHAPE
-    reports = []
     for number, raw in enumerate(layers, start=1):
         layer = normalize_layer(raw, number)
         reports.append(_analyze_layer(layer, number, shape))
@@ -386,7 +412,6 @@ def analyze(layers: list) -> ArchitectureReport:
             f"{report.multiply_adds:,} multiply-adds per image is over the limit of {MAX_MULTIPLY_ADDS:,}. "
             f"Layer {heaviest.number} ({heaviest.label}) does {heaviest.multiply_adds:,}: use fewer "
             "filters, a stride of 2, or pool before it.", heaviest.number)
-    return report
 
 
 def _shape_text(shape):
@@ -490,7 +515,7 @@ def preset_layers(preset_id: str) -> list:
 def model_summary(model) -> str:
     """Keras' own summary table as text."""
     lines: list[str] = []
-    model.summary(print_fn=lambda text, **_: lines.append(text), line_length=100)
+    model.summary(print_fn=lambda text, **_: lines.append(text))
     return "\n".join(lines)
 
 
@@ -508,8 +533,9 @@ def from_json(text: str | bytes) -> tuple[str, list]:
     """Import an architecture exported by to_json (or a bare list of layers): returns (name, layers)."""
     try:
         data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ArchitectureError(f"This is not valid JSON ({error}). Export an architecture to see the format.")
+    except (ValueError, RecursionError) as error:
+        raise ArchitectureError(
+            f"This is not valid JSON ({error}). Export an architecture to see the format.") from None
     if isinstance(data, list):
         name, layers = "imported", data
     elif isinstance(data, dict) and isinstance(data.get("layers"), list):

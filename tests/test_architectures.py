@@ -1,0 +1,310 @@
+"""Architectures: the presets reproduce the notebook, the analysis agrees with Keras, and every impossible
+architecture is refused with a message that names the layer and says what to change."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mnist_lab import architectures
+from mnist_lab.architectures import (
+    LAYER_TYPES, MAX_LAYERS, MAX_MULTIPLY_ADDS, MAX_PARAMETERS, PRESETS, ArchitectureError, analyze,
+    analyze_partial, build_model, default_layer, from_json, layer_label, normalize_layer, preset_layers, to_json,
+)
+
+REFERENCE = json.loads((Path(architectures.__file__).parent / "reference_results.json").read_text())["models"]
+
+# "Param #" column of the notebook's model.summary() printouts (the output layer last), copied from the notebook.
+NOTEBOOK_LAYER_PARAMETERS = {
+    "seed-3layer": [640, 0, 18464, 44, 0, 4624, 12, 0, 0, 4352, 0, 2570],
+    "seed-5layer": [1040, 0, 60060, 0, 0, 105070, 0, 64, 157590, 0, 24, 225100, 0, 0, 205312, 0, 5130],
+    "seed-7layer": [6400, 0, 0, 73792, 80, 51232, 0, 0, 9248, 0, 0, 56, 2064, 52, 0, 1040, 48, 0, 0, 1160, 0, 0,
+                    8448, 0, 2570],
+}
+
+# Architectures that exercise every layer type and setting: the analysis must match Keras on each.
+VARIED = {
+    "same padding and strides": [
+        {"type": "Conv2D", "filters": 8, "kernel_size": [5, 3], "strides": [2, 1], "padding": "same"},
+        {"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": 3, "padding": "valid", "activation": "tanh"},
+        {"type": "Flatten"},
+    ],
+    "pooling with strides": [
+        {"type": "AveragePooling2D", "pool_size": [3, 2], "strides": [2, 3]},
+        {"type": "MaxPooling2D", "pool_size": 2, "strides": 1},
+        {"type": "BatchNormalization", "axis": 2},
+        {"type": "GlobalAveragePooling2D"},
+        {"type": "Dense", "units": 7, "activation": "gelu"},
+    ],
+    "batchnorm on channels and on a vector": [
+        {"type": "Conv2D", "filters": 6, "kernel_size": 4},
+        {"type": "BatchNormalization", "axis": -1},
+        {"type": "BatchNormalization", "axis": 3},
+        {"type": "Flatten"},
+        {"type": "BatchNormalization", "axis": 1},
+        {"type": "Dropout", "rate": 0.0},
+        {"type": "Dense", "units": 12, "activation": "linear"},
+    ],
+    "dense only": [{"type": "Flatten"}],
+}
+
+
+def keras_layer_parameters(model) -> list[int]:
+    return [layer.count_params() for layer in model.layers]
+
+
+@pytest.mark.parametrize("preset_id", list(PRESETS))
+def test_presets_reproduce_the_notebooks_counts(preset_id):
+    report = analyze(preset_layers(preset_id))
+    expected = REFERENCE[preset_id]["params"]
+    assert report.total_parameters == expected["total"]
+    assert report.trainable_parameters == expected["trainable"]
+    assert report.non_trainable_parameters == expected["non_trainable"]
+    assert [layer.parameters for layer in report.layers] == NOTEBOOK_LAYER_PARAMETERS[preset_id]
+    assert sum(NOTEBOOK_LAYER_PARAMETERS[preset_id]) == expected["total"]
+
+
+@pytest.mark.parametrize("layers", list(PRESETS) + list(VARIED))
+def test_analysis_agrees_with_keras(layers):
+    layers = preset_layers(layers) if layers in PRESETS else VARIED[layers]
+    report = analyze(layers)
+    model = build_model(layers, "checked")
+    assert model.count_params() == report.total_parameters
+    assert sum(math.prod(weight.shape) for weight in model.trainable_weights) == report.trainable_parameters
+    assert keras_layer_parameters(model) == [layer.parameters for layer in report.layers]
+    assert [tuple(layer.output.shape[1:]) for layer in model.layers] == [layer.output_shape for layer in report.layers]
+
+
+def test_model_summary_is_keras_own_table_with_every_column():
+    summary = architectures.model_summary(build_model(preset_layers("seed-3layer"), "seed-3layer"))
+    assert "Param #" in summary and "Output Shape" in summary
+    assert "Total params: 30,706" in summary
+    assert "Non-trainable params: 28" in summary
+    assert "18,464" in summary  # the widest layer's count is not cut off
+
+
+def test_multiply_adds_count_every_weight_use():
+    layers = [{"type": "Conv2D", "filters": 4, "kernel_size": 3}, {"type": "Flatten"},
+              {"type": "Dense", "units": 5}]
+    report = analyze(layers)
+    conv, _, dense, output = report.layers
+    assert conv.multiply_adds == 26 * 26 * 3 * 3 * 1 * 4
+    assert dense.multiply_adds == 26 * 26 * 4 * 5
+    assert output.multiply_adds == 5 * 10
+    assert report.multiply_adds == conv.multiply_adds + dense.multiply_adds + output.multiply_adds
+
+
+def refused(layers) -> ArchitectureError:
+    with pytest.raises(ArchitectureError) as caught:
+        analyze(layers)
+    return caught.value
+
+
+def conv(filters=8, kernel=3, **settings):
+    return {"type": "Conv2D", "filters": filters, "kernel_size": kernel, **settings}
+
+
+def pool(size=2, **settings):
+    return {"type": "MaxPooling2D", "pool_size": size, **settings}
+
+
+FLATTEN = {"type": "Flatten"}
+
+
+def test_kernel_larger_than_its_input():
+    error = refused([pool(14), conv(kernel=3), FLATTEN])
+    assert error.layer_number == 2
+    assert "Layer 2 (Conv2D 8 3x3) gets a 2x2 input" in str(error)
+    assert "smaller kernel" in str(error) and "'same' padding" in str(error)
+
+
+def test_pooling_that_would_shrink_a_side_to_nothing():
+    error = refused([pool(), pool(), pool(), pool(), pool(), FLATTEN])  # 28 -> 14 -> 7 -> 3 -> 1 -> ?
+    assert error.layer_number == 5
+    assert "gets a 1x1 input, smaller than its window" in str(error)
+    assert "smaller pool size" in str(error)
+
+
+@pytest.mark.parametrize("layer, setting, value", [
+    (conv(filters=0), "filters", "must be at least 1, not 0"),
+    (conv(filters=-3), "filters", "must be at least 1, not -3"),
+    ({"type": "Dense", "units": 0}, "units", "must be at least 1, not 0"),
+    ({"type": "Dense", "units": -10}, "units", "must be at least 1, not -10"),
+    (conv(kernel=0), "kernel_size", "must be at least 1, not 0"),
+    (conv(strides=[1, 0]), "strides", "must be at least 1, not 0"),
+    (conv(filters=2.5), "filters", "must be a whole number"),
+    (conv(filters=True), "filters", "must be a whole number"),
+    (conv(kernel="abc"), "kernel_size", "not 'abc'"),
+    (conv(kernel=[3, 3, 3]), "kernel_size", "pair of whole numbers"),
+    (conv(padding="full"), "padding", "'full' is not one of valid, same"),
+    (conv(activation="swish2"), "activation", "is not one of relu"),
+    ({"type": "BatchNormalization", "axis": True}, "axis", "is not one of -1, 1, 2, 3"),
+    (conv(filters=5000), "filters", "must be at most 4096"),
+])
+def test_bad_settings_name_the_layer_and_the_setting(layer, setting, value):
+    dense = layer["type"] == "Dense"
+    error = refused([FLATTEN, layer] if dense else [layer, FLATTEN])
+    number = 2 if dense else 1
+    assert error.layer_number == number
+    assert f"Layer {number} ({layer['type']}) {setting}:" in str(error)
+    assert value in str(error)
+
+
+@pytest.mark.parametrize("rate", [1.0, 1.5, -0.1, float("nan"), "half"])
+def test_dropout_rate_outside_zero_to_one(rate):
+    error = refused([FLATTEN, {"type": "Dropout", "rate": rate}])
+    assert error.layer_number == 2
+    assert "Layer 2 (Dropout) rate:" in str(error)
+    assert "at least 0 and below 1" in str(error) or "must be a number" in str(error)
+
+
+def test_dropout_rate_zero_and_just_below_one_are_fine():
+    analyze([FLATTEN, {"type": "Dropout", "rate": 0}, {"type": "Dropout", "rate": 0.99}])
+
+
+def test_dense_without_flatten_before_it():
+    error = refused([conv(), {"type": "Dense", "units": 32}])
+    assert error.layer_number == 2
+    assert "gets a 26x26x8 image: add a Flatten" in str(error)
+
+
+def test_image_layer_after_flatten():
+    error = refused([FLATTEN, conv()])
+    assert error.layer_number == 2
+    assert "needs an image, but gets a flat vector of 784: move it before the Flatten" in str(error)
+
+
+def test_no_flatten_at_all_blames_the_output_layer():
+    error = refused([conv()])
+    assert error.layer_number == 2
+    assert "output layer (Dense 10 softmax) needs a flat input" in str(error)
+    assert "add Flatten or GlobalAveragePooling2D at the end" in str(error)
+
+
+def test_batchnorm_axis_that_does_not_exist_after_flatten():
+    error = refused([FLATTEN, {"type": "BatchNormalization", "axis": 2}])
+    assert error.layer_number == 2
+    assert "axis 2 does not exist after the Flatten" in str(error) and "use axis -1" in str(error)
+
+
+@pytest.mark.parametrize("type_name", ["LSTM", "conv2d", None, ["Conv2D"], 3])
+def test_unknown_layer_type(type_name):
+    error = refused([{"type": type_name}, FLATTEN])
+    assert error.layer_number == 1
+    assert f"Layer 1: unknown layer type {type_name!r}" in str(error)
+    assert ", ".join(LAYER_TYPES) in str(error)
+
+
+def test_layer_that_is_not_an_object_and_unknown_settings():
+    assert "Layer 1 must be an object with a 'type'" in str(refused(["Conv2D", FLATTEN]))
+    error = refused([{"type": "Flatten", "units": 3}])
+    assert "Layer 1 (Flatten) has unknown setting(s) units; its settings are: none." in str(error)
+    error = refused([conv(kernel_sise=3), FLATTEN])
+    assert "unknown setting(s) kernel_sise" in str(error) and "kernel_size" in str(error)
+
+
+def test_too_many_parameters_states_the_limit_and_the_heaviest_layer():
+    error = refused([FLATTEN, {"type": "Dense", "units": 65536}])
+    assert f"is over the limit of {MAX_PARAMETERS:,}" in str(error)
+    assert error.layer_number == 2 and "Layer 2 (Dense 65536 relu) alone has 51,445,760" in str(error)
+
+
+def test_too_much_work_per_image_states_the_limit():
+    error = refused([conv(512), conv(512), conv(512), {"type": "GlobalAveragePooling2D"}])
+    assert f"over the limit of {MAX_MULTIPLY_ADDS:,}" in str(error)
+    assert error.layer_number == 2  # the first 26x26 -> 24x24 convolution of 512 x 512 channels
+
+
+def test_too_many_layers_states_the_limit():
+    error = refused([{"type": "Dropout", "rate": 0.1}] * (MAX_LAYERS - 1) + [FLATTEN])
+    assert f"{MAX_LAYERS + 1} layers (with the output layer) is over the limit of {MAX_LAYERS}" in str(error)
+    analyze([{"type": "Dropout", "rate": 0.1}] * (MAX_LAYERS - 2) + [FLATTEN])  # exactly at the limit
+
+
+def test_analyze_partial_reports_the_layers_before_the_error():
+    report, error = analyze_partial([conv(), pool(), conv(filters=0), FLATTEN])
+    assert [layer.number for layer in report.layers] == [1, 2]
+    assert report.layers[-1].output_shape == (13, 13, 8)
+    assert error.layer_number == 3
+    report, error = analyze_partial(preset_layers("seed-3layer"))
+    assert error is None and report.total_parameters == analyze(preset_layers("seed-3layer")).total_parameters
+
+
+def test_normalize_fills_defaults_and_canonical_values():
+    assert normalize_layer({"type": "Conv2D"}, 1) == default_layer("Conv2D")
+    layer = normalize_layer({"type": "Conv2D", "filters": 16.0, "kernel_size": 5, "strides": 2}, 1)
+    assert layer["filters"] == 16 and isinstance(layer["filters"], int)
+    assert layer["kernel_size"] == [5, 5] and layer["strides"] == [2, 2]
+    assert normalize_layer({"type": "BatchNormalization", "axis": 1.0}, 1)["axis"] == 1
+    assert isinstance(normalize_layer({"type": "BatchNormalization", "axis": 1.0}, 1)["axis"], int)
+    assert normalize_layer({"type": "MaxPooling2D"}, 1)["strides"] is None
+    for type_name in LAYER_TYPES:
+        assert normalize_layer(default_layer(type_name), 1) == default_layer(type_name)
+
+
+def test_layer_labels():
+    labels = [layer_label(normalize_layer(layer, 1)) for layer in [
+        conv(64, 5), conv(8, [3, 1], strides=2, padding="same"), pool(2), {"type": "AveragePooling2D", "pool_size": 3},
+        {"type": "BatchNormalization", "axis": 1}, {"type": "Dropout", "rate": 0.25}, FLATTEN,
+        {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 256, "activation": "relu"}]]
+    assert labels == ["Conv2D 64 5x5", "Conv2D 8 3x1, stride 2, same", "MaxPooling2D 2x2", "AveragePooling2D 3x3",
+                      "BatchNormalization axis=1", "Dropout 0.25", "Flatten", "GlobalAveragePooling2D",
+                      "Dense 256 relu"]
+
+
+def test_choice_labels_come_from_the_registry():
+    axis = next(p for p in LAYER_TYPES["BatchNormalization"].parameters if p.name == "axis")
+    assert axis.choice_label(1) == "1: image rows" and axis.choice_label(-1) == "-1: channels"
+    padding = next(p for p in LAYER_TYPES["Conv2D"].parameters if p.name == "padding")
+    assert padding.choice_label("same") == "same"
+
+
+@pytest.mark.parametrize("preset_id", list(PRESETS))
+def test_json_round_trip(preset_id):
+    layers = preset_layers(preset_id)
+    text = to_json(layers, preset_id)
+    assert json.loads(text)["format"] == architectures.ARCHITECTURE_FORMAT
+    name, loaded = from_json(text)
+    assert name == preset_id
+    assert loaded == [normalize_layer(layer, n) for n, layer in enumerate(layers, start=1)]
+    assert analyze(loaded).total_parameters == analyze(layers).total_parameters
+    assert from_json(text.encode()) == (name, loaded)
+
+
+def test_json_bare_list_is_accepted_and_normalised():
+    name, layers = from_json('[{"type": "Conv2D", "filters": 4, "kernel_size": 3}, {"type": "Flatten"}]')
+    assert name == "imported"
+    assert layers[0] == {**default_layer("Conv2D"), "filters": 4, "kernel_size": [3, 3]}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "This is not valid JSON"),
+    ("", "This is not valid JSON"),
+    (b"\xff\xfe\x00", "This is not valid JSON"),
+    ("[" * 100_000, "This is not valid JSON"),
+    ('{"name": "x"}', "must be a list of layers or an object with a 'layers' list"),
+    ('"Conv2D"', "must be a list of layers"),
+    ('[{"type": "Dense", "units": Infinity}, {"type": "Flatten"}]', "Layer 1 (Dense) units: must be a whole number"),
+    ('[{"type": "Conv2D", "filters": NaN}, {"type": "Flatten"}]', "Layer 1 (Conv2D) filters: must be a whole number"),
+    ('[{"type": "Dropout", "rate": Infinity}, {"type": "Flatten"}]', "Layer 1 (Dropout) rate: must be a number"),
+    ('[{"type": "Transformer"}]', "Layer 1: unknown layer type 'Transformer'"),
+    ('[{"type": "Conv2D"}]', "output layer (Dense 10 softmax) needs a flat input"),
+])
+def test_malformed_json_gets_a_message(text, message):
+    with pytest.raises(ArchitectureError) as caught:
+        from_json(text)
+    assert message in str(caught.value)
+
+
+def test_unknown_preset():
+    with pytest.raises(ArchitectureError, match="Unknown preset 'seed-9layer'. Presets: seed-3layer"):
+        preset_layers("seed-9layer")
+
+
+def test_preset_layers_are_fresh_copies():
+    layers = preset_layers("seed-3layer")
+    layers[0]["filters"] = 1
+    assert PRESETS["seed-3layer"].layers[0]["filters"] == 64

@@ -1,0 +1,136 @@
+"""The MNIST loader: a good file loads read-only; a missing or malformed one gives a DataError that names
+MNIST_LAB_DATA and says what is wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_lab import data
+from mnist_lab.data import DATA_VARIABLE, DataError, load_mnist, load_npz, sample_digits, to_model_input
+
+
+@pytest.fixture
+def fresh_cache():
+    """load_mnist caches per path; each test starts without that cache."""
+    data._load.cache_clear()
+    yield
+    data._load.cache_clear()
+
+
+def arrays_of(path) -> dict:
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def write(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_good_file_loads_through_the_variable(synthetic_npz, monkeypatch, fresh_cache):
+    monkeypatch.setenv(DATA_VARIABLE, str(synthetic_npz))
+    mnist = load_mnist()
+    stored = arrays_of(synthetic_npz)
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(mnist, key), stored[key])
+    assert mnist.source == str(synthetic_npz)
+    assert load_mnist() is mnist  # read once per process
+    with pytest.raises(ValueError):
+        mnist.x_train[0, 0, 0] = 1  # shared read-only
+    counts = mnist.class_counts()
+    assert counts["train"] == np.bincount(stored["y_train"], minlength=10).tolist()
+    assert sum(counts["test"]) == len(stored["y_test"])
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere.npz"
+    with pytest.raises(DataError) as caught:
+        load_npz(str(path))
+    message = str(caught.value)
+    assert DATA_VARIABLE in message and str(path) in message and "no file there" in message
+
+
+def test_missing_file_through_load_mnist(tmp_path, monkeypatch, fresh_cache):
+    monkeypatch.setenv(DATA_VARIABLE, str(tmp_path / "gone.npz"))
+    with pytest.raises(DataError, match=DATA_VARIABLE):
+        load_mnist()
+
+
+def test_file_that_is_not_a_zip(tmp_path):
+    path = tmp_path / "mnist.npz"
+    path.write_text("this is not an npz file")
+    with pytest.raises(DataError) as caught:
+        load_npz(str(path))
+    assert DATA_VARIABLE in str(caught.value) and "not a readable npz file" in str(caught.value)
+
+
+def test_truncated_zip(synthetic_npz, tmp_path):
+    path = tmp_path / "cut.npz"
+    path.write_bytes(synthetic_npz.read_bytes()[:500])
+    with pytest.raises(DataError, match=f"{DATA_VARIABLE}.*not a readable npz file"):
+        load_npz(str(path))
+
+
+def test_missing_key(synthetic_npz, tmp_path):
+    arrays = arrays_of(synthetic_npz)
+    del arrays["y_test"]
+    path = write(tmp_path / "no_labels.npz", **arrays)
+    with pytest.raises(DataError) as caught:
+        load_npz(path)
+    message = str(caught.value)
+    assert DATA_VARIABLE in message and "y_test" in message and "x_train, y_train, x_test, y_test" in message
+
+
+@pytest.mark.xfail(strict=True, reason="data.load_npz quotes numpy's KeyError text: \"has no array 'y_test is not a "
+                                       "file in the archive'\"; it should name the missing key alone")
+def test_missing_key_is_named_cleanly(synthetic_npz, tmp_path):
+    arrays = arrays_of(synthetic_npz)
+    del arrays["y_test"]
+    with pytest.raises(DataError, match="has no array 'y_test': it needs"):
+        load_npz(write(tmp_path / "no_labels.npz", **arrays))
+
+
+@pytest.mark.parametrize("key, array, expected", [
+    ("x_train", np.zeros((600, 32, 32), np.uint8), "x_train of shape (600, 32, 32)"),
+    ("x_test", np.zeros((200, 28, 28), np.float32), "type float32"),
+    ("y_train", np.zeros((600, 1), np.uint8), "y_train of shape (600, 1)"),
+    ("x_train", np.zeros((0, 28, 28), np.uint8), "x_train of shape (0, 28, 28)"),
+])
+def test_wrong_shape_or_type(synthetic_npz, tmp_path, key, array, expected):
+    arrays = {**arrays_of(synthetic_npz), key: array}
+    path = write(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError) as caught:
+        load_npz(path)
+    assert DATA_VARIABLE in str(caught.value) and expected in str(caught.value)
+
+
+def test_images_and_labels_of_different_lengths(synthetic_npz, tmp_path):
+    arrays = arrays_of(synthetic_npz)
+    arrays["y_test"] = arrays["y_test"][:-1]
+    with pytest.raises(DataError, match=f"{DATA_VARIABLE}.*200 test images but 199 labels"):
+        load_npz(write(tmp_path / "short.npz", **arrays))
+
+
+def test_labels_outside_zero_to_nine(synthetic_npz, tmp_path):
+    arrays = arrays_of(synthetic_npz)
+    arrays["y_train"] = arrays["y_train"].copy()
+    arrays["y_train"][3] = 10
+    with pytest.raises(DataError, match=f"{DATA_VARIABLE}.*train labels outside 0..9"):
+        load_npz(write(tmp_path / "labels.npz", **arrays))
+
+
+def test_model_input_is_scaled_channels_last():
+    images = np.array([[[0, 255], [51, 102]]], np.uint8)
+    prepared = to_model_input(images)
+    assert prepared.shape == (1, 2, 2, 1) and prepared.dtype == np.float32
+    np.testing.assert_allclose(prepared[0, :, :, 0], [[0, 1], [0.2, 0.4]])
+    assert to_model_input(images[0]).shape == (1, 2, 2, 1)  # one image alone gets a batch axis
+
+
+def test_sample_digits_gives_each_digit_in_order(synthetic_npz):
+    mnist = load_npz(str(synthetic_npz))
+    images, labels = sample_digits(mnist, per_class=2)
+    assert labels.tolist() == [digit for digit in range(10) for _ in range(2)]
+    for image, label in zip(images, labels):
+        assert any(np.array_equal(image, candidate) for candidate in mnist.x_train[mnist.y_train == label])
