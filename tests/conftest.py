@@ -148,7 +148,15 @@ def page(browser, request):
 
 
 def open_page(page, server: AppServer, path: str = ""):
-    """Open an app page and wait until Streamlit has finished running its script."""
+    """Open an app page and wait until Streamlit has finished running its script.
+
+    A fresh server runs a deep link's page file alone (Streamlit's pages/-folder mode) until
+    app.py has called st.navigation once, so the home page is opened first.
+    """
+    if path:
+        page.goto(server.url)
+        page.wait_for_selector("[data-testid='stApp']")
+        wait_idle(page)
     page.goto(f"{server.url}/{path}")
     page.wait_for_selector("[data-testid='stApp']")
     wait_idle(page)
