@@ -266,19 +266,23 @@ def _layer_type(type_name, number):
     return LAYER_TYPES[type_name]
 
 
-def _as_int(value, what):
+def _as_int(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value != int(value):
-        raise ValueError(f"{what} must be a whole number, not {value!r}")
+        raise ValueError(f"must be a whole number, not {value!r}")
     return int(value)
 
 
-def _as_pair(value, what):
+def _as_pair(value):
+    """A size as [height, width]; one number means a square."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value, value]
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"{what} must be a number or a pair of numbers, not {value!r}")
-    return [_as_int(v, what) for v in value]
+        raise ValueError(f"must be a whole number or a pair of whole numbers, not {value!r}")
+    try:
+        return [_as_int(v) for v in value]
+    except ValueError:
+        raise ValueError(f"must be a whole number or a pair of whole numbers, not {value!r}") from None
 
 
 def normalize_layer(layer: dict, number: int | None = None) -> dict:
@@ -321,8 +325,12 @@ def _check_value(parameter: Parameter, value):
         return float(value)
     if parameter.kind == "optional_pair" and value is None:
         return None
-    values = [_as_int(value, "must be a whole number")] if parameter.kind == "int" else \
-        _as_pair(value, "must be a whole number or a pair of whole numbers")
+    try:
+        values = [_as_int(value)] if parameter.kind == "int" else _as_pair(value)
+    except ValueError as error:
+        if parameter.kind == "optional_pair":
+            raise ValueError(f"{error}; leave it empty to use the pool size") from None
+        raise
     for v in values:
         if v < parameter.minimum:
             raise ValueError(f"must be at least {parameter.minimum:g}, not {v}")
@@ -335,13 +343,13 @@ def layer_label(layer: dict) -> str:
     """A short human name for a layer, e.g. 'Conv2D 64 5x5' or 'Dropout 0.25'."""
     kind = layer["type"]
     if kind == "Conv2D":
-        kh, kw = _as_pair(layer["kernel_size"], "kernel_size")
-        stride = _as_pair(layer.get("strides", 1), "strides")
+        kh, kw = _as_pair(layer["kernel_size"])
+        stride = _as_pair(layer.get("strides", 1))
         extra = f", stride {stride[0]}" if stride != [1, 1] else ""
         extra += ", same" if layer.get("padding") == "same" else ""
         return f"Conv2D {layer['filters']} {kh}x{kw}{extra}"
     if kind in ("MaxPooling2D", "AveragePooling2D"):
-        ph, pw = _as_pair(layer["pool_size"], "pool_size")
+        ph, pw = _as_pair(layer["pool_size"])
         return f"{kind} {ph}x{pw}"
     if kind == "BatchNormalization":
         return f"BatchNormalization axis={layer['axis']}"
