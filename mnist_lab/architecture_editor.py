@@ -1,0 +1,362 @@
+"""The Architecture page's editing logic, kept out of the page: where an edit starts from, the edits
+themselves (add, move, remove, change a setting) and what is handed to the Train page.
+
+Every edit returns a new list, so the list held in the session is never changed behind the page's back.
+A source key names where an edit started: "preset:<id>", "saved:<name>" or "blank".
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass
+
+from mnist_lab import architectures
+from mnist_lab.architecture_store import ArchitectureStore
+
+BLANK = "blank"
+BLANK_LAYERS = [{"type": "Flatten"}]
+CUSTOM_NAME = "custom"
+IMAGE_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
+FLATTENING_TYPES = ("Flatten", "GlobalAveragePooling2D")
+_PAIR = re.compile(r"\s*\(?\s*(-?\d+)\s*(?:[x×X,*]\s*(-?\d+)\s*)?\)?\s*")
+
+
+def source_options(store: ArchitectureStore) -> dict[str, str]:
+    """Source keys with their labels: the presets, the saved architectures, a blank start."""
+    options = {f"preset:{preset.id}": f"{preset.id}: {preset.title}" for preset in architectures.PRESETS.values()}
+    options.update({f"saved:{name}": f"{name} (saved)" for name in store.list()})
+    options[BLANK] = "Blank: only the output layer (build your own)"
+    return options
+
+
+def source_name(source: str | None) -> str:
+    """The preset id or saved name in a source key; "custom" for a blank start or none."""
+    if source and ":" in source:
+        return source.partition(":")[2]
+    return CUSTOM_NAME
+
+
+def source_layers(source: str, store: ArchitectureStore) -> list:
+    """The layers a source key stands for (a fresh copy); ValueError if it no longer exists."""
+    kind, _, name = source.partition(":")
+    if kind == "preset":
+        return architectures.preset_layers(name)
+    if kind == "saved":
+        return store.load(name)
+    if source == BLANK:
+        return copy.deepcopy(BLANK_LAYERS)
+    raise ValueError(f"Unknown architecture source {source!r}.")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What the page edits: the source it started from (None: imported or unknown) and the layers."""
+
+    source: str | None
+    layers: list
+    message: str = ""  # set when the architecture named in the session could not be opened
+
+
+def open_current(name: str | None, layers: list | None, source: str | None, store: ArchitectureStore) -> Opened:
+    """The architecture the session points at (architecture_name, architecture_layers) with its source.
+
+    layers None means "the named preset or saved architecture as is". A saved architecture deleted
+    meanwhile falls back to the first preset, with a message.
+    """
+    if layers is not None:
+        return Opened(source, copy.deepcopy(layers))
+    for candidate in (f"preset:{name}", f"saved:{name}"):
+        if candidate.startswith("preset:") and name not in architectures.PRESETS:
+            continue
+        try:
+            return Opened(candidate, source_layers(candidate, store))
+        except ValueError as error:
+            fallback = f"preset:{next(iter(architectures.PRESETS))}"
+            return Opened(fallback, source_layers(fallback, store),
+                          f"{error} Showing {source_name(fallback)} instead.")
+    fallback = f"preset:{next(iter(architectures.PRESETS))}"
+    return Opened(fallback, source_layers(fallback, store))
+
+
+def handoff(source: str | None, layers: list, store: ArchitectureStore) -> tuple[str, list | None]:
+    """The (architecture_name, architecture_layers) pair the Train page reads.
+
+    Unchanged preset or saved architecture: (its name, None). Anything else: ("custom", the layers).
+    """
+    if source and source != BLANK:
+        try:
+            unchanged = _normalized(source_layers(source, store)) == _normalized(layers)
+        except ValueError:
+            unchanged = False
+        if unchanged:
+            return source_name(source), None
+    return CUSTOM_NAME, copy.deepcopy(layers)
+
+
+def _normalized(layers):
+    try:
+        return [architectures.normalize_layer(layer, number) for number, layer in enumerate(layers, start=1)]
+    except architectures.ArchitectureError:
+        return layers
+
+
+# --- edits ----------------------------------------------------------------------------------------
+
+def insert_layer(layers: list, type_name: str, position: int) -> list:
+    """A copy with a new layer of this type (default settings) at position (0 = first)."""
+    if not 0 <= position <= len(layers):
+        raise ValueError(f"Position {position} is outside 0..{len(layers)}.")
+    edited = copy.deepcopy(layers)
+    edited.insert(position, architectures.default_layer(type_name))
+    return edited
+
+
+def suggested_position(layers: list, type_name: str) -> int:
+    """Where a new layer most likely belongs: image layers (and BatchNormalization) before the first
+    Flatten, GlobalAveragePooling2D or Dense; a Flatten before the first Dense; the rest at the end."""
+    if type_name in IMAGE_TYPES + ("BatchNormalization",):
+        stops = FLATTENING_TYPES + ("Dense",)
+    elif type_name in FLATTENING_TYPES:
+        stops = ("Dense",)
+    else:
+        return len(layers)
+    for index, layer in enumerate(layers):
+        if isinstance(layer, dict) and layer.get("type") in stops:
+            return index
+    return len(layers)
+
+
+def move_layer(layers: list, index: int, offset: int) -> list:
+    """A copy with the layer at index moved up (offset -1) or down (+1); unchanged at the ends."""
+    edited = copy.deepcopy(layers)
+    target = index + offset
+    if 0 <= index < len(edited) and 0 <= target < len(edited):
+        edited[index], edited[target] = edited[target], edited[index]
+    return edited
+
+
+def remove_layer(layers: list, index: int) -> list:
+    edited = copy.deepcopy(layers)
+    if 0 <= index < len(edited):
+        del edited[index]
+    return edited
+
+
+def set_setting(layers: list, index: int, name: str, value) -> list:
+    """A copy with one setting changed. The value is stored as given: analyze() judges it."""
+    edited = copy.deepcopy(layers)
+    edited[index][name] = value
+    return edited
+
+
+def pair_text(value) -> str:
+    """How a size pair is shown for editing: [3, 5] -> "3x5", 2 -> "2x2", None -> ""."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"{value[0]}x{value[1]}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value}x{value}"
+    return str(value)
+
+
+def parse_pair(text: str):
+    """"3" -> [3, 3], "3x5" (or "3,5", "3×5", "(3, 5)") -> [3, 5], "" -> None. Anything else is returned as
+    typed, so that validation names the layer and the setting."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    match = _PAIR.fullmatch(text)
+    if not match:
+        return text
+    first = int(match.group(1))
+    second = int(match.group(2)) if match.group(2) is not None else first
+    return [first, second]
+
+
+# --- showing it ----------------------------------------------------------------------------------
+
+def shape_text(shape) -> str:
+    """(26, 26, 64) -> "26×26×64"."""
+    return "×".join(str(side) for side in shape)
+
+
+def safe_label(layer, number: int) -> str:
+    """layer_label for any layer, even one with a setting the learner has just broken."""
+    try:
+        return architectures.layer_label(architectures.normalize_layer(layer, number))
+    except (architectures.ArchitectureError, KeyError, TypeError):
+        return str(layer.get("type")) if isinstance(layer, dict) else "?"
+
+
+def table_rows(report: architectures.ArchitectureReport) -> list[dict]:
+    """One row per analysed layer for the page's table, the output layer last."""
+    total = report.total_parameters
+    return [{
+        "layer": f"{layer.number} · {layer.label}",
+        "output": shape_text(layer.output_shape),
+        "parameters": layer.parameters,
+        "share": 100 * layer.parameters / total if total else 0.0,
+        "multiply-adds": layer.multiply_adds,
+    } for layer in report.layers]
+
+
+# --- Keras' own view ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KerasSummary:
+    text: str
+    total_parameters: int
+    trainable_parameters: int
+    error: str = ""
+
+
+def keras_summary(layers_json: str) -> KerasSummary:
+    """Build the model in Keras (slow the first time: imports Keras) and return model.summary()'s text.
+
+    Takes the architecture as JSON text (to_json's or a bare list) so that callers can cache on it. Never raises: a model Keras refuses
+    comes back with `error` set.
+    """
+    try:
+        _, layers = architectures.from_json(layers_json)
+        model = architectures.build_model(layers, "mnist_cnn")
+        trainable = sum(math.prod(weight.shape) for weight in model.trainable_weights)
+        return KerasSummary(architectures.model_summary(model), int(model.count_params()), trainable)
+    except Exception as error:  # Keras raises many kinds of errors; the page shows them as text
+        return KerasSummary("", 0, 0, f"Keras could not build this architecture: {error}")
+
+
+# --- the page's state -----------------------------------------------------------------------------
+
+_KEEP = object()
+
+
+class EditorSession:
+    """The architecture being edited, kept in a session mapping (st.session_state) under plain keys.
+
+    architecture_name / architecture_layers are what the Train page reads; architecture_source is where
+    the edit started; architecture_generation changes on every edit that adds, removes or reorders
+    layers, so that the page's widgets (keyed by it) start again from the layers.
+    """
+
+    def __init__(self, state, store: ArchitectureStore):
+        self.state = state
+        self.store = store
+        state.setdefault("architecture_name", next(iter(architectures.PRESETS)))
+        state.setdefault("architecture_layers", None)
+        state.setdefault("architecture_source", None)
+        state.setdefault("architecture_generation", 0)
+        state.setdefault("architecture_messages", [])
+        state.setdefault("architecture_focus", None)
+
+    def open(self) -> Opened:
+        opened = open_current(self.state["architecture_name"], self.state["architecture_layers"],
+                              self.state["architecture_source"], self.store)
+        if opened.message:
+            self.tell("warning", opened.message)
+            self.commit(opened.layers, opened.source)
+        self.state["architecture_source"] = opened.source
+        return opened
+
+    @property
+    def source(self) -> str | None:
+        return self.state["architecture_source"]
+
+    def source_report(self) -> architectures.ArchitectureReport | None:
+        """The analysis of the architecture the edit started from; None if unchanged, new or invalid."""
+        if not self.source or self.source == BLANK or self.state["architecture_layers"] is None:
+            return None
+        try:
+            return architectures.analyze(source_layers(self.source, self.store))
+        except ValueError:
+            return None
+
+    @property
+    def generation(self) -> int:
+        return self.state["architecture_generation"]
+
+    def layers(self) -> list:
+        return self.open().layers
+
+    def commit(self, layers: list, source=_KEEP, structural: bool = True) -> None:
+        """Make these layers the current architecture and hand them to the Train page."""
+        if source is not _KEEP:
+            self.state["architecture_source"] = source
+        name, handed = handoff(self.state["architecture_source"], layers, self.store)
+        self.state["architecture_name"] = name
+        self.state["architecture_layers"] = handed
+        if structural:
+            self.state["architecture_generation"] += 1
+            self.state["architecture_focus"] = None
+
+    def tell(self, kind: str, text: str) -> None:
+        """A message for the next render ("success", "info", "warning" or "error")."""
+        self.state["architecture_messages"] = [*self.state["architecture_messages"], (kind, text)]
+
+    def take_messages(self) -> list[tuple[str, str]]:
+        messages = self.state["architecture_messages"]
+        self.state["architecture_messages"] = []
+        return messages
+
+    # edits, each handing the result on
+
+    def start_from(self, source: str) -> None:
+        try:
+            self.commit(source_layers(source, self.store), source)
+        except ValueError as error:
+            self.tell("error", str(error))
+
+    def edit_setting(self, index: int, name: str, value) -> None:
+        self.commit(set_setting(self.layers(), index, name, value), structural=False)
+
+    @property
+    def focus(self) -> int | None:
+        """The index of the layer just added or moved: the page opens it."""
+        return self.state["architecture_focus"]
+
+    def add(self, type_name: str, position: int) -> None:
+        self.commit(insert_layer(self.layers(), type_name, position))
+        self.state["architecture_focus"] = position
+
+    def move(self, index: int, offset: int) -> None:
+        layers = self.layers()
+        self.commit(move_layer(layers, index, offset))
+        self.state["architecture_focus"] = min(max(index + offset, 0), len(layers) - 1)
+
+    def remove(self, index: int) -> None:
+        self.commit(remove_layer(self.layers(), index))
+
+    def save(self, name: str) -> bool:
+        try:
+            self.store.save(name, self.layers())
+        except (ValueError, OSError) as error:
+            self.tell("error", f"Not saved: {error}")
+            return False
+        self.commit(self.layers(), f"saved:{name}", structural=False)
+        self.tell("success", f"Saved as {name!r}. The Train page now offers it beside the presets.")
+        return True
+
+    def delete(self, name: str) -> None:
+        """Delete a saved architecture; if it is the one open, it stays open as an unsaved edit."""
+        still_open = self.layers() if self.source == f"saved:{name}" else None
+        try:
+            self.store.delete(name)
+        except (ValueError, OSError) as error:
+            self.tell("error", f"Not deleted: {error}")
+            return
+        if still_open is not None:
+            self.commit(still_open, None, structural=False)
+        self.tell("success", f"Deleted {name!r}.")
+
+    def import_text(self, text: str | bytes) -> str | None:
+        """Open an exported architecture; returns its name, or None (with a message) if it is refused."""
+        try:
+            name, layers = architectures.from_json(text)
+        except architectures.ArchitectureError as error:
+            self.tell("error", f"Not imported: {error}")
+            return None
+        self.commit(layers, None)
+        self.tell("success", f"Imported {name!r} ({len(layers)} layers). Save it to keep it.")
+        return name

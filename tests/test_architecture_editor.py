@@ -1,0 +1,212 @@
+"""The Architecture page's logic without Streamlit: edits, where they start, what the Train page receives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mnist_lab import architecture_editor as editor
+from mnist_lab.architecture_editor import EditorSession
+from mnist_lab.architecture_store import ArchitectureStore
+from mnist_lab.architectures import PRESETS, analyze, default_layer, preset_layers, to_json
+
+CONV = {"type": "Conv2D", "filters": 8, "kernel_size": [3, 3]}
+FLATTEN = {"type": "Flatten"}
+DENSE = {"type": "Dense", "units": 32}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ArchitectureStore(tmp_path / "saved")
+
+
+@pytest.fixture
+def session(store):
+    return EditorSession({}, store)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("3", [3, 3]), ("3x5", [3, 5]), (" 3 X 5 ", [3, 5]), ("3,5", [3, 5]), ("3×5", [3, 5]), ("(3, 5)", [3, 5]),
+    ("0", [0, 0]), ("-2", [-2, -2]), ("", None), ("  ", None), ("abc", "abc"), ("3x", "3x"), ("3x5x7", "3x5x7"),
+])
+def test_parse_pair(text, value):
+    assert editor.parse_pair(text) == value
+
+
+def test_pair_text():
+    assert [editor.pair_text(value) for value in ([3, 5], (2, 2), 4, None, "odd")] == ["3x5", "2x2", "4x4", "", "odd"]
+    assert editor.parse_pair(editor.pair_text([7, 1])) == [7, 1]
+
+
+def test_edits_return_new_lists():
+    layers = [CONV, FLATTEN]
+    added = editor.insert_layer(layers, "Dense", 2)
+    assert added == [CONV, FLATTEN, default_layer("Dense")] and layers == [CONV, FLATTEN]
+    assert editor.move_layer(added, 2, -1) == [CONV, default_layer("Dense"), FLATTEN]
+    assert editor.move_layer(added, 0, -1) == added and editor.move_layer(added, 2, 1) == added
+    assert editor.remove_layer(added, 0) == [FLATTEN, default_layer("Dense")]
+    changed = editor.set_setting(layers, 0, "filters", 16)
+    assert changed[0]["filters"] == 16 and layers[0]["filters"] == 8
+    with pytest.raises(ValueError, match="outside 0..2"):
+        editor.insert_layer(layers, "Dense", 3)
+
+
+@pytest.mark.parametrize("type_name, expected", [
+    ("Conv2D", 2), ("MaxPooling2D", 2), ("BatchNormalization", 2), ("Flatten", 3), ("GlobalAveragePooling2D", 3),
+    ("Dense", 5), ("Dropout", 5),
+])
+def test_suggested_position(type_name, expected):
+    layers = [CONV, CONV, FLATTEN, DENSE, {"type": "Dropout", "rate": 0.5}]
+    assert editor.suggested_position(layers, type_name) == expected
+
+
+def test_suggested_position_without_flatten():
+    assert editor.suggested_position([CONV], "Conv2D") == 1
+    assert editor.suggested_position([CONV, DENSE], "Flatten") == 1
+    assert editor.suggested_position([], "Dense") == 0
+
+
+def test_suggestions_keep_a_preset_valid():
+    for type_name in ("MaxPooling2D", "BatchNormalization", "Flatten", "Dropout", "Dense"):
+        layers = preset_layers("seed-7layer")
+        analyze(editor.insert_layer(layers, type_name, editor.suggested_position(layers, type_name)))
+
+
+def test_handoff_of_unchanged_and_edited(store):
+    assert editor.handoff("preset:seed-3layer", preset_layers("seed-3layer"), store) == ("seed-3layer", None)
+    short_form = preset_layers("seed-3layer")
+    short_form[0]["kernel_size"] = 3
+    assert editor.handoff("preset:seed-3layer", short_form, store) == ("seed-3layer", None)
+    edited = preset_layers("seed-3layer")
+    edited[0]["filters"] = 1
+    assert editor.handoff("preset:seed-3layer", edited, store) == ("custom", edited)
+    store.save("mine", [CONV, FLATTEN])
+    assert editor.handoff("saved:mine", store.load("mine"), store) == ("mine", None)
+    assert editor.handoff("blank", [FLATTEN], store) == ("custom", [FLATTEN])
+    assert editor.handoff(None, [FLATTEN], store) == ("custom", [FLATTEN])
+    assert editor.handoff("saved:gone", [FLATTEN], store) == ("custom", [FLATTEN])
+
+
+def test_open_current(store):
+    opened = editor.open_current("seed-5layer", None, None, store)
+    assert opened.source == "preset:seed-5layer" and opened.layers == preset_layers("seed-5layer")
+    store.save("mine", [CONV, FLATTEN])
+    assert editor.open_current("mine", None, None, store).source == "saved:mine"
+    edited = [CONV, CONV, FLATTEN]
+    assert editor.open_current("custom", edited, "preset:seed-3layer", store) == \
+        editor.Opened("preset:seed-3layer", edited)
+    gone = editor.open_current("deleted one", None, "saved:deleted one", store)
+    assert gone.source == "preset:seed-3layer" and "There is no saved architecture called 'deleted one'" in gone.message
+
+
+def test_source_options_list_presets_saved_and_blank(store):
+    store.save("zeta", [FLATTEN])
+    options = editor.source_options(store)
+    assert list(options) == [f"preset:{p}" for p in PRESETS] + ["saved:zeta", "blank"]
+    assert options["saved:zeta"] == "zeta (saved)"
+    assert editor.source_layers("blank", store) == [FLATTEN]
+    assert editor.source_name("preset:seed-5layer") == "seed-5layer" and editor.source_name(None) == "custom"
+
+
+def test_session_starts_at_the_first_preset_and_hands_edits_on(session):
+    state = session.state
+    assert session.open().source == "preset:seed-3layer"
+    assert (state["architecture_name"], state["architecture_layers"]) == ("seed-3layer", None)
+    generation = session.generation
+    session.edit_setting(0, "filters", 32)
+    assert state["architecture_name"] == "custom" and state["architecture_layers"][0]["filters"] == 32
+    assert session.generation == generation  # a setting edit keeps the widgets
+    session.edit_setting(0, "filters", 64)
+    assert (state["architecture_name"], state["architecture_layers"]) == ("seed-3layer", None)
+    session.add("Conv2D", 2)
+    assert session.generation == generation + 1 and session.focus == 2
+    assert session.layers()[2] == default_layer("Conv2D")
+    session.move(2, -1)
+    assert session.focus == 1 and session.layers()[1] == default_layer("Conv2D")
+    session.remove(1)
+    assert state["architecture_layers"] is None and session.focus is None
+    session.start_from("preset:seed-7layer")
+    assert state["architecture_name"] == "seed-7layer" and session.source == "preset:seed-7layer"
+
+
+def test_session_keeps_invalid_edits_for_the_page_to_explain(session):
+    session.edit_setting(0, "kernel_size", editor.parse_pair("abc"))
+    layers = session.state["architecture_layers"]
+    assert layers[0]["kernel_size"] == "abc"
+    assert session.source_report() is not None  # the start is still there to compare with
+
+
+def test_session_save_open_delete(session, store):
+    session.edit_setting(0, "filters", 16)
+    assert session.save("mine")
+    assert store.list() == ["mine"]
+    assert (session.state["architecture_name"], session.state["architecture_layers"]) == ("mine", None)
+    assert session.source == "saved:mine" and session.layers()[0]["filters"] == 16
+    assert session.take_messages() == [("success", "Saved as 'mine'. The Train page now offers it beside the presets.")]
+    assert session.take_messages() == []
+    session.delete("mine")
+    assert store.list() == []
+    assert session.state["architecture_name"] == "custom" and session.layers()[0]["filters"] == 16
+    assert session.source is None
+
+
+def test_session_refuses_bad_saves_with_a_message(session):
+    assert not session.save("seed-3layer")
+    assert not session.save("a/b")
+    session.edit_setting(0, "filters", 0)
+    assert not session.save("broken")
+    kinds, texts = zip(*session.take_messages())
+    assert kinds == ("error",) * 3
+    assert "is the name of a preset" in texts[0] and "contains '/'" in texts[1] and "filters" in texts[2]
+    session.delete("never saved")
+    assert "Not deleted: There is no saved architecture called 'never saved'" in session.take_messages()[0][1]
+
+
+def test_session_import(session):
+    assert session.import_text(to_json([CONV, FLATTEN], "shared")) == "shared"
+    assert session.source is None and session.layers()[0]["filters"] == 8
+    assert session.state["architecture_name"] == "custom"
+    assert session.import_text("{broken") is None
+    assert session.import_text('[{"type": "LSTM"}]') is None
+    messages = session.take_messages()
+    assert messages[0][0] == "success" and "Imported 'shared' (2 layers)" in messages[0][1]
+    assert messages[1] == ("error", messages[1][1]) and "not valid JSON" in messages[1][1]
+    assert "unknown layer type 'LSTM'" in messages[2][1]
+    assert session.layers()[0]["filters"] == 8  # a refused import leaves the open one alone
+
+
+def test_session_falls_back_when_the_saved_one_is_gone(store):
+    state = {"architecture_name": "lost", "architecture_layers": None}
+    session = EditorSession(state, store)
+    opened = session.open()
+    assert opened.source == "preset:seed-3layer" and state["architecture_name"] == "seed-3layer"
+    assert "no saved architecture called 'lost'" in session.take_messages()[0][1]
+
+
+def test_table_rows_and_labels():
+    report = analyze(preset_layers("seed-3layer"))
+    rows = editor.table_rows(report)
+    assert [row["layer"] for row in rows][:2] == ["1 · Conv2D 64 3x3", "2 · MaxPooling2D 2x2"]
+    assert rows[-1]["layer"] == "12 · Dense 10 softmax (output)" and rows[0]["output"] == "26×26×64"
+    assert sum(row["parameters"] for row in rows) == report.total_parameters
+    assert sum(row["share"] for row in rows) == pytest.approx(100)
+    assert editor.safe_label({"type": "Conv2D", "filters": 0}, 1) == "Conv2D"
+    assert editor.safe_label({"type": "Conv2D", "filters": 5}, 1) == "Conv2D 5 3x3"
+    assert editor.safe_label("junk", 1) == "?"
+
+
+def test_keras_summary_matches_the_analysis():
+    layers = preset_layers("seed-5layer")
+    summary = editor.keras_summary(json.dumps(layers))
+    report = analyze(layers)
+    assert not summary.error
+    assert summary.total_parameters == report.total_parameters
+    assert summary.trainable_parameters == report.trainable_parameters
+    assert f"Total params: {report.total_parameters:,}" in summary.text
+    assert editor.keras_summary(to_json(layers, "named")).total_parameters == report.total_parameters
+
+
+def test_keras_summary_never_raises():
+    summary = editor.keras_summary('[{"type": "Dense", "units": 0}]')
+    assert summary.text == "" and summary.error.startswith("Keras could not build this architecture:")
