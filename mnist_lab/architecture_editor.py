@@ -179,8 +179,8 @@ def parse_pair(text: str):
 # --- showing it ----------------------------------------------------------------------------------
 
 def shape_text(shape) -> str:
-    """(26, 26, 64) -> "26×26×64"."""
-    return "×".join(str(side) for side in shape)
+    """(26, 26, 64) -> "26×26×64"; (21632,) -> "21,632"."""
+    return "×".join(f"{side:,}" for side in shape)
 
 
 def safe_label(layer, number: int) -> str:
@@ -201,6 +201,26 @@ def table_rows(report: architectures.ArchitectureReport) -> list[dict]:
         "share": 100 * layer.parameters / total if total else 0.0,
         "multiply-adds": layer.multiply_adds,
     } for layer in report.layers]
+
+
+@dataclass(frozen=True)
+class SavedEntry:
+    name: str
+    layers: int = 0
+    parameters: int = 0
+    problem: str = ""  # why it cannot be opened (a damaged file)
+
+
+def saved_entries(store: ArchitectureStore) -> list[SavedEntry]:
+    """The saved architectures with their size, for a list; damaged files are listed with the reason."""
+    entries = []
+    for name in store.list():
+        try:
+            layers = store.load(name)
+            entries.append(SavedEntry(name, len(layers), architectures.analyze(layers).total_parameters))
+        except (ValueError, OSError) as error:
+            entries.append(SavedEntry(name, problem=str(error)))
+    return entries
 
 
 # --- Keras' own view ------------------------------------------------------------------------------
@@ -291,14 +311,16 @@ class EditorSession:
             self.state["architecture_generation"] += 1
             self.state["architecture_focus"] = None
 
-    def tell(self, kind: str, text: str) -> None:
-        """A message for the next render ("success", "info", "warning" or "error")."""
-        self.state["architecture_messages"] = [*self.state["architecture_messages"], (kind, text)]
+    def tell(self, kind: str, text: str, place: str = "top") -> None:
+        """A message for the next render: kind "success", "info", "warning" or "error"; place says
+        where the page shows it ("top", or next to the control that caused it: "save", "saved", "import")."""
+        self.state["architecture_messages"] = [*self.state["architecture_messages"], (place, kind, text)]
 
-    def take_messages(self) -> list[tuple[str, str]]:
+    def take_messages(self, place: str = "top") -> list[tuple[str, str]]:
+        """The (kind, text) messages for one place, which are then forgotten."""
         messages = self.state["architecture_messages"]
-        self.state["architecture_messages"] = []
-        return messages
+        self.state["architecture_messages"] = [message for message in messages if message[0] != place]
+        return [(kind, text) for where, kind, text in messages if where == place]
 
     # edits, each handing the result on
 
@@ -332,10 +354,10 @@ class EditorSession:
         try:
             self.store.save(name, self.layers())
         except (ValueError, OSError) as error:
-            self.tell("error", f"Not saved: {error}")
+            self.tell("error", f"Not saved: {error}", "save")
             return False
         self.commit(self.layers(), f"saved:{name}", structural=False)
-        self.tell("success", f"Saved as {name!r}. The Train page now offers it beside the presets.")
+        self.tell("success", f"Saved as {name!r}. The Train page now offers it beside the presets.", "save")
         return True
 
     def delete(self, name: str) -> None:
@@ -344,19 +366,19 @@ class EditorSession:
         try:
             self.store.delete(name)
         except (ValueError, OSError) as error:
-            self.tell("error", f"Not deleted: {error}")
+            self.tell("error", f"Not deleted: {error}", "saved")
             return
         if still_open is not None:
             self.commit(still_open, None, structural=False)
-        self.tell("success", f"Deleted {name!r}.")
+        self.tell("success", f"Deleted {name!r}.", "saved")
 
     def import_text(self, text: str | bytes) -> str | None:
         """Open an exported architecture; returns its name, or None (with a message) if it is refused."""
         try:
             name, layers = architectures.from_json(text)
         except architectures.ArchitectureError as error:
-            self.tell("error", f"Not imported: {error}")
+            self.tell("error", f"Not imported: {error}", "import")
             return None
         self.commit(layers, None)
-        self.tell("success", f"Imported {name!r} ({len(layers)} layers). Save it to keep it.")
+        self.tell("success", f"Imported {name!r} ({len(layers)} layers). Save it to keep it.", "import")
         return name

@@ -45,6 +45,14 @@ def check_name(name) -> str:
     return name
 
 
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 class ArchitectureStore:
     """Named architectures on disk: list, load, save, delete."""
 
@@ -55,11 +63,11 @@ class ArchitectureStore:
         return self.root / f"{check_name(name)}.json"
 
     def list(self) -> list[str]:
-        """The saved names, sorted (case-insensitively)."""
+        """The saved names, sorted (case-insensitively). Files whose names could not have been saved
+        (hidden or temporary files, a preset's name) are left out."""
         if not self.root.is_dir():
             return []
-        names = [path.stem for path in self.root.glob("*.json")
-                 if not path.name.startswith(".") and path.is_file()]
+        names = [path.stem for path in self.root.glob("*.json") if path.is_file() and _valid_name(path.stem)]
         return sorted(names, key=lambda name: (name.casefold(), name))
 
     def load(self, name: str) -> list:

@@ -406,7 +406,7 @@ def _analyze_into(layers, reports):
             f"The output layer (Dense 10 softmax) needs a flat input, but the last layer gives "
             f"{_shape_text(shape)}: add Flatten or GlobalAveragePooling2D at the end.", len(layers) + 1)
     output = {"type": "Dense", "units": NUM_CLASSES, "activation": "softmax"}
-    reports.append(_analyze_layer(output, len(layers) + 1, shape, label="Dense 10 softmax (output)"))
+    reports.append(_analyze_layer(output, len(layers) + 1, shape, label="Dense 10 softmax output"))
     report = ArchitectureReport(reports)
     if report.total_parameters > MAX_PARAMETERS:
         heaviest = max(reports, key=lambda r: r.parameters)

@@ -60,8 +60,14 @@ st.title("Architecture")
 st.caption("Pick one of the notebook's three nets, change it or build your own. Shapes, parameter counts and "
            "the cost per image update as you edit; the Train page trains whatever is open here.")
 
-for kind, text in session.take_messages():
-    getattr(st, kind)(text)
+
+
+def show_messages(place: str):
+    for kind, text in session.take_messages(place):
+        getattr(st, kind)(text)
+
+
+show_messages("top")
 
 # --- where to start ----------------------------------------------------------------------------------
 sources = editor.source_options(store)
@@ -225,6 +231,7 @@ with save_column:
     st.button("Save", key="architecture_save", icon=":material/save:", on_click=save, disabled=error is not None,
               help="Fix the architecture first." if error is not None else None)
     st.caption("Saved architectures survive a restart and appear on the Train page beside the presets.")
+    show_messages("save")
     if error is None:
         exported = architectures.to_json(layers, st.session_state.architecture_name)
         st.download_button("Download as JSON", exported, file_name=f"{st.session_state.architecture_name}.json",
@@ -233,24 +240,31 @@ with save_column:
             st.code(exported, language="json", height=300)
 with saved_column:
     st.markdown("**Saved architectures**")
-    names = store.list()
-    if not names:
+    show_messages("saved")
+    entries = editor.saved_entries(store)
+    if not entries:
         st.caption("None yet.")
-    for name in names:
-        with st.container(horizontal=True, vertical_alignment="center"):
-            st.markdown(f"`{name}`")
-            st.button("Open", key=f"architecture_open_{name}", icon=":material/folder_open:",
-                      on_click=session.start_from, args=(f"saved:{name}",))
-            with st.popover("Delete", icon=":material/delete:"):
-                st.markdown(f"Delete `{name}`? Runs trained with it keep their copy of the layers.")
-                st.button("Delete for good", key=f"architecture_delete_{name}", type="primary",
-                          on_click=session.delete, args=(name,))
+    for entry in entries:
+        with st.container(border=True):
+            st.markdown(f"**{entry.name}**")
+            if entry.problem:
+                st.caption(f":red[{entry.problem}]")
+            else:
+                st.caption(f"{entry.layers} layers + output · {entry.parameters:,} parameters")
+            with st.container(horizontal=True):
+                st.button("Open", key=f"architecture_open_{entry.name}", icon=":material/folder_open:",
+                          disabled=bool(entry.problem), on_click=session.start_from, args=(f"saved:{entry.name}",))
+                with st.popover("Delete", icon=":material/delete:"):
+                    st.markdown(f"Delete **{entry.name}**? Runs trained with it keep their own copy of the layers.")
+                    st.button("Delete for good", key=f"architecture_delete_{entry.name}", type="primary",
+                              on_click=session.delete, args=(entry.name,))
 with import_column:
     st.markdown("**Import JSON**")
     st.file_uploader("A file exported from the lab", type=["json"], key="architecture_import_file")
     st.text_area("…or paste its text", key="architecture_import_text", height=100,
                  placeholder='{"name": "mine", "layers": [{"type": "Flatten"}]}')
     st.button("Import", key="architecture_import", icon=":material/upload:", on_click=import_json)
+    show_messages("import")
 
 # --- Keras' own summary, last: the first build imports Keras, which takes seconds ----------------------
 with summary_slot.container():
@@ -261,7 +275,7 @@ with summary_slot.container():
         if summary.error:
             st.warning(summary.error)
         else:
-            st.code(summary.text, language=None, height=520)
+            st.code(summary.text, language=None, height=520 if summary.text.count("\n") > 30 else "content")
             if summary.total_parameters == report.total_parameters:
                 st.caption(f"Keras counts {summary.total_parameters:,} parameters too: the table above was worked "
                            "out without Keras, from the shapes alone.")

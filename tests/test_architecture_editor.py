@@ -143,8 +143,10 @@ def test_session_save_open_delete(session, store):
     assert store.list() == ["mine"]
     assert (session.state["architecture_name"], session.state["architecture_layers"]) == ("mine", None)
     assert session.source == "saved:mine" and session.layers()[0]["filters"] == 16
-    assert session.take_messages() == [("success", "Saved as 'mine'. The Train page now offers it beside the presets.")]
-    assert session.take_messages() == []
+    assert session.take_messages() == []  # not at the top: next to the Save button
+    assert session.take_messages("save") == [
+        ("success", "Saved as 'mine'. The Train page now offers it beside the presets.")]
+    assert session.take_messages("save") == []
     session.delete("mine")
     assert store.list() == []
     assert session.state["architecture_name"] == "custom" and session.layers()[0]["filters"] == 16
@@ -156,11 +158,11 @@ def test_session_refuses_bad_saves_with_a_message(session):
     assert not session.save("a/b")
     session.edit_setting(0, "filters", 0)
     assert not session.save("broken")
-    kinds, texts = zip(*session.take_messages())
+    kinds, texts = zip(*session.take_messages("save"))
     assert kinds == ("error",) * 3
     assert "is the name of a preset" in texts[0] and "contains '/'" in texts[1] and "filters" in texts[2]
     session.delete("never saved")
-    assert "Not deleted: There is no saved architecture called 'never saved'" in session.take_messages()[0][1]
+    assert "Not deleted: There is no saved architecture called 'never saved'" in session.take_messages("saved")[0][1]
 
 
 def test_session_import(session):
@@ -169,7 +171,7 @@ def test_session_import(session):
     assert session.state["architecture_name"] == "custom"
     assert session.import_text("{broken") is None
     assert session.import_text('[{"type": "LSTM"}]') is None
-    messages = session.take_messages()
+    messages = session.take_messages("import")
     assert messages[0][0] == "success" and "Imported 'shared' (2 layers)" in messages[0][1]
     assert messages[1] == ("error", messages[1][1]) and "not valid JSON" in messages[1][1]
     assert "unknown layer type 'LSTM'" in messages[2][1]
@@ -188,7 +190,7 @@ def test_table_rows_and_labels():
     report = analyze(preset_layers("seed-3layer"))
     rows = editor.table_rows(report)
     assert [row["layer"] for row in rows][:2] == ["1 · Conv2D 64 3x3", "2 · MaxPooling2D 2x2"]
-    assert rows[-1]["layer"] == "12 · Dense 10 softmax (output)" and rows[0]["output"] == "26×26×64"
+    assert rows[-1]["layer"] == "12 · Dense 10 softmax output" and rows[0]["output"] == "26×26×64"
     assert sum(row["parameters"] for row in rows) == report.total_parameters
     assert sum(row["share"] for row in rows) == pytest.approx(100)
     assert editor.safe_label({"type": "Conv2D", "filters": 0}, 1) == "Conv2D"
@@ -210,3 +212,11 @@ def test_keras_summary_matches_the_analysis():
 def test_keras_summary_never_raises():
     summary = editor.keras_summary('[{"type": "Dense", "units": 0}]')
     assert summary.text == "" and summary.error.startswith("Keras could not build this architecture:")
+
+
+def test_saved_entries_list_sizes_and_damaged_files(store):
+    store.save("good", [CONV, FLATTEN])
+    store.root.joinpath("broken.json").write_text("{not json")
+    broken, good = editor.saved_entries(store)
+    assert good == editor.SavedEntry("good", 2, analyze([CONV, FLATTEN]).total_parameters)
+    assert broken.name == "broken" and "not valid JSON" in broken.problem

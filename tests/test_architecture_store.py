@@ -10,7 +10,7 @@ import pytest
 
 from mnist_lab import architectures
 from mnist_lab.architecture_store import ArchitectureNotFound, ArchitectureStore, check_name
-from mnist_lab.architectures import ArchitectureError, analyze, from_json, preset_layers
+from mnist_lab.architectures import ArchitectureError, analyze, from_json, preset_layers, to_json
 
 SMALL = [{"type": "Conv2D", "filters": 4, "kernel_size": 5}, {"type": "Flatten"}]
 
@@ -68,6 +68,8 @@ def test_hidden_and_other_files_are_not_listed(tmp_path):
     (tmp_path / ".hidden.json").write_text("{}")
     (tmp_path / "notes.txt").write_text("not an architecture")
     (tmp_path / "folder.json").mkdir()
+    (tmp_path / "seed-3layer.json").write_text(to_json(SMALL, "seed-3layer"))
+    (tmp_path / "odd;name.json").write_text(to_json(SMALL, "odd"))
     assert store.list() == ["mine"]
 
 

@@ -252,6 +252,23 @@ def test_saved_architecture_survives_a_new_session():
     assert metrics(at)["Parameters"] == "759,390"
 
 
+def test_a_damaged_saved_file_is_listed_with_its_problem(isolated_storage):
+    ArchitectureStore().save("fine", preset_layers("seed-3layer"))
+    (isolated_storage / "architectures" / "broken.json").write_text('{"layers": [{"type": "Conv2D", "filters": -1}]}')
+    at = open_architecture()
+    assert any("The saved architecture 'broken'" in caption.value and "filters: must be at least 1" in caption.value
+               for caption in at.caption)
+    assert at.button(key="architecture_open_broken").disabled
+    assert not at.button(key="architecture_open_fine").disabled
+    at.selectbox(key="architecture_start").set_value("saved:broken")
+    run(at)
+    assert any("The saved architecture 'broken'" in error for error in errors(at))
+    assert at.session_state["architecture_name"] == "seed-3layer"
+    at.button(key="architecture_delete_broken").click()
+    run(at)
+    assert ArchitectureStore().list() == ["fine"]
+
+
 @pytest.mark.parametrize("name, message", [
     ("seed-3layer", "Not saved: 'seed-3layer' is the name of a preset"),
     ("a/b", "Not saved: The name contains '/'"),
@@ -354,4 +371,38 @@ def test_architecture_page_in_browser(app_server, page):
     filters.fill("20")
     filters.press("Enter")
     page.locator("[data-testid='stMetricValue']", has_text=f"{report.total_parameters:,}").wait_for()
+    wait_idle(page)
+
+
+@pytest.mark.browser
+def test_import_a_file_save_and_delete_in_browser(app_server, page, tmp_path):
+    exported = tmp_path / "shared.json"
+    layers = [{"type": "Conv2D", "filters": 12, "kernel_size": 5}, {"type": "MaxPooling2D", "pool_size": 2},
+              {"type": "Flatten"}]
+    exported.write_text(to_json(layers, "from a friend"))
+    total = analyze(layers).total_parameters
+    open_page(page, app_server)
+    page.get_by_role("link", name="Architecture").first.click()
+    page.get_by_role("heading", name="Save and share").wait_for()
+    wait_idle(page)
+
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(exported))
+    page.get_by_text("shared.json").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Imported 'from a friend' (3 layers)").wait_for()
+    page.locator("[data-testid='stMetricValue']", has_text=f"{total:,}").first.wait_for()
+    wait_idle(page)  # until the run ends, the previous run's elements are still on the page
+    name = page.get_by_placeholder("e.g. wide-5x5")
+    assert name.input_value() == "from a friend"
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Saved as 'from a friend'").wait_for()
+    assert ArchitectureStore().list() == ["from a friend"]
+    page.get_by_text(f"3 layers + output · {total:,} parameters").wait_for()
+
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete for good").click()
+    page.get_by_text("Deleted 'from a friend'").wait_for()
+    assert ArchitectureStore().list() == []
     wait_idle(page)
