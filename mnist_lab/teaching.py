@@ -214,9 +214,13 @@ def _shape_notes(layers: list, report: ArchitectureReport, by_number: dict) -> l
 def change_note(source_name: str, source: ArchitectureReport, edited: ArchitectureReport) -> Note:
     """How an edit changed the size and the cost compared with the architecture it started from."""
     def ratio(new, old):
+        if new == old:
+            return "unchanged"
         if not old:
             return "new"
         factor = new / old
+        if 0.99 <= factor <= 1.01:
+            return f"{factor - 1:+.1%}"
         return f"{factor - 1:+.0%}" if 0.5 <= factor <= 2 else f"×{factor:.2g}"
 
     return Note(

@@ -61,7 +61,6 @@ st.caption("Pick one of the notebook's three nets, change it or build your own. 
            "the cost per image update as you edit; the Train page trains whatever is open here.")
 
 
-
 def show_messages(place: str):
     for kind, text in session.take_messages(place):
         getattr(st, kind)(text)
@@ -173,15 +172,16 @@ with analysis_column:
         source_report = session.source_report()
 
         def delta(value, attribute):
-            return None if source_report is None else f"{value - getattr(source_report, attribute):+,}"
+            change = 0 if source_report is None else value - getattr(source_report, attribute)
+            return f"{change:+,}" if change else None
 
         first, second = st.columns(2)
         first.metric("Parameters", f"{report.total_parameters:,}", delta(report.total_parameters, "total_parameters"),
                      delta_color="off", border=True)
         second.metric("Multiply-adds / image", f"{report.multiply_adds / 1e6:,.2f} M",
                       delta(report.multiply_adds, "multiply_adds"), delta_color="off", border=True,
-                      help="Multiplications (each with an addition) to classify one image: training time grows "
-                           "roughly with it.")
+                      help="Multiplications (each with an addition) in the Conv2D and Dense layers to classify "
+                           "one image: training time grows roughly with it.")
         third, fourth = st.columns(2)
         third.metric("Trainable", f"{report.trainable_parameters:,}", border=True,
                      help="Weights and biases that training changes.")
@@ -190,7 +190,7 @@ with analysis_column:
                            "but not by the gradient.")
     rows = pd.DataFrame(editor.table_rows(report))
     if rows.empty:
-        st.caption("No layer can be worked out yet: fix layer 1.")
+        st.caption("No layer can be worked out yet: fix the problem above.")
     else:
         st.dataframe(rows, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2, column_config={
             "layer": st.column_config.TextColumn(width="medium"),

@@ -171,6 +171,10 @@ def test_change_note_compares_with_the_start():
     assert f"(+{growth:.0%})" in note.text
     bigger = analyze([{"type": "Conv2D", "filters": 512, "kernel_size": 3}, FLATTEN])
     assert "×" in teaching.change_note("x", source, bigger).text
+    fixed = analyze(teaching.corrected_batchnorm(preset_layers("seed-3layer")))
+    note = teaching.change_note("seed-3layer", source, fixed).text
+    assert f"({fixed.total_parameters / source.total_parameters - 1:+.1%})" in note  # +136 of 30,706
+    assert "instead of 2,667,776 (unchanged)" in note
 
 
 def test_unknown_fix():
