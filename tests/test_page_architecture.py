@@ -335,6 +335,13 @@ def test_architecture_from_the_session_is_opened():
     assert at.session_state["architecture_name"] == "seed-3layer"
 
 
+@pytest.fixture
+def offline_data(synthetic_npz, monkeypatch):
+    """The home page (opened first) shows MNIST: give it the tiny synthetic file, so it never downloads.
+    Request it before app_server, which copies the environment."""
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+
+
 def table_cell(page, text: str):
     """A cell of the layer table (the grid draws on a canvas; its cells are kept for accessibility)."""
     return page.locator("[data-testid='stDataFrame'] [role='gridcell']").filter(
@@ -342,7 +349,7 @@ def table_cell(page, text: str):
 
 
 @pytest.mark.browser
-def test_architecture_page_in_browser(app_server, page):
+def test_architecture_page_in_browser(offline_data, app_server, page):
     open_page(page, app_server)  # the home page first: it installs the app's navigation
     page.get_by_role("link", name="Architecture").first.click()
     page.get_by_role("heading", name="Architecture", exact=True).wait_for()
@@ -375,7 +382,7 @@ def test_architecture_page_in_browser(app_server, page):
 
 
 @pytest.mark.browser
-def test_import_a_file_save_and_delete_in_browser(app_server, page, tmp_path):
+def test_import_a_file_save_and_delete_in_browser(offline_data, app_server, page, tmp_path):
     exported = tmp_path / "shared.json"
     layers = [{"type": "Conv2D", "filters": 12, "kernel_size": 5}, {"type": "MaxPooling2D", "pool_size": 2},
               {"type": "Flatten"}]
