@@ -192,7 +192,7 @@ with analysis_column:
     if rows.empty:
         st.caption("No layer can be worked out yet: fix the problem above.")
     else:
-        st.dataframe(rows, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2, column_config={
+        st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3, column_config={
             "layer": st.column_config.TextColumn(width="medium"),
             "parameters": st.column_config.NumberColumn(format="localized"),
             "multiply-adds": st.column_config.NumberColumn(format="compact", help="Multiply-adds per image"),
