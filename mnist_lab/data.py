@@ -57,11 +57,12 @@ def load_npz(path: str) -> Mnist:
             "at an mnist.npz, or unset it to use Keras' download.")
     try:
         with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in EXPECTED if key not in data.files]
+            if missing:
+                raise DataError(
+                    f"The file in {DATA_VARIABLE} ({path}) has no array {missing[0]!r}: it needs "
+                    f"{', '.join(EXPECTED)}.")
             arrays = {key: data[key] for key in EXPECTED}
-    except KeyError as error:
-        raise DataError(
-            f"The file in {DATA_VARIABLE} ({path}) has no array {error}: it needs "
-            f"{', '.join(EXPECTED)}.") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise DataError(
             f"The file in {DATA_VARIABLE} ({path}) is not a readable npz file ({error}).") from None

@@ -82,8 +82,6 @@ def test_missing_key(synthetic_npz, tmp_path):
     assert DATA_VARIABLE in message and "y_test" in message and "x_train, y_train, x_test, y_test" in message
 
 
-@pytest.mark.xfail(strict=True, reason="data.load_npz quotes numpy's KeyError text: \"has no array 'y_test is not a "
-                                       "file in the archive'\"; it should name the missing key alone")
 def test_missing_key_is_named_cleanly(synthetic_npz, tmp_path):
     arrays = arrays_of(synthetic_npz)
     del arrays["y_test"]
