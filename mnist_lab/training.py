@@ -15,6 +15,7 @@ benchmarks/training_overhead.py measures.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import functools
 import json
@@ -26,6 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -54,7 +56,7 @@ TEST_VALIDATION_NOTE = ("Choosing epochs or settings by their test score and the
                         "flatters it: the test images are no longer unseen.")
 QUICK_DEMO = {"train_size": 10_000, "epochs": 1}
 # Points kept in a run's live curve (a batch every so often; the smoothing covers those in between).
-MAX_CURVE_POINTS = 1500
+MAX_CURVE_POINTS = 600
 # Exponential smoothing of the per-batch curve: about the last 1 / (1 - 0.95) = 20 batches.
 SMOOTHING = 0.95
 PUBLISH_SECONDS = 0.5
@@ -349,6 +351,7 @@ class LiveState:
         self._diverged = False
         self._finished: float | None = None
         self._shared: tuple[float, dict] | None = None
+        self.shutting_down = False
 
     # training thread -------------------------------------------------------------
     def _bump(self):
@@ -557,17 +560,41 @@ def live_metrics_callback(live: LiveState, on_epoch=None):
 
 # --- building and saving --------------------------------------------------------------------------
 
-_BUILD_LOCK = threading.Lock()
+# Building a model and tracing its functions is not thread-safe with TensorFlow (keras-team/keras#20382,
+# tensorflow/tensorflow#78338): a run holds this lock from building its model to the end of its first
+# epoch (by then every step function is traced), the speed calibration holds it throughout, and the
+# final test evaluation takes it again. Steady training, the bulk of the time, runs in parallel.
+KERAS_SETUP_LOCK = threading.RLock()
+
+
+class SetupHold:
+    """The set-up lock as one run holds it: taken before building, given back after the first epoch."""
+
+    def __init__(self, live: LiveState):
+        self.live = live
+        self.held = False
+
+    def acquire(self):
+        """Wait for the lock; a stop asked for meanwhile is honoured (StopRequested)."""
+        while not KERAS_SETUP_LOCK.acquire(timeout=0.2):
+            self.live.check_stop(count_batch=False)
+        self.held = True
+
+    def release(self):
+        if self.held:
+            self.held = False
+            KERAS_SETUP_LOCK.release()
 
 
 def build_for_training(layers: list, settings: TrainSettings, name: str = "mnist_cnn"):
     """(model to save, model to fit): the same weights; the second adds augmentation when asked for.
 
-    Seeding and building happen under a lock: Keras' global seed decides initial weights and dropout.
+    Seeding and building happen under the set-up lock: Keras' global seed decides initial weights and
+    dropout, and building in two threads at once is unsafe.
     """
     import keras
 
-    with _BUILD_LOCK:
+    with KERAS_SETUP_LOCK:
         keras.utils.set_random_seed(settings.seed)
         model = architectures.build_model(layers, name)
         fit_model = model
@@ -673,8 +700,9 @@ def calibrate(light_batches: int = 20, heavy_batches: int = 4) -> SpeedCalibrati
     """Time a few batches of two reference nets and fit `seconds = fixed + rate x multiply-adds`."""
     light = architectures.analyze(_LIGHT_NET).multiply_adds * CALIBRATION_BATCH
     heavy = architectures.analyze(_HEAVY_NET).multiply_adds * CALIBRATION_BATCH
-    light_train, light_eval = _time_batches(_LIGHT_NET, light_batches)
-    heavy_train, heavy_eval = _time_batches(_HEAVY_NET, heavy_batches)
+    with KERAS_SETUP_LOCK:
+        light_train, light_eval = _time_batches(_LIGHT_NET, light_batches)
+        heavy_train, heavy_eval = _time_batches(_HEAVY_NET, heavy_batches)
 
     def fit_line(light_seconds, heavy_seconds):
         rate = max(1e-15, (heavy_seconds - light_seconds) / (heavy - light))
@@ -691,8 +719,12 @@ def _calibration_key() -> str:
     return f"{details['device']} | {details['versions']['backend']} | keras {details['versions']['keras']}"
 
 
+_MEASURED: dict[str, SpeedCalibration] = {}  # per process: one machine, one speed, whatever the run folder
+_ESTIMATORS: "weakref.WeakSet[SpeedEstimator]" = weakref.WeakSet()
+
+
 class SpeedEstimator:
-    """Measures this machine once (cached in the run store's folder) and estimates epoch times."""
+    """Measures this machine once (kept in the run store's folder, and in memory) for epoch-time estimates."""
 
     def __init__(self, root: Path):
         self.path = Path(root) / CALIBRATION_FILE
@@ -700,6 +732,12 @@ class SpeedEstimator:
         self._calibration: SpeedCalibration | None = None
         self._thread: threading.Thread | None = None
         self.error: str | None = None
+        with _PROCESS_LOCK:
+            _ESTIMATORS.add(self)
+
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def calibration(self) -> SpeedCalibration | None:
         return self._calibration
@@ -724,17 +762,19 @@ class SpeedEstimator:
         try:
             key = _calibration_key()
             cached = read_json(self.path, default={})
-            if isinstance(cached, dict) and isinstance(cached.get(key), dict):
-                try:
-                    self._calibration = SpeedCalibration(**cached[key])
-                    return
-                except TypeError:
-                    pass
-            calibration = calibrate()
             cached = cached if isinstance(cached, dict) else {}
-            cached[key] = asdict(calibration)
-            write_json(self.path, cached)
-            self._calibration = calibration
+            calibration = _MEASURED.get(key)
+            if calibration is None and isinstance(cached.get(key), dict):
+                try:
+                    calibration = SpeedCalibration(**cached[key])
+                except TypeError:  # written by another version: measure again
+                    calibration = None
+            if calibration is None:
+                calibration = calibrate()
+            if cached.get(key) != asdict(calibration):
+                cached[key] = asdict(calibration)
+                write_json(self.path, cached)
+            _MEASURED[key] = self._calibration = calibration
         except Exception as error:  # an estimate is a nicety: never let it break the page
             logger.exception("Speed calibration failed")
             self.error = f"The speed of this machine could not be measured ({error})."
@@ -779,7 +819,7 @@ def format_duration(seconds: float | None) -> str:
 TRAINING_SIZE_CHOICES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
 LEARNING_RATE_CHOICES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 BATCH_SIZE_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
-SERIES = ("training, per batch (smoothed)", "training, per epoch", "validation, per epoch")
+SERIES = ("training batches (smoothed)", "training (epoch mean)", "validation (epoch mean)")
 BATCH_NORMALIZATION_MOMENTUM = 0.99  # Keras' default: running averages move 1 % per batch
 
 
@@ -823,43 +863,56 @@ def result_notes(meta: dict, history: list[dict]) -> list[str]:
     return notes
 
 
-def curve_table(snapshot: dict, history: list[dict]):
-    """Long-form rows (epoch, metric, value, series) for the live charts: the smoothed per-batch
-    training curve, and the per-epoch training and validation means (as the notebook plotted)."""
-    import pandas as pd
-
-    rows = []
-    for point in snapshot.get("curve") or []:
-        if len(point) == 3:
-            x, loss, accuracy = point
-            rows += [(x, "loss", loss, SERIES[0]), (x, "accuracy", accuracy, SERIES[0])]
+def chart_rows(snapshot: dict, history: list[dict], metric: str) -> list[dict]:
+    """One metric's points for a live chart: the smoothed per-batch training curve, and the
+    per-epoch training and validation means (as the notebook plotted them)."""
+    column = {"loss": 1, "accuracy": 2}[metric]
+    rows = [{"epoch": point[0], "value": point[column], "series": SERIES[0]}
+            for point in snapshot.get("curve") or [] if len(point) == 3 and point[column] is not None]
     for row in history:
-        for metric in ("loss", "accuracy"):
-            rows.append((row["epoch"], metric, row.get(metric), SERIES[1]))
-            rows.append((row["epoch"], metric, row.get(f"val_{metric}"), SERIES[2]))
-    table = pd.DataFrame(rows, columns=["epoch", "metric", "value", "series"])
-    return table.dropna(subset=["value"])
+        for series, key in ((SERIES[1], metric), (SERIES[2], f"val_{metric}")):
+            if row.get(key) is not None:
+                rows.append({"epoch": row["epoch"], "value": row[key], "series": series})
+    return rows
 
 
-def metric_chart(table, metric: str, epochs: int):
-    """An altair chart of one metric over epochs: a thin smoothed batch line, epoch dots and lines."""
+def metric_chart(metric: str, epochs: int):
+    """An altair chart of one metric over epochs (data added by chart_spec): a thin smoothed batch
+    line, and the epoch means as dots and lines."""
     import altair as alt
 
     title = {"loss": "loss (cross-entropy)", "accuracy": "accuracy"}[metric]
-    data_ = table[table["metric"] == metric]
     x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, max(1, epochs)]),
               axis=alt.Axis(tickMinStep=1))
     y = alt.Y("value:Q", title=title, scale=alt.Scale(zero=False),
               axis=alt.Axis(format=".0%" if metric == "accuracy" else "~g"))
     color = alt.Color("series:N", title=None, scale=alt.Scale(domain=list(SERIES),
                                                               range=["#9ecae9", "#1f77b4", "#ff7f0e"]),
-                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=300))
+                      legend=alt.Legend(orient="top", direction="horizontal", labelLimit=200, columns=2,
+                                        symbolSize=60, labelFontSize=11))
     tooltip = [alt.Tooltip("series:N"), alt.Tooltip("epoch:Q", format=".2f"),
                alt.Tooltip("value:Q", format=".2%" if metric == "accuracy" else ".4f")]
-    base = alt.Chart(data_).encode(x=x, y=y, color=color, tooltip=tooltip)
+    base = alt.Chart().encode(x=x, y=y, color=color, tooltip=tooltip)
     batches = base.transform_filter(alt.datum.series == SERIES[0]).mark_line(strokeWidth=1.5)
     epochs_ = base.transform_filter(alt.datum.series != SERIES[0]).mark_line(point=True, strokeWidth=2)
-    return (batches + epochs_).properties(height=280)
+    return alt.layer(batches, epochs_).properties(height=300)
+
+
+@functools.lru_cache(maxsize=64)
+def _chart_template(metric: str, epochs: int) -> str:
+    spec = metric_chart(metric, epochs).to_dict()
+    spec.pop("datasets", None)
+    for layer in spec["layer"]:
+        layer.pop("data", None)  # the layers share the chart's data
+    return json.dumps(spec)
+
+
+def chart_spec(snapshot: dict, history: list[dict], metric: str, epochs: int) -> dict:
+    """A Vega-Lite spec of one live chart. Building it with altair takes tens of milliseconds, far too
+    much once a second for every learner watching: the chart is built once per shape, the points added."""
+    spec = json.loads(_chart_template(metric, epochs))
+    spec["data"] = {"values": chart_rows(snapshot, history, metric)}
+    return spec
 
 
 # --- the manager ----------------------------------------------------------------------------------
@@ -888,11 +941,44 @@ def _active_process_runs() -> set[str]:
         return {run_id for run_id, job in _PROCESS_JOBS.items() if not job.done.is_set()}
 
 
+def wait_for_background(timeout: float | None = None) -> bool:
+    """Wait until no run of this process trains and no speed measurement runs; True if so in time."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _PROCESS_LOCK:
+        jobs = list(_PROCESS_JOBS.values())
+        estimators = list(_ESTIMATORS)
+    for job in jobs:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not job.done.wait(left):
+            return False
+    for estimator in estimators:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if estimator.wait(left) is None and estimator.running():
+            return False
+    return True
+
+
+def _shut_down(timeout: float = 15.0) -> None:
+    """At exit: stop the runs still training before the next batch, so that they end as interrupted
+    with their finished epochs, rather than the process aborting inside TensorFlow."""
+    with _PROCESS_LOCK:
+        jobs = [job for job in _PROCESS_JOBS.values() if not job.done.is_set()]
+    for job in jobs:
+        job.live.shutting_down = True
+        job.live.stop_event.set()
+    wait_for_background(timeout)
+
+
 def wait_for_run(run_id: str, timeout: float | None = None) -> bool:
     """Wait until a run trained by this process has ended; True if it has (or is not this process's)."""
     with _PROCESS_LOCK:
         job = _PROCESS_JOBS.get(run_id)
     return True if job is None else job.done.wait(timeout)
+
+
+@functools.cache
+def _register_exit_hook() -> None:
+    atexit.register(_shut_down)
 
 
 def _environment_limit(variable: str, default: int, minimum: int) -> int:
@@ -928,6 +1014,7 @@ class TrainingManager:
         self.peak_running = 0
         self.speed = SpeedEstimator(self.store.root)
         self.recovered = self.store.recover_interrupted(alive_run_ids=_active_process_runs())
+        _register_exit_hook()
         self._list_cache: tuple[float, list[dict]] = (0.0, [])
 
     # submitting ------------------------------------------------------------------
@@ -1071,21 +1158,31 @@ class TrainingManager:
             return
         live.start()
         publisher = LivePublisher(store, run_id, live)
+        hold = SetupHold(live)
         status, message = "failed", ""
         try:
             store.update(run_id, status="running", started=now_iso(), pid=os.getpid())
             store.update(run_id, **device_details())
+            hold.acquire()
             arrays = prepare_arrays(self._load_data(), settings)
             model, fit_model = build_for_training(job.architecture["layers"], settings, store.get(run_id)["name"])
-            outcome = fit_epochs(store, run_id, live, model, fit_model, arrays, settings)
+            outcome = fit_epochs(store, run_id, live, model, fit_model, arrays, settings, setup_hold=hold)
             status, message = outcome.status, outcome.message
             if outcome.history and status != "failed":
                 live.set_phase("testing")
-                store.update(run_id, **test_scores(outcome, model, fit_model, arrays, settings))
+                with KERAS_SETUP_LOCK:
+                    store.update(run_id, **test_scores(outcome, model, fit_model, arrays, settings))
+        except StopRequested:
+            status, message = "stopped", "Stopped before it started training."
         except Exception as error:
             logger.exception("Run %s failed", run_id)
             status, message = "failed", readable_error(error)
         finally:
+            hold.release()
+            if live.shutting_down:
+                status = "interrupted"
+                message = (f"The server shut down during this run; {len(store.history(run_id))} finished "
+                           "epoch(s) kept.")
             try:
                 store.update(run_id, status=status, message=message, finished=now_iso())
             finally:
@@ -1132,9 +1229,10 @@ class FitOutcome:
 
 
 def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, arrays: dict,
-               settings: TrainSettings, callback_class=None) -> FitOutcome:
+               settings: TrainSettings, callback_class=None, setup_hold: SetupHold | None = None) -> FitOutcome:
     """The app's training path: fit with the live-metrics callback; after each epoch save the model
-    (atomically) and append the epoch to the history. A stop or a NaN loss ends it cleanly."""
+    (atomically) and append the epoch to the history. A stop or a NaN loss ends it cleanly.
+    `setup_hold` is given back once the first epoch (and so all tracing) is done."""
     history: list[dict] = []
     saved: list = [None]
 
@@ -1144,6 +1242,8 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
         history.append(row)
         saved[0] = model.get_weights()
         live.epoch_saved(len(history))
+        if setup_hold is not None:
+            setup_hold.release()
 
     callback = (callback_class or live_metrics_class())(live, on_epoch)
     live.set_phase("training")

@@ -6,6 +6,22 @@ from mnist_lab import architectures, data, training
 from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
 
 ACTIVE = ("queued", "running")
+
+
+def make_reruns_cheap():
+    """After every script run, fragments included, Streamlit 1.67 calls keras.backend.clear_session()
+    and then gc.collect(2). With TensorFlow loaded each is a full garbage collection: measured 0.4 s
+    of CPU per run here, so each learner watching a run (one fragment run a second) took 40 % of a
+    core, and clear_session also resets Keras' state under the models that train (and trace) in
+    background threads. The lab keeps its models alive on purpose: both are switched off."""
+    from streamlit import config
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+    config.set_option("runner.postScriptGC", False)
+
+
+make_reruns_cheap()
 STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"), "completed": ("completed", "green"),
                  "stopped": ("stopped", "orange"), "failed": ("failed", "red"), "interrupted": ("interrupted", "orange")}
 
@@ -90,7 +106,7 @@ for key, value in {"epochs": defaults.epochs, "batch_size": defaults.batch_size,
                    "name": ""}.items():
     st.session_state.setdefault(f"train_{key}", value)
 
-setup, estimate_column = st.columns([3, 2], gap="large")
+setup, watch_column = st.columns([1, 1], gap="large")
 with setup:
     st.subheader("1. The net")
     architecture_key = st.selectbox("Architecture", list(options), format_func=options.get, key="train_architecture",
@@ -123,8 +139,10 @@ with setup:
         optimizer = st.selectbox("Optimizer", list(training.OPTIMIZERS), key="train_optimizer",
                                  format_func=lambda key: training.OPTIMIZERS[key].label, on_change=reset_learning_rate,
                                  persist_state="session", help=training.OPTIMIZERS[st.session_state.train_optimizer].description)
-        validation = st.radio("Validate on", list(training.VALIDATION_CHOICES), key="train_validation",
-                              format_func=training.VALIDATION_CHOICES.get, persist_state="session",
+        validation_labels = {"holdout": "Held-out training images (recommended)",
+                             "test": f"The {test_available:,} test images (as the notebook did)"}
+        validation = st.radio("Validate on", list(validation_labels), key="train_validation",
+                              format_func=validation_labels.get, persist_state="session",
                               help="Validation images are never trained on: they show how well the net generalises, "
                                    "epoch by epoch.")
         if validation == "test":
@@ -167,8 +185,8 @@ try:
 except ValueError as error:
     problem = str(error)
 
-with estimate_column:
-    st.subheader("3. How long it takes")
+with watch_column:
+    st.subheader("3. Train it and watch")
     estimating = problem is None and manager.speed.calibration() is None and manager.speed.error is None
 
     @st.fragment(run_every=1.0 if estimating else None)
@@ -297,25 +315,12 @@ def next_steps(meta: dict):
             st.page_link("pages/draw.py", label="Try it on your own handwriting", icon=":material/draw:")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def chart_specs(run_id: str, version, epochs_done: int, epochs: int, _snapshot: dict, _history: list):
-    """The two charts as Vega-Lite specs, built once per update of a run and shared by every session
-    watching it (building an altair chart costs tens of milliseconds). None before the first batch."""
-    table = training.curve_table(_snapshot, _history)
-    if table.empty:
-        return None
-    return tuple(training.metric_chart(table, metric, epochs).to_dict() for metric in ("loss", "accuracy"))
-
-
 def charts(meta: dict, snapshot: dict, history: list[dict]) -> bool:
-    epochs = (meta.get("settings") or {}).get("epochs") or 1
-    specs = chart_specs(meta["id"], snapshot.get("version", snapshot.get("updated")), len(history), epochs,
-                        snapshot, history)
-    if specs is None:
+    if not snapshot.get("curve") and not history:
         return False
-    loss_column, accuracy_column = st.columns(2)
-    loss_column.vega_lite_chart(spec=specs[0], width="stretch")
-    accuracy_column.vega_lite_chart(spec=specs[1], width="stretch")
+    epochs = (meta.get("settings") or {}).get("epochs") or 1
+    for metric in ("loss", "accuracy"):
+        st.vega_lite_chart(spec=training.chart_spec(snapshot, history, metric, epochs), width="stretch")
     st.caption(f"Light blue: loss and accuracy of each training batch, smoothed over about 20 batches "
                f"({snapshot.get('batches_done') or 0:,} batches so far, {len(snapshot.get('curve') or [])} points). "
                "Dots: means over each whole epoch, on the training images (dark blue) and on the validation images "
@@ -333,7 +338,7 @@ def watched_run(run_id: str):
     snapshot = manager.live(run_id)
     history = store.history(run_id)
     label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
-    title, stop = st.columns([5, 1], vertical_alignment="center")
+    title, stop = st.columns([5, 2], vertical_alignment="center")
     with title:
         st.markdown(f"#### Watching: {meta['name']} :{color}-badge[{label}]")
     if meta["status"] in ACTIVE:
@@ -404,6 +409,7 @@ def runs_panel():
         st.rerun()
 
 
+with watch_column:
+    watched_panel()
 st.divider()
-watched_panel()
 runs_panel()

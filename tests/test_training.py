@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import subprocess
@@ -192,9 +194,11 @@ def test_calibration_measures_a_positive_rate_and_is_cached(isolated_storage):
     calibration = estimator.wait(300)
     assert estimator.error is None and calibration is not None
     assert calibration.seconds_per_multiply_add > 0 and calibration.batch_seconds >= 0
-    reloaded = training.SpeedEstimator(isolated_storage)
-    reloaded.start()
-    assert reloaded.wait(60) == calibration  # read back from the file, not measured again
+    saved = json.loads((isolated_storage / training.CALIBRATION_FILE).read_text())
+    assert list(saved.values()) == [dataclasses.asdict(calibration)]
+    elsewhere = training.SpeedEstimator(isolated_storage / "other")
+    elsewhere.start()
+    assert elsewhere.wait(60) == calibration  # one machine, one speed: not measured again
 
 
 # --- the manager ----------------------------------------------------------------------------------
@@ -355,14 +359,18 @@ def test_readable_errors():
     assert training.readable_error(ValueError("bad shape")) == "Training failed: ValueError: bad shape"
 
 
-def test_chart_table_has_batches_epochs_and_validation():
+def test_chart_spec_has_batches_epochs_and_validation():
     snapshot = {"curve": [[0.5, 2.0, 0.3], [1.0, 1.5, 0.5]]}
     history = [{"epoch": 1, "loss": 1.6, "accuracy": 0.45, "val_loss": 1.4, "val_accuracy": 0.55, "seconds": 1}]
-    table = training.curve_table(snapshot, history)
-    assert set(table["series"]) == set(training.SERIES)
-    assert len(table) == 2 * 2 + 2 * 2
-    chart = training.metric_chart(table, "accuracy", epochs=3).to_dict()
-    assert chart["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 3]
+    spec = training.chart_spec(snapshot, history, "accuracy", epochs=3)
+    assert spec["data"]["values"] == [
+        {"epoch": 0.5, "value": 0.3, "series": training.SERIES[0]},
+        {"epoch": 1.0, "value": 0.5, "series": training.SERIES[0]},
+        {"epoch": 1, "value": 0.45, "series": training.SERIES[1]},
+        {"epoch": 1, "value": 0.55, "series": training.SERIES[2]}]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 3]
+    assert spec["layer"][0]["encoding"]["y"]["axis"]["format"] == ".0%"
+    assert training.chart_spec(snapshot, history, "loss", epochs=3)["data"]["values"][0]["value"] == 2.0
 
 
 def test_batch_normalization_lag_is_explained():

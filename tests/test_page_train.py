@@ -1,0 +1,202 @@
+"""Train page: settings, starting and stopping runs, messages instead of tracebacks, live charts in a browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import app_test, open_page, wait_idle
+
+from mnist_lab import training
+from mnist_lab.runs import RunStore
+
+TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+
+
+@pytest.fixture
+def synthetic_data(synthetic_npz, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return synthetic_npz
+
+
+@pytest.fixture(autouse=True)
+def background_work_finishes():
+    """Runs and the speed measurement the page started end before the next test (and before exit)."""
+    yield
+    assert training.wait_for_background(300)
+
+
+def train_page(**session):
+    at = app_test()
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at, label):
+    return next(widget for widget in at.button if widget.label == label)
+
+
+def texts(elements):
+    return " ".join(str(element.value) for element in elements)
+
+
+def test_settings_start_at_the_notebooks_values(synthetic_data):
+    at = train_page()
+    assert at.title[0].value == "Train"
+    architecture = at.selectbox(key="train_architecture")
+    assert architecture.value == "preset:seed-3layer"
+    assert [option.split(":")[0] for option in architecture.options] == ["seed-3layer", "seed-5layer", "seed-7layer"]
+    assert at.number_input(key="train_epochs").value == 12
+    assert at.select_slider(key="train_batch_size").value == 128
+    assert at.selectbox(key="train_optimizer").value == "adam"
+    assert at.select_slider(key="train_learning_rate").value == pytest.approx(0.001)
+    assert at.radio(key="train_validation").value == "holdout"
+    assert at.select_slider(key="train_train_size").value == 500  # all but the 100 held out of 600
+    assert at.number_input(key="train_seed").value == 1
+    assert "100 training images are set aside for validation" in texts(at.caption)
+    assert "30,706 parameters" in texts(at.caption)
+    assert "No runs yet" in texts(at.caption)
+
+
+def test_quick_demo_optimizer_and_validation_choices(synthetic_data):
+    at = train_page()
+    at.number_input(key="train_epochs").set_value(5).run()
+    button(at, "Quick demo: 500 images, 1 epoch").click().run()
+    assert at.number_input(key="train_epochs").value == 1
+    assert at.select_slider(key="train_train_size").value == 500
+    at.selectbox(key="train_optimizer").select("adadelta").run()
+    assert at.select_slider(key="train_learning_rate").value == pytest.approx(1.0)
+    at.radio(key="train_validation").set_value("test").run()
+    assert not at.exception
+    assert training.TEST_VALIDATION_NOTE in texts(at.caption)
+    button(at, "The notebook's plan: all images, 12 epochs").click().run()
+    assert at.select_slider(key="train_train_size").value == 600
+    assert at.number_input(key="train_epochs").value == 12
+
+
+def test_settings_survive_a_visit_to_another_page(synthetic_data):
+    at = train_page()
+    at.number_input(key="train_epochs").set_value(3).run()
+    at.select_slider(key="train_batch_size").set_value(32).run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.number_input(key="train_epochs").value == 3
+    assert at.select_slider(key="train_batch_size").value == 32
+
+
+def test_training_the_architecture_being_edited_from_the_page(synthetic_data, isolated_storage):
+    at = train_page(architecture_name="tiny", architecture_layers=TINY)
+    assert at.selectbox(key="train_architecture").value == "edited"
+    at.number_input(key="train_epochs").set_value(2).run()
+    at.text_input(key="train_name").input("my first run").run()
+    button(at, "Train").click().run()
+    assert not at.exception and not at.error
+    run_id = at.session_state["train_watched_run"]
+    assert at.query_params["run"] == run_id
+    assert training.wait_for_run(run_id, 300)
+    at.run()  # one poll of the page: run_every never ticks in AppTest
+    assert not at.exception
+    meta = RunStore(isolated_storage / "runs").get(run_id)
+    assert meta["status"] == "completed" and meta["name"] == "my first run"
+    assert meta["architecture"]["source"] == "custom" and meta["architecture"]["label"] == "tiny"
+    assert "Watching: my first run" in texts(at.markdown)
+    done = texts(at.success)
+    assert f"{100 * meta['test_accuracy']:.2f} %" in done and "of the 200 test images" in done
+    assert "2 epoch(s)" in done
+    assert "batches so far" in texts(at.caption)
+    assert any(widget.label == "Compare it with other runs and the notebook" for widget in at.button)
+
+
+def test_a_full_queue_is_a_message_and_stop_works_from_the_page(synthetic_data, isolated_storage, monkeypatch):
+    monkeypatch.setenv(training.MAX_QUEUED_VARIABLE, "0")
+    at = train_page(architecture_name="tiny", architecture_layers=TINY)
+    at.number_input(key="train_epochs").set_value(200).run()
+    at.select_slider(key="train_batch_size").set_value(16).run()
+    button(at, "Train").click().run()
+    run_id = at.session_state["train_watched_run"]
+    button(at, "Train").click().run()
+    assert not at.exception
+    assert "The training queue is full: 1 run(s) training and 0 waiting" in texts(at.error)
+    at.button(key=f"stop_{run_id}").click().run()
+    assert training.wait_for_run(run_id, 120)
+    at.run()
+    meta = RunStore(isolated_storage / "runs").get(run_id)
+    assert meta["status"] == "stopped"
+    assert meta["message"] in texts(at.warning)
+
+
+def test_failed_and_interrupted_runs_show_their_message(synthetic_data, isolated_storage):
+    store = RunStore(isolated_storage / "runs")
+    failed = store.create("broken", training.custom_architecture(TINY, "tiny"), {"epochs": 2})["id"]
+    store.update(failed, status="failed", message="Out of memory while training: use a smaller batch size.")
+    at = app_test()
+    at.query_params["run"] = failed
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception
+    assert "Out of memory while training" in texts(at.error)
+    assert "Watching: broken" in texts(at.markdown)
+
+
+def test_missing_data_is_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", "/nowhere/mnist.npz")
+    at = train_page()
+    assert "MNIST_LAB_DATA is set to '/nowhere/mnist.npz'" in texts(at.error)
+
+
+def test_a_bad_concurrency_setting_is_a_message(synthetic_data, monkeypatch):
+    monkeypatch.setenv(training.MAX_CONCURRENT_VARIABLE, "many")
+    at = train_page()
+    assert "MNIST_LAB_MAX_CONCURRENT_RUNS must be a whole number, not 'many'" in texts(at.error)
+
+
+# --- in a browser ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def synthetic_server(synthetic_npz, monkeypatch, request):
+    """The app on the tiny synthetic data set (its path is only known once the fixture ran)."""
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return request.getfixturevalue("app_server")
+
+
+def batches_so_far(page) -> int:
+    text = page.get_by_text(re.compile(r"batches so far")).first.inner_text()
+    return int(re.search(r"\(([\d,]+) batches so far", text).group(1).replace(",", ""))
+
+
+@pytest.mark.browser
+def test_a_run_trains_live_in_the_browser(synthetic_server, page):
+    open_page(page, synthetic_server)  # the home page first: the app registers its pages
+    open_page(page, synthetic_server, "train")
+    page.get_by_text("Per epoch on this machine").wait_for(timeout=120_000)
+    page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
+    page.get_by_role("option", name=re.compile("seed-5layer")).click()
+    wait_idle(page)
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("2")
+    epochs.press("Enter")
+    wait_idle(page)
+    batch_slider = page.get_by_test_id("stSlider").filter(has_text="Batch size").get_by_role("slider")
+    batch_slider.focus()
+    for _ in range(3):  # 128 → 64 → 32 → 16: more, shorter batches to watch
+        batch_slider.press("ArrowLeft")
+    wait_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Watching: seed-5layer · 2 epochs · 500 images").wait_for()
+    page.get_by_text("Time left").wait_for(timeout=120_000)
+    page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=120_000)
+    first = batches_so_far(page)
+    page.wait_for_function(
+        "(seen) => { const match = document.body.innerText.match(/\\(([\\d,]+) batches so far/);"
+        " return match && parseInt(match[1].replace(/,/g, '')) > seen; }", arg=first, timeout=120_000)
+    assert batches_so_far(page) > first
+    assert page.get_by_test_id("stVegaLiteChart").count() == 2
+    page.get_by_text("Done:").wait_for(timeout=300_000)
+    assert batches_so_far(page) == 2 * 32
+    assert page.get_by_text(re.compile(r"of the 200 test images right")).is_visible()
+    page.get_by_role("button", name="Compare it with other runs and the notebook").wait_for()
