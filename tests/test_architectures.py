@@ -56,7 +56,14 @@ def keras_layer_parameters(model) -> list[int]:
     return [layer.count_params() for layer in model.layers]
 
 
-@pytest.mark.parametrize("preset_id", list(PRESETS))
+NOTEBOOK_PRESETS = [preset_id for preset_id, preset in PRESETS.items() if preset.from_notebook]
+
+
+def test_the_notebooks_three_nets_are_presets():
+    assert NOTEBOOK_PRESETS == ["seed-3layer", "seed-5layer", "seed-7layer"]
+
+
+@pytest.mark.parametrize("preset_id", NOTEBOOK_PRESETS)
 def test_presets_reproduce_the_notebooks_counts(preset_id):
     report = analyze(preset_layers(preset_id))
     expected = REFERENCE[preset_id]["params"]
@@ -310,3 +317,19 @@ def test_preset_layers_are_fresh_copies():
     layers = preset_layers("seed-3layer")
     layers[0]["filters"] = 1
     assert PRESETS["seed-3layer"].layers[0]["filters"] == 64
+
+
+def test_quick_cnn_shapes_counts_and_settings():
+    preset = PRESETS["quick-cnn"]
+    assert not preset.from_notebook and "not from the notebook" in preset.title.lower()
+    report = analyze(preset_layers("quick-cnn"))
+    assert [layer.output_shape for layer in report.layers] == [(14, 14, 32), (7, 7, 64), (3136,), (3136,), (128,), (10,)]
+    assert [layer.parameters for layer in report.layers] == [
+        (5 * 5 * 1 + 1) * 32, (3 * 3 * 32 + 1) * 64, 0, 0, (3136 + 1) * 128, (128 + 1) * 10]
+    assert report.total_parameters == report.trainable_parameters == 422_154
+    model = build_model(preset_layers("quick-cnn"), "quick-cnn")
+    assert model.count_params() == report.total_parameters
+    assert [tuple(layer.output.shape[1:]) for layer in model.layers] == [layer.output_shape for layer in report.layers]
+    seed_3layer = analyze(preset_layers("seed-3layer"))
+    assert report.multiply_adds < seed_3layer.multiply_adds
+    assert preset.training["batch_size"] == 256 and preset.training["schedule"] == "warmup-cosine"
