@@ -16,7 +16,7 @@ from PIL import Image
 
 from mnist_lab.gallery import digit_grid
 
-MAX_CHANNELS = 64
+MAX_CHANNELS = 32
 TILE = 52  # pixels per feature map in a grid
 SMOOTHING_SAMPLES = 8
 

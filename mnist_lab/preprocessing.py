@@ -402,6 +402,11 @@ def preprocess_canvas(pixels: np.ndarray | None, options: Options = Options()) -
 def preprocess_upload(source: bytes | str | os.PathLike, options: Options = Options()) -> Result:
     """An image file (bytes or path) through the MNIST steps. Raises ImageError for a bad file."""
     ink, dark_on_light = ink_from_image(read_image(source))
+    return preprocess_found_ink(ink, dark_on_light, options)
+
+
+def preprocess_found_ink(ink: np.ndarray, dark_on_light: bool, options: Options = Options()) -> Result:
+    """The ink found in an uploaded image (`ink_from_image`) through the MNIST steps."""
     result = preprocess(ink, options)
     result.dark_on_light = dark_on_light
     if result.empty:

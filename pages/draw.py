@@ -1,4 +1,288 @@
+"""Draw: write a digit, see the 28x28 image a model gets and how it is made, every chosen model's guess
+side by side, why a model guessed what it did, and a personal set of handwriting to score models on."""
+
+import altair as alt
+import pandas as pd
 import streamlit as st
 
+from mnist_lab import explanation, inference, preprocessing
+from mnist_lab.gallery import digit_grid
+from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.runs import RunStore
+
+CANVAS_SIDE = 280
+MAX_MODELS = 4
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
+
+st.session_state.setdefault("draw_canvas_generation", 0)
+st.session_state.setdefault("draw_initial_drawing", None)
+st.session_state.setdefault("draw_last_drawing", None)
+st.session_state.setdefault("draw_undo_count", 0)
+
+store = RunStore()
+runs = inference.usable_runs(store)
+runs_by_id = {meta["id"]: meta for meta in runs}
+handwriting = HandwritingSet()
+
+
+def run_label(run_id: str) -> str:
+    meta = runs_by_id[run_id]
+    accuracy = meta.get("test_accuracy")
+    return f"{meta['name']} ({accuracy:.1%})" if isinstance(accuracy, (int, float)) else meta["name"]
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def load_model(run_id: str, version: float, root: str):
+    """A run's model, loaded once per model file (a new file has a new version)."""
+    return inference.load_model(RunStore(root), run_id)
+
+
+def model_for(run_id: str):
+    return load_model(run_id, inference.model_version(store, run_id), str(store.root))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def upload_ink(data: bytes):
+    return preprocessing.ink_from_image(preprocessing.read_image(data))
+
+
+@st.cache_data(max_entries=64, show_spinner="Scoring your handwriting…")
+def handwriting_accuracy(run_id: str, version: float, root: str, handwriting_root: str, samples: tuple[str, ...]):
+    """A run's accuracy on the handwriting set; `samples` (the ids) changes when the set does."""
+    images, labels, _ = HandwritingSet(handwriting_root).load()
+    return inference.accuracy(load_model(run_id, version, root), images, labels)
+
+
+def undo_stroke():
+    drawing = st.session_state.draw_last_drawing or {}
+    objects = drawing.get("objects") or []
+    if objects:
+        st.session_state.draw_undo_count += 1
+        st.session_state.draw_initial_drawing = {**drawing, "objects": objects[:-1],
+                                                 "undo": st.session_state.draw_undo_count}
+
+
+def clear_canvas():
+    st.session_state.draw_canvas_generation += 1
+    st.session_state.draw_initial_drawing = None
+    st.session_state.draw_last_drawing = None
+
+
+def keep_sample(image, raw):
+    label = st.session_state.get("draw_sample_label")
+    if label is None:
+        st.session_state.draw_notice = ("warning", "Choose which digit you drew before keeping it.")
+        return
+    handwriting.add(image, int(label), raw=raw)
+    st.session_state.draw_notice = ("success", f"Kept as a {label}. Draw the next one.")
+    clear_canvas()
+
+
+def delete_samples():
+    for sample_id in st.session_state.get("draw_delete_ids", []):
+        try:
+            handwriting.delete(sample_id)
+        except ValueError as error:
+            st.session_state.draw_notice = ("warning", str(error))
+    st.session_state.draw_delete_ids = []
+
+
+def probability_chart(probabilities):
+    table = pd.DataFrame({"digit": [str(digit) for digit in range(10)], "probability": probabilities})
+    top = str(int(probabilities.argmax()))
+    return alt.Chart(table).mark_bar().encode(
+        x=alt.X("digit:N", title=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
+        y=alt.Y("probability:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=3)),
+        color=alt.condition(alt.datum.digit == top, alt.value("#e4572e"), alt.value("#9aa5b1")),
+        tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
+    ).properties(height=170)
+
+
 st.title("Draw")
-st.info("This page is being built.")
+st.markdown("Write a digit and watch each model guess it. On the right: the 28x28 image the models actually "
+            "get, made the way MNIST was made; switch a step off to see what it is worth. Below: why a model "
+            "guessed what it did, and your own handwriting as a test set.")
+
+if not runs:
+    with st.container(border=True):
+        st.markdown("**No trained model yet.** Predictions need a trained run: on the Train page pick the "
+                    "3-layer net and train it for one epoch (about a minute on a laptop), then come back. "
+                    "Meanwhile you can draw and see how a drawing becomes MNIST's 28x28 input.")
+        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        st.caption("From a terminal: `python -m mnist_lab train --arch seed-3layer --epochs 1`")
+    chosen = []
+else:
+    if "draw_run_ids" in st.session_state:
+        st.session_state.draw_run_ids = [run_id for run_id in st.session_state.draw_run_ids if run_id in runs_by_id]
+    else:
+        shared = [run_id for run_id in st.session_state.get("selected_run_ids", []) if run_id in runs_by_id]
+        st.session_state.draw_run_ids = (shared or [meta["id"] for meta in runs[:2]])[:MAX_MODELS]
+    chosen = st.multiselect("Models", list(runs_by_id), format_func=run_label, key="draw_run_ids",
+                            max_selections=MAX_MODELS, help="Completed runs (and stopped ones with a saved model). "
+                            "Pick several to see them disagree.")
+    st.session_state.selected_run_ids = list(chosen)
+
+if notice := st.session_state.pop("draw_notice", None):
+    (st.success if notice[0] == "success" else st.warning)(notice[1])
+
+left, right = st.columns([2, 3], gap="large")
+
+# ---- Input: the canvas or an upload ----------------------------------------------------------------
+with right:
+    st.subheader("What the model sees")
+    pictures_area = st.container()
+    step_columns = st.columns(3)
+    switches = {step.key: step_columns[number % 3].toggle(step.title, value=True, key=f"draw_step_{step.key}",
+                                                           help=step.help)
+                for number, step in enumerate(preprocessing.STEPS)}
+    options = preprocessing.Options(**switches)
+
+prepared = None
+with left:
+    source = st.segmented_control("Input", ["Draw", "Upload an image"], default="Draw", required=True,
+                                  key="draw_source", label_visibility="collapsed")
+    if source == "Draw":
+        from streamlit_drawable_canvas import st_canvas
+
+        stroke = st.slider("Pen width", 8, 40, 22, key="draw_stroke_width",
+                           help="MNIST's strokes are about 2 to 3 pixels wide in the 28x28 image.")
+        canvas = st_canvas(stroke_width=stroke, stroke_color="#ffffff", background_color="#000000",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+                           initial_drawing=st.session_state.draw_initial_drawing, return_image_data=True,
+                           key=f"draw_canvas_{st.session_state.draw_canvas_generation}")
+        st.session_state.draw_last_drawing = canvas.json_data
+        buttons = st.columns(2)
+        buttons[0].button("Undo stroke", icon=":material/undo:", on_click=undo_stroke, width="stretch",
+                          disabled=not (canvas.json_data or {}).get("objects"))
+        buttons[1].button("Clear", icon=":material/delete:", on_click=clear_canvas, width="stretch")
+        prepared = preprocessing.preprocess_canvas(canvas.image_data, options)
+    else:
+        upload = st.file_uploader("A picture of one digit: a drawing, or a photo of a digit written on paper",
+                                  type=UPLOAD_TYPES, max_upload_size=preprocessing.MAX_FILE_BYTES // 2**20,
+                                  key="draw_upload")
+        if upload is None:
+            st.caption("Dark ink on light paper is detected and inverted; light on dark is used as it is.")
+        else:
+            try:
+                ink, dark_on_light = upload_ink(upload.getvalue())
+            except preprocessing.ImageError as error:
+                st.error(f"{upload.name}: {error}")
+            else:
+                prepared = preprocessing.preprocess_found_ink(ink, dark_on_light, options)
+                st.image(upload.getvalue(), caption=upload.name, width=CANVAS_SIDE)
+                st.caption("Dark ink on light paper: inverted to white on black, as MNIST." if dark_on_light
+                           else "Light ink on a dark background: used as it is.")
+
+if prepared is None:
+    prepared = preprocessing.preprocess_canvas(None, options)
+
+with pictures_area:
+    pictures = preprocessing.step_pictures(prepared, size=150)
+    picture_columns = st.columns(4)
+    for column, (caption, picture) in zip(picture_columns, pictures):
+        column.image(picture, caption=caption, width="stretch")
+    if prepared.empty:
+        picture_columns[min(len(pictures), 3)].caption("The steps appear once there is a digit.")
+
+# ---- Predictions ---------------------------------------------------------------------------------
+predictions = {}
+with right:
+    st.subheader("Predictions")
+    if prepared.empty:
+        st.info(prepared.message, icon=":material/draw:")
+    elif not runs:
+        st.info("Train a model to see its guess: the page link is at the top.")
+    elif not chosen:
+        st.info("Choose one or more models above.")
+    else:
+        prediction_columns = st.columns(len(chosen))
+        for column, run_id in zip(prediction_columns, chosen):
+            with column:
+                try:
+                    probabilities = inference.predict(model_for(run_id), prepared.image)
+                except ValueError as error:
+                    st.warning(f"{runs_by_id[run_id]['name']}: {error}")
+                    continue
+                predictions[run_id] = probabilities
+                top = int(probabilities.argmax())
+                st.markdown(f"<div style='font-size:0.85rem;opacity:0.8'>{runs_by_id[run_id]['name']}</div>"
+                            f"<div data-testid='draw-guess' style='font-size:2.2rem;font-weight:700;line-height:1.1'>"
+                            f"{top} <span style='font-size:1rem;font-weight:400'>{probabilities[top]:.0%} sure</span>"
+                            f"</div>", unsafe_allow_html=True)
+                st.altair_chart(probability_chart(probabilities), width="stretch")
+        if len(predictions) > 1 and len({int(values.argmax()) for values in predictions.values()}) > 1:
+            st.caption("The models disagree: look below at what each one picks up.")
+
+# ---- Why -----------------------------------------------------------------------------------------
+if predictions:
+    st.divider()
+    st.subheader("Why")
+    explained = next(iter(predictions))
+    if len(predictions) > 1:
+        explained = st.segmented_control("Explain", list(predictions), format_func=lambda key: runs_by_id[key]["name"],
+                                         default=explained, required=True, key="draw_explained")
+    model = model_for(explained)
+    guess = int(predictions[explained].argmax())
+    why_left, why_right = st.columns([1, 3], gap="large")
+    with why_left:
+        st.image(explanation.saliency_overlay(prepared.image, explanation.saliency(model, prepared.image, guess)),
+                 width=240)
+        st.markdown(f"**Saliency** for the guess {guess}: red where more ink would make the model more sure "
+                    f"of {guess}, blue where ink counts against it. The brightest spots are the pixels it is "
+                    "most sensitive to.")
+    with why_right:
+        st.markdown("**Feature maps.** Each small square is what one filter of a convolution layer finds in "
+                    "your drawing (white: strong response). Early layers find edges and strokes; later ones "
+                    "combine them into parts of digits, on smaller and smaller grids.")
+        for layer in explanation.conv_feature_maps(model, prepared.image):
+            height, width, channels = layer.maps.shape
+            shown = min(channels, explanation.MAX_CHANNELS)
+            st.image(explanation.feature_grid(layer.maps),
+                     caption=f"Layer {layer.number}: {layer.name}, {channels} maps of {height}x{width}"
+                             + (f" (first {shown} shown)" if shown < channels else ""))
+
+# ---- My handwriting ------------------------------------------------------------------------------
+st.divider()
+st.subheader("My handwriting")
+st.markdown("MNIST's test digits were written by the same kind of people, on the same forms, as its training "
+            "digits. Yours were not. Label what you drew and keep it; then see how each model does on your "
+            "set, next to its MNIST test accuracy.")
+keep_column, set_column = st.columns([2, 3], gap="large")
+with keep_column:
+    st.pills("This is a", list(range(10)), key="draw_sample_label")
+    standard = prepared if prepared.empty or options == preprocessing.Options() else preprocessing.preprocess(prepared.ink)
+    st.button("Keep it in my set", icon=":material/bookmark_add:", disabled=standard.empty,
+              on_click=keep_sample, args=(standard.image, standard.cropped),
+              help="Kept with all the MNIST steps on, whatever the switches above say.")
+with set_column:
+    images, labels, sample_ids = handwriting.load()
+    if not sample_ids:
+        st.caption(f"Your set is empty. It is kept in `{handwriting.root}`.")
+    else:
+        st.image(digit_grid(images, [f"{number}: {label}" for number, label in enumerate(labels, start=1)],
+                            columns=12, scale=2), caption=f"{len(sample_ids)} samples (number: label)")
+        st.multiselect("Delete samples", sample_ids, key="draw_delete_ids",
+                       format_func=lambda sample_id: f"{sample_ids.index(sample_id) + 1}: a {sample_id[0]}")
+        st.button("Delete", icon=":material/delete:", on_click=delete_samples,
+                  disabled=not st.session_state.get("draw_delete_ids"))
+
+if sample_ids and chosen:
+    rows = []
+    for run_id in chosen:
+        meta = runs_by_id[run_id]
+        try:
+            accuracy = handwriting_accuracy(run_id, inference.model_version(store, run_id), str(store.root),
+                                            str(handwriting.root), tuple(sample_ids))
+        except ValueError as error:
+            st.warning(f"{meta['name']}: {error}")
+            continue
+        mnist = meta.get("test_accuracy")
+        rows.append({"run": meta["name"], "MNIST test": mnist, "my handwriting": accuracy,
+                     "gap (points)": (mnist - accuracy) * 100 if isinstance(mnist, (int, float)) else None})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "MNIST test": st.column_config.NumberColumn(format="percent"),
+        "my handwriting": st.column_config.NumberColumn(format="percent"),
+        "gap (points)": st.column_config.NumberColumn(format="%.1f"),
+    })
+    st.caption("Gap: MNIST test accuracy minus accuracy on your set, in percentage points. "
+               "The models scored are the ones chosen at the top of the page.")
