@@ -68,7 +68,7 @@ def _positive_float(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mnist_lab.training import OPTIMIZERS, VALIDATION_CHOICES
+    from mnist_lab.training import OPTIMIZERS, SCHEDULES, VALIDATION_CHOICES
 
     parser = _Parser(prog="mnist_lab", description="MNIST Lab from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam, as the notebook")
     train.add_argument("--learning-rate", type=_positive_float, help="default: the optimizer's own")
     train.add_argument("--train-size", type=_positive_int, help="training images to use (default: all)")
+    train.add_argument("--schedule", choices=list(SCHEDULES),
+                       help="learning rate over the run: constant (default) or warmup-cosine")
     train.add_argument("--validation", choices=list(VALIDATION_CHOICES),
                        help="holdout: held-out training images (default); test: the test images")
     train.add_argument("--validation-size", type=_positive_int, help="held-out images (default 5,000)")

@@ -102,6 +102,26 @@ OPTIMIZERS: dict[str, OptimizerChoice] = {
 }
 
 
+SCHEDULES: dict[str, str] = {
+    "constant": "The same learning rate from the first step to the last, as the notebook trains.",
+    "warmup-cosine": "Rises from 0 to the learning rate over the first tenth of the steps, then falls back to "
+                     "0 along a cosine: careful first steps, big steps while the loss is high, fine ones at the end.",
+}
+WARMUP_FRACTION = 0.1
+
+
+def learning_rate_schedule(settings: "TrainSettings"):
+    """What the optimizer gets as its learning rate: a number, or a Keras schedule over all the steps."""
+    if settings.schedule == "constant":
+        return settings.learning_rate
+    import keras
+
+    total = settings.epochs * settings.steps_per_epoch()
+    warmup = int(total * WARMUP_FRACTION)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, total - warmup),
+                                                  warmup_target=settings.learning_rate, warmup_steps=warmup)
+
+
 # --- settings -------------------------------------------------------------------------------------
 
 def _whole(value, what, minimum, maximum):
@@ -126,6 +146,7 @@ class TrainSettings:
     validation_size: int | None = None
     seed: int = 1
     augment: bool = False
+    schedule: str = "constant"
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainSettings":
@@ -150,6 +171,8 @@ class TrainSettings:
         if (isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float))
                 or not math.isfinite(learning_rate) or not 0 < learning_rate <= 10):
             raise ValueError(f"The learning rate must be a number above 0 and at most 10, not {learning_rate!r}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Unknown learning-rate schedule {self.schedule!r}; use one of: {', '.join(SCHEDULES)}.")
         if self.validation not in VALIDATION_CHOICES:
             raise ValueError(f"Validation must be one of: {', '.join(VALIDATION_CHOICES)}; not {self.validation!r}.")
         seed = _whole(self.seed, "The seed", 0, 2**31 - 1)
@@ -602,7 +625,7 @@ def build_for_training(layers: list, settings: TrainSettings, name: str = "mnist
             from mnist_lab import augmentation
 
             fit_model = augmentation.with_augmentation(model, seed=settings.seed)
-        fit_model.compile(optimizer=OPTIMIZERS[settings.optimizer].build(settings.learning_rate),
+        fit_model.compile(optimizer=OPTIMIZERS[settings.optimizer].build(learning_rate_schedule(settings)),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model, fit_model
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import replace
 import os
 import subprocess
 import sys
@@ -221,7 +222,7 @@ def test_a_short_run_fills_and_persists_its_history_epoch_by_epoch(manager):
     assert meta["parameters"] == architectures.analyze(TINY).total_parameters
     assert meta["settings"] == {"epochs": 3, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001,
                                 "train_size": 500, "validation": "holdout", "validation_size": 100, "seed": 1,
-                                "augment": False}
+                                "augment": False, "schedule": "constant"}
     assert meta["device"].startswith(("CPU only", "GPU:")) and set(meta["versions"]) == {"keras", "backend", "python"}
     assert 0 <= meta["test_accuracy"] <= 1 and meta["test_loss"] > 0
     assert meta["started"] and meta["finished"] and meta["pid"] == os.getpid()
@@ -380,3 +381,22 @@ def test_batch_normalization_lag_is_explained():
     notes = training.result_notes(meta, history)
     assert len(notes) == 1 and "79 batches" in notes[0] and "55 %" in notes[0]
     assert training.result_notes(meta, [{"epoch": 1, "accuracy": 0.9, "val_accuracy": 0.88}]) == []
+
+
+def test_learning_rate_schedules():
+    constant = training.TrainSettings(epochs=2, batch_size=100, train_size=1000, learning_rate=0.01).resolve(2000)
+    assert training.learning_rate_schedule(constant) == 0.01
+    cosine = replace(constant, schedule="warmup-cosine")
+    schedule = training.learning_rate_schedule(cosine)
+    total = cosine.epochs * cosine.steps_per_epoch()
+    rates = [float(schedule(step)) for step in (0, total // 20, total // 10, total // 2, total)]
+    assert rates[0] == 0.0 and 0 < rates[1] < rates[2]
+    assert rates[2] == pytest.approx(0.01)
+    assert rates[2] > rates[3] > rates[4] and rates[4] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="Unknown learning-rate schedule 'wavy'"):
+        replace(constant, schedule="wavy").resolve(2000)
+
+
+def test_quick_cnn_comes_with_its_schedule():
+    defaults = training.preset_training_defaults("quick-cnn")
+    assert defaults["schedule"] == "warmup-cosine" and defaults["batch_size"] == 256

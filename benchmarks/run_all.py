@@ -1,0 +1,133 @@
+"""Every speed measurement of MNIST Lab in one run, on the machine it runs on: a table and a JSON file.
+
+1. seconds per epoch of each preset through the app's training path and through a bare model.fit;
+2. single-drawing latency (preprocessing + prediction) through the Draw page's path and model.predict;
+3. the home page's time to first render in headless Chromium, from the start of `streamlit run`;
+4. quick-cnn: training seconds and the test accuracy reached (its preset settings, all 60,000 images).
+
+Each part runs in its own process (so one part's threads and caches cannot slow another) and is itself
+a comparison against a baseline measured in the same run. `--quick` runs every part at a tiny size:
+it checks that the benchmarks still work, not how fast anything is.
+
+    python benchmarks/run_all.py [--quick] [--json benchmarks/results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+
+
+def _run_part(arguments: list[str], folder: Path, name: str, env: dict) -> dict:
+    output = folder / f"{name}.json"
+    command = [sys.executable, *arguments, "--json", str(output)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        return {"error": (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(output.read_text())
+
+
+def _quick_cnn(quick: bool, folder: Path, env: dict) -> dict:
+    """Train quick-cnn with its own settings through the command line, as a teacher would."""
+    command = [sys.executable, "-m", "mnist_lab", "train", "--arch", "quick-cnn", "--name", "benchmark quick-cnn"]
+    if quick:
+        command += ["--train-size", "600", "--epochs", "1"]
+    completed = subprocess.run(command, cwd=ROOT, env={**env, "MNIST_LAB_RUNS": str(folder / "runs")},
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        return {"error": (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["failed"]}
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    meta = json.loads((folder / "runs" / result["run_id"] / "run.json").read_text())
+    return {
+        "epochs": result["epochs"],
+        "training_seconds": round(sum(meta["epoch_seconds"]), 2),
+        "seconds_per_epoch": result["seconds_per_epoch"],
+        "test_accuracy": result["test_accuracy"],
+        "device": result["device"],
+        "settings": meta["settings"],
+    }
+
+
+def run(quick: bool = False) -> dict:
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        training_args = [str(HERE / "training_overhead.py")] + (["--quick"] if quick else [])
+        draw_args = [str(HERE / "draw_latency.py")] + (["--quick"] if quick else [])
+        render_args = [str(HERE / "first_render.py"), "--repeats", "1" if quick else "3"]
+        results = {
+            "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                        "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                        else os.cpu_count(), "python": platform.python_version()},
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "quick": quick,
+            "training": _run_part(training_args, folder, "training", env),
+            "draw_latency": _run_part(draw_args, folder, "draw", env),
+            "first_render": _run_part(render_args, folder, "render", env),
+            "quick_cnn": _quick_cnn(quick, folder, env),
+        }
+    return results
+
+
+def _table(results: dict) -> str:
+    lines = [f"MNIST Lab benchmarks on {results['machine']['platform']} "
+             f"({results['machine']['cpu_cores']} cores){' [quick mode]' if results['quick'] else ''}", ""]
+    training = results["training"]
+    lines.append("1. Seconds per epoch: app's training path against bare model.fit")
+    if "error" in training:
+        lines.append(f"   failed: {training['error']}")
+    for preset, result in training.get("results", {}).items():
+        median = result["median_seconds"]
+        lines.append(f"   {preset:<12} app {median['app']:8.2f} s   bare {median['bare']:8.2f} s"
+                     f"   ratio {result['median_ratio_app']:.3f}")
+    draw = results["draw_latency"]
+    lines.append("2. One drawing: preprocessing + prediction")
+    if "error" in draw:
+        lines.append(f"   failed: {draw['error']}")
+    else:
+        lines.append(f"   {draw['model']}: Draw page path (model(x)) {draw['direct_call_ms']:.2f} ms   "
+                     f"model.predict path {draw['model_predict_ms']:.2f} ms   "
+                     f"ratio {draw['direct_call_ms'] / draw['model_predict_ms']:.3f}")
+    render = results["first_render"]
+    lines.append("3. Home page, from `streamlit run` to first render in Chromium")
+    if "error" in render:
+        lines.append(f"   failed: {render['error']}")
+    else:
+        lines.append(f"   home {render['home_first_render_s']:.2f} s (device details at "
+                     f"{render['home_device_details_s']:.2f} s)   bare Streamlit page "
+                     f"{render['baseline_first_render_s']:.2f} s   ratio {render['ratio']:.2f}")
+    quick_cnn = results["quick_cnn"]
+    lines.append("4. quick-cnn with its own settings")
+    if "error" in quick_cnn:
+        lines.append(f"   failed: {quick_cnn['error']}")
+    else:
+        lines.append(f"   {quick_cnn['epochs']} epoch(s), {quick_cnn['training_seconds']:.1f} s of training, "
+                     f"test accuracy {quick_cnn['test_accuracy'] * 100:.2f} % on {quick_cnn['device']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the benchmarks still run")
+    parser.add_argument("--json", type=Path, default=HERE / "results.json", help="where to write the results")
+    args = parser.parse_args(argv)
+    results = run(args.quick)
+    print(_table(results))
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {args.json}")
+    failed = [part for part in ("training", "draw_latency", "first_render", "quick_cnn") if "error" in results[part]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
