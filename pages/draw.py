@@ -122,9 +122,6 @@ else:
                             "Pick several to see them disagree.")
     st.session_state.selected_run_ids = list(chosen)
 
-if notice := st.session_state.pop("draw_notice", None):
-    (st.success if notice[0] == "success" else st.warning)(notice[1])
-
 left, right = st.columns([2, 3], gap="large")
 
 # ---- Input: the canvas or an upload ----------------------------------------------------------------
@@ -247,20 +244,24 @@ st.subheader("My handwriting")
 st.markdown("MNIST's test digits were written by the same kind of people, on the same forms, as its training "
             "digits. Yours were not. Label what you drew and keep it; then see how each model does on your "
             "set, next to its MNIST test accuracy.")
-keep_column, set_column = st.columns([2, 3], gap="large")
+keep_column, set_column = st.columns(2, gap="large")
 with keep_column:
     st.pills("This is a", list(range(10)), key="draw_sample_label")
     standard = prepared if prepared.empty or options == preprocessing.Options() else preprocessing.preprocess(prepared.ink)
     st.button("Keep it in my set", icon=":material/bookmark_add:", disabled=standard.empty,
               on_click=keep_sample, args=(standard.image, standard.cropped),
               help="Kept with all the MNIST steps on, whatever the switches above say.")
+    # Shown here, below the canvas: an element appearing above it would make the canvas start over.
+    if notice := st.session_state.pop("draw_notice", None):
+        (st.success if notice[0] == "success" else st.warning)(notice[1])
 with set_column:
     images, labels, sample_ids = handwriting.load()
     if not sample_ids:
         st.caption(f"Your set is empty. It is kept in `{handwriting.root}`.")
     else:
         st.image(digit_grid(images, [f"{number}: {label}" for number, label in enumerate(labels, start=1)],
-                            columns=12, scale=2), caption=f"{len(sample_ids)} samples (number: label)")
+                            columns=10, scale=2, caption_height=16), caption=f"{len(sample_ids)} samples (number: label)",
+                 width="stretch")
         st.multiselect("Delete samples", sample_ids, key="draw_delete_ids",
                        format_func=lambda sample_id: f"{sample_ids.index(sample_id) + 1}: a {sample_id[0]}")
         st.button("Delete", icon=":material/delete:", on_click=delete_samples,

@@ -208,7 +208,7 @@ def wait_canvas_ready(page):
 
 def draw(page, strokes):
     canvas = page.locator("canvas").last
-    expect(canvas).to_be_visible()
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     for points in strokes:
         page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
