@@ -42,9 +42,11 @@ def _logits(model, x):
     """The last layer's output before its softmax, computed layer by layer with keras.ops."""
     from keras import ops
 
+    last = model.layers[-1]
+    if not hasattr(last, "kernel") or getattr(last, "units", None) != 10:
+        raise ValueError("Saliency maps need a model that ends in Dense(10, softmax), as every lab model does.")
     for layer in model.layers[:-1]:
         x = layer(x, training=False)
-    last = model.layers[-1]
     return ops.add(ops.matmul(x, last.kernel), last.bias)
 
 

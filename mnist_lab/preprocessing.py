@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 FIELD = 28
 BOX = 20
@@ -184,7 +184,7 @@ def ink_from_image(image: Image.Image) -> tuple[np.ndarray, bool]:
     and inverted. Uneven lighting in a photo is removed by estimating the paper's brightness
     everywhere (a closing that erases thin strokes) and keeping only what is darker than it.
     """
-    image = _first_frame(image)
+    image = ImageOps.exif_transpose(_first_frame(image))  # a phone photo held sideways is stored sideways
     image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"))

@@ -275,3 +275,12 @@ def test_a_file_over_the_size_limit_is_refused(tmp_path):
     path.write_bytes(b"\x00" * 2000)
     with pytest.raises(ImageError, match="limit"):
         preprocessing.read_image(path, max_bytes=1000)
+
+
+def test_a_sideways_phone_photo_is_turned_upright():
+    upright = draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9), ink=0, paper=255).convert("RGB")
+    stored = upright.rotate(90, expand=True)  # the sensor's orientation; EXIF says how to turn it back
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    result = preprocess_upload(png_bytes(stored, "JPEG", quality=90, exif=exif.tobytes()))
+    assert similarity(result.image, preprocess_upload(png_bytes(upright, "JPEG", quality=90)).image) > 0.95
