@@ -68,6 +68,23 @@ def app_test(timeout: float = 60):
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
 
 
+def open_app_page(page_file: str, timeout: float = 120, **session):
+    """Run the app on one page (e.g. "pages/draw.py") with the given session state; fail on an exception."""
+    at = app_test(timeout)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page(page_file)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_texts(at) -> str:
+    """Every text element of an AppTest page, joined: what a learner reads."""
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+                    + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

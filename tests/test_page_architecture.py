@@ -9,19 +9,13 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, open_page, wait_idle
+from conftest import open_app_page, open_page, page_texts, wait_idle
 from mnist_lab.architecture_store import ArchitectureStore
 from mnist_lab.architectures import MAX_PARAMETERS, analyze, preset_layers, to_json
 
 
 def open_architecture(**session) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/architecture.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page("pages/architecture.py", **session)
 
 
 def run(at: AppTest) -> AppTest:
@@ -30,9 +24,7 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-def texts(at) -> str:
-    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-                    + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+texts = page_texts
 
 
 def errors(at) -> list[str]:

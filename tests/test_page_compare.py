@@ -11,7 +11,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, open_page, wait_idle
+from conftest import open_app_page, open_page, page_texts, wait_idle
 from mnist_lab import evaluation
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore
@@ -33,18 +33,10 @@ def synthetic(synthetic_npz, monkeypatch):
 
 
 def open_compare(**session) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/compare.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page("pages/compare.py", **session)
 
 
-def texts(at) -> str:
-    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-                    + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+texts = page_texts
 
 
 def table_of(at):

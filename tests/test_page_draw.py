@@ -17,7 +17,7 @@ from PIL import Image
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, open_page, wait_idle
+from conftest import open_app_page, open_page, page_texts, wait_idle
 from draw_support import install_run, trained_model_folder
 from mnist_lab import data
 from mnist_lab.handwriting import HandwritingSet
@@ -38,18 +38,10 @@ def trained_run(trained_folder):
 
 
 def open_draw(**session) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/draw.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page("pages/draw.py", **session)
 
 
-def texts(at) -> str:
-    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-                    + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+texts = page_texts
 
 
 def guesses(at) -> list[str]:
