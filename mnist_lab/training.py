@@ -60,8 +60,6 @@ MAX_CURVE_POINTS = 600
 # Exponential smoothing of the per-batch curve: about the last 1 / (1 - 0.95) = 20 batches.
 SMOOTHING = 0.95
 PUBLISH_SECONDS = 0.5
-# Evaluation on validation images costs about this fraction of training on as many images.
-EVALUATION_FRACTION = 0.4
 
 
 # --- optimizers -----------------------------------------------------------------------------------
@@ -576,11 +574,6 @@ def live_metrics_class():
     return LiveMetrics
 
 
-def live_metrics_callback(live: LiveState, on_epoch=None):
-    """The app's Keras callback: live progress, stop before the next batch, `on_epoch(row)` per epoch."""
-    return live_metrics_class()(live, on_epoch)
-
-
 # --- building and saving --------------------------------------------------------------------------
 
 # Building a model and tracing its functions is not thread-safe with TensorFlow (keras-team/keras#20382,
@@ -861,6 +854,8 @@ def describe_settings(settings: dict) -> str:
              f"{optimizer.label if optimizer else settings.get('optimizer')} {settings.get('learning_rate'):g}"
              if isinstance(settings.get("learning_rate"), (int, float)) else str(settings.get("optimizer")),
              f"{settings.get('train_size') or 0:,} training images", validation, f"seed {settings.get('seed')}"]
+    if settings.get("schedule", "constant") != "constant":
+        parts.insert(3, f"{settings['schedule']} schedule")
     if settings.get("augment"):
         parts.append("augmented")
     return " · ".join(parts)

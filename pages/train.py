@@ -73,14 +73,28 @@ def chosen_architecture(key: str) -> dict:
 
 
 def apply_preset_defaults():
-    """A preset may recommend settings (Preset.training); choosing it fills in those this page offers."""
+    """Choosing a preset fills in its recipe: the notebook's settings for the notebook's nets, or what
+    the preset recommends (Preset.training). Saved and edited nets keep the current settings."""
     kind, _, name = st.session_state["train_architecture"].partition(":")
-    choices = {"batch_size": training.BATCH_SIZE_CHOICES, "learning_rate": training.LEARNING_RATE_CHOICES,
-               "optimizer": tuple(training.OPTIMIZERS), "validation": tuple(training.VALIDATION_CHOICES)}
+    choices = {"optimizer": tuple(training.OPTIMIZERS), "validation": tuple(training.VALIDATION_CHOICES),
+               "schedule": tuple(training.SCHEDULES)}
     if kind == "preset":
-        for setting, value in training.preset_training_defaults(name).items():
-            if setting in ("epochs", "seed", "augment", "train_size") or value in choices.get(setting, ()):
+        notebook = training.TrainSettings()
+        recipe = {"epochs": notebook.epochs, "batch_size": notebook.batch_size, "optimizer": notebook.optimizer,
+                  "learning_rate": training.OPTIMIZERS[notebook.optimizer].default_learning_rate,
+                  "schedule": notebook.schedule, **training.preset_training_defaults(name)}
+        for setting, value in recipe.items():
+            if setting not in choices or value in choices[setting]:
                 st.session_state[f"train_{setting}"] = value
+    st.session_state.train_defaults_for = st.session_state["train_architecture"]
+
+
+SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
+
+
+def with_current(choices: tuple, key: str) -> list:
+    """A slider's round values plus the current one (a preset may recommend, say, a rate of 0.004)."""
+    return sorted(set(choices) | ({st.session_state[key]} if key in st.session_state else set()))
 
 
 def set_plan(train_size: int | None, epochs: int):
@@ -97,20 +111,21 @@ def reset_learning_rate():
 options, default_option = architecture_options()
 if st.session_state.get("train_architecture") not in options:
     st.session_state.train_architecture = default_option
+if st.session_state.get("train_defaults_for") != st.session_state.train_architecture:
+    apply_preset_defaults()
 
 defaults = training.TrainSettings()
 holdout = training.default_holdout(train_available)
 for key, value in {"epochs": defaults.epochs, "batch_size": defaults.batch_size, "optimizer": defaults.optimizer,
                    "learning_rate": training.OPTIMIZERS[defaults.optimizer].default_learning_rate,
                    "validation": defaults.validation, "seed": defaults.seed, "augment": defaults.augment,
-                   "name": ""}.items():
+                   "schedule": defaults.schedule, "name": ""}.items():
     st.session_state.setdefault(f"train_{key}", value)
 
 setup, watch_column = st.columns([1, 1], gap="large")
 with setup:
     st.subheader("1. The net")
     architecture_key = st.selectbox("Architecture", list(options), format_func=options.get, key="train_architecture",
-                                    on_change=apply_preset_defaults,
                                     help="The notebook's presets, your saved architectures, and the one open on "
                                          "the Architecture page.")
     try:
@@ -150,13 +165,18 @@ with setup:
         else:
             st.caption(f"{holdout:,} training images are set aside for validation (never trained on).")
     with right:
-        batch_size = st.select_slider("Batch size", training.BATCH_SIZE_CHOICES, key="train_batch_size",
-                                      persist_state="session",
+        batch_size = st.select_slider("Batch size", with_current(training.BATCH_SIZE_CHOICES, "train_batch_size"),
+                                      key="train_batch_size", persist_state="session",
                                       help="Images per weight update. The notebook used 128.")
-        learning_rate = st.select_slider("Learning rate", training.LEARNING_RATE_CHOICES, key="train_learning_rate",
-                                         format_func=lambda value: f"{value:g}", persist_state="session",
+        learning_rate = st.select_slider("Learning rate",
+                                         with_current(training.LEARNING_RATE_CHOICES, "train_learning_rate"),
+                                         key="train_learning_rate", format_func=lambda value: f"{value:g}",
+                                         persist_state="session",
                                          help="How big each update step is. Too high and the loss jumps or "
                                               "becomes NaN; too low and learning crawls.")
+        schedule = st.selectbox("Learning-rate schedule", list(training.SCHEDULES), key="train_schedule",
+                                format_func=SCHEDULE_LABELS.get, persist_state="session",
+                                help=training.SCHEDULES[st.session_state.train_schedule])
         most = train_available - (holdout if validation == "holdout" else 0)
         sizes = training.training_size_choices(most)
         if st.session_state.get("train_train_size") not in sizes:
@@ -178,7 +198,7 @@ with setup:
 
 settings = training.TrainSettings(epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer,
                                   learning_rate=float(learning_rate), train_size=int(train_size),
-                                  validation=validation, seed=int(seed), augment=bool(augment))
+                                  validation=validation, seed=int(seed), augment=bool(augment), schedule=schedule)
 try:
     architecture, report, settings, run_name = manager.prepare(architecture, settings, name)
     problem = None

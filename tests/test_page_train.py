@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 from conftest import app_test, open_page, wait_idle
 
-from mnist_lab import training
+from mnist_lab import architectures, training
 from mnist_lab.runs import RunStore
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -49,7 +50,7 @@ def test_settings_start_at_the_notebooks_values(synthetic_data):
     assert at.title[0].value == "Train"
     architecture = at.selectbox(key="train_architecture")
     assert architecture.value == "preset:seed-3layer"
-    assert [option.split(":")[0] for option in architecture.options] == ["seed-3layer", "seed-5layer", "seed-7layer"]
+    assert [option.split(":")[0] for option in architecture.options] == list(architectures.PRESETS)
     assert at.number_input(key="train_epochs").value == 12
     assert at.select_slider(key="train_batch_size").value == 128
     assert at.selectbox(key="train_optimizer").value == "adam"
@@ -110,6 +111,40 @@ def test_training_the_architecture_being_edited_from_the_page(synthetic_data, is
     assert "2 epoch(s)" in done
     assert "batches so far" in texts(at.caption)
     assert any(widget.label == "Compare it with other runs and the notebook" for widget in at.button)
+
+
+def test_a_saved_architecture_trains_under_its_name(synthetic_data, isolated_storage):
+    from mnist_lab.architecture_store import ArchitectureStore
+
+    ArchitectureStore().save("my net", TINY)
+    at = train_page(architecture_name="my net", architecture_layers=None)
+    assert at.selectbox(key="train_architecture").value == "saved:my net"
+    at.number_input(key="train_epochs").set_value(1).run()
+    button(at, "Train").click().run()
+    run_id = at.session_state["train_watched_run"]
+    assert training.wait_for_run(run_id, 300)
+    meta = RunStore(isolated_storage / "runs").get(run_id)
+    assert meta["architecture"]["source"] == "saved" and meta["architecture"]["name"] == "my net"
+    assert meta["status"] == "completed"
+
+
+def test_a_presets_recommended_settings_are_applied_when_it_is_chosen(synthetic_data, monkeypatch):
+    preset = architectures.PRESETS["seed-7layer"]
+    monkeypatch.setitem(architectures.PRESETS, "seed-7layer", dataclasses.replace(preset, training={
+        "batch_size": 64, "epochs": 4, "learning_rate": 0.004, "schedule": "warmup-cosine", "momentum": 0.9}))
+    at = train_page()
+    at.number_input(key="train_epochs").set_value(9).run()
+    at.selectbox(key="train_architecture").select("preset:seed-7layer").run()
+    assert not at.exception
+    assert at.select_slider(key="train_batch_size").value == 64
+    assert at.number_input(key="train_epochs").value == 4
+    assert at.select_slider(key="train_learning_rate").value == pytest.approx(0.004)
+    assert at.selectbox(key="train_schedule").value == "warmup-cosine"
+    at.number_input(key="train_epochs").set_value(6).run()  # the learner's own change stays
+    assert at.number_input(key="train_epochs").value == 6
+    at.selectbox(key="train_architecture").select("preset:seed-3layer").run()  # back to the notebook's recipe
+    assert (at.number_input(key="train_epochs").value, at.select_slider(key="train_batch_size").value) == (12, 128)
+    assert at.selectbox(key="train_schedule").value == "constant"
 
 
 def test_a_full_queue_is_a_message_and_stop_works_from_the_page(synthetic_data, isolated_storage, monkeypatch):
@@ -194,8 +229,13 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page):
     page.wait_for_function(
         "(seen) => { const match = document.body.innerText.match(/\\(([\\d,]+) batches so far/);"
         " return match && parseInt(match[1].replace(/,/g, '')) > seen; }", arg=first, timeout=120_000)
-    assert batches_so_far(page) > first
+    grown = batches_so_far(page)
+    assert grown > first
     assert page.get_by_test_id("stVegaLiteChart").count() == 2
+    page.reload()  # a refresh (a new session) finds the run still going, charts and all
+    page.get_by_text("Watching: seed-5layer · 2 epochs · 500 images").wait_for(timeout=60_000)
+    page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=60_000)
+    assert batches_so_far(page) >= grown
     page.get_by_text("Done:").wait_for(timeout=300_000)
     assert batches_so_far(page) == 2 * 32
     assert page.get_by_text(re.compile(r"of the 200 test images right")).is_visible()
