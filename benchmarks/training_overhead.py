@@ -141,7 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-size", type=int, help="training images per epoch (default 10,000)")
     parser.add_argument("--repeats", type=int, help="timed epochs per variant (default 3)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--presets", nargs="+", default=list(architectures.PRESETS), choices=list(architectures.PRESETS))
+    parser.add_argument("--presets", nargs="+", default=list(architectures.PRESETS),
+                        choices=list(architectures.PRESETS))
     parser.add_argument("--no-estimate", action="store_true", help="skip comparing the epoch-time estimate")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     arguments = parser.parse_args(argv)

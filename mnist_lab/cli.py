@@ -154,8 +154,9 @@ def _train(arguments) -> int:
     validation = (f"{resolved.validation_size:,} held-out training images" if resolved.validation == "holdout"
                   else f"the {resolved.validation_size:,} test images")
     _progress(f"Training {architecture.get('label') or architecture['name']} ({report.total_parameters:,} parameters) "
-              f"on {device}: {resolved.epochs} epoch(s) of {resolved.train_size:,} images, batch {resolved.batch_size}, "
-              f"{training.OPTIMIZERS[resolved.optimizer].label} at {resolved.learning_rate:g}; validating on {validation}.")
+              f"on {device}: {resolved.epochs} epoch(s) of {resolved.train_size:,} images, batch "
+              f"{resolved.batch_size}, {training.OPTIMIZERS[resolved.optimizer].label} at {resolved.learning_rate:g}; "
+              f"validating on {validation}.")
     run_id = manager.submit(architecture, resolved, name)
     _progress(f"Run {run_id} in {store.root}/ (Ctrl-C stops it and keeps the finished epochs).")
     interrupted = False

@@ -816,18 +816,19 @@ def estimate_epoch(calibration: SpeedCalibration, multiply_adds: int, settings: 
     return EpochEstimate(training, validation, settings.epochs)
 
 
-def format_duration(seconds: float | None) -> str:
-    """'45 s', '4 min 20 s', '1 h 05 min'."""
+def format_duration(seconds: float | None, compact: bool = False) -> str:
+    """'45 s', '4 min 20 s', '1 h 05 min'; compact (for narrow figures): '45s', '4m 20s', '1h 05m'."""
     if seconds is None or not math.isfinite(seconds):
         return "–"
+    second, minute, hour = ("s", "m", "h") if compact else (" s", " min", " h")
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return f"{seconds}{second}"
     minutes, seconds = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
+        return f"{minutes}{minute} {seconds:02d}{second}"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return f"{hours}{hour} {minutes:02d}{minute}"
 
 
 # --- describing runs ------------------------------------------------------------------------------

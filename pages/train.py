@@ -6,6 +6,10 @@ from mnist_lab import architectures, data, training
 from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
 
 ACTIVE = ("queued", "running")
+STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
+                 "completed": ("completed", "green"), "stopped": ("stopped", "orange"), "failed": ("failed", "red"),
+                 "interrupted": ("interrupted", "orange")}
+SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
 
 
 def make_reruns_cheap():
@@ -22,8 +26,6 @@ def make_reruns_cheap():
 
 
 make_reruns_cheap()
-STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"), "completed": ("completed", "green"),
-                 "stopped": ("stopped", "orange"), "failed": ("failed", "red"), "interrupted": ("interrupted", "orange")}
 
 
 @st.cache_resource(show_spinner=False)
@@ -89,9 +91,6 @@ def apply_preset_defaults():
     st.session_state.train_defaults_for = st.session_state["train_architecture"]
 
 
-SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
-
-
 def with_current(choices: tuple, key: str) -> list:
     """A slider's round values plus the current one (a preset may recommend, say, a rate of 0.004)."""
     return sorted(set(choices) | ({st.session_state[key]} if key in st.session_state else set()))
@@ -99,8 +98,8 @@ def with_current(choices: tuple, key: str) -> list:
 
 def set_plan(train_size: int | None, epochs: int):
     """None: all the training images (all but the held-out ones when validating on those)."""
-    holdout_ = holdout if st.session_state.get("train_validation") == "holdout" else 0
-    st.session_state.train_train_size = min(train_size or train_available, train_available - holdout_)
+    held_out = holdout if st.session_state.get("train_validation") == "holdout" else 0
+    st.session_state.train_train_size = min(train_size or train_available, train_available - held_out)
     st.session_state.train_epochs = epochs
 
 
@@ -153,7 +152,8 @@ with setup:
                                  help="An epoch is one pass over every training image. The notebook trained 12.")
         optimizer = st.selectbox("Optimizer", list(training.OPTIMIZERS), key="train_optimizer",
                                  format_func=lambda key: training.OPTIMIZERS[key].label, on_change=reset_learning_rate,
-                                 persist_state="session", help=training.OPTIMIZERS[st.session_state.train_optimizer].description)
+                                 persist_state="session",
+                                 help=training.OPTIMIZERS[st.session_state.train_optimizer].description)
         validation_labels = {"holdout": "Held-out training images (recommended)",
                              "test": f"The {test_available:,} test images (as the notebook did)"}
         validation = st.radio("Validate on", list(validation_labels), key="train_validation",
@@ -237,9 +237,11 @@ with watch_column:
                                                     validation=settings.validation).resolve(train_available,
                                                                                             test_available)
             quick_estimate = training.estimate_epoch(calibration, report.multiply_adds, quick_settings)
+            cheapest = min(architectures.PRESETS,
+                           key=lambda preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds)
             st.caption(f"That is long for a lesson. The quick demo ({quick_settings.train_size:,} images, 1 epoch) "
-                       f"takes ≈ {training.format_duration(quick_estimate.total_seconds)}, and a smaller net such as "
-                       "seed-3layer is far faster per image.")
+                       f"takes ≈ {training.format_duration(quick_estimate.total_seconds)}, and a net with fewer "
+                       f"multiply-adds per image, such as {cheapest}, is far faster.")
         if estimating:
             st.rerun()
 
@@ -293,10 +295,11 @@ def progress_panel(meta: dict, snapshot: dict):
     st.progress(done, text=f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · "
                            f"{phase.get(snapshot.get('phase'), snapshot.get('phase') or 'starting')}")
     elapsed, remaining, speed = st.columns(3)
-    elapsed.metric("Elapsed", training.format_duration(snapshot.get("elapsed")))
-    remaining.metric("Time left", training.format_duration(snapshot.get("remaining")),
+    elapsed.metric("Elapsed", training.format_duration(snapshot.get("elapsed"), compact=True))
+    remaining.metric("Time left", training.format_duration(snapshot.get("remaining"), compact=True),
                      help="From the speed of the batches so far; the first batches are slower.")
-    speed.metric("Images / second", f"{snapshot['images_per_second']:,.0f}" if snapshot.get("images_per_second") else "–")
+    images_per_second = snapshot.get("images_per_second")
+    speed.metric("Images / second", f"{images_per_second:,.0f}" if images_per_second else "–")
     st.markdown(f":material/memory: Training on **{meta.get('device') or 'this machine (starting…)'}**")
 
 
@@ -324,15 +327,13 @@ def result_panel(meta: dict, history: list[dict]):
 def next_steps(meta: dict):
     if meta["status"] not in ACTIVE and store.has_model(meta["id"]):
         st.markdown("**What next?**")
-        compare, draw = st.columns(2)
-        if compare.button("Compare it with other runs and the notebook", icon=":material/compare_arrows:",
-                          key=f"compare_{meta['id']}"):
+        if st.button("Compare it with other runs and the notebook", icon=":material/compare_arrows:",
+                     key=f"compare_{meta['id']}"):
             selected = st.session_state.setdefault("selected_run_ids", [])
             if meta["id"] not in selected:
                 selected.append(meta["id"])
             st.switch_page("pages/compare.py")
-        with draw:
-            st.page_link("pages/draw.py", label="Try it on your own handwriting", icon=":material/draw:")
+        st.page_link("pages/draw.py", label="Try it on your own handwriting", icon=":material/draw:")
 
 
 def charts(meta: dict, snapshot: dict, history: list[dict]) -> bool:

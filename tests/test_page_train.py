@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 import pytest
-from conftest import app_test, open_page, wait_idle
+from conftest import app_test, open_app_page, open_page, wait_idle
 
 from mnist_lab import architectures, training
 from mnist_lab.runs import RunStore
@@ -28,13 +28,7 @@ def background_work_finishes():
 
 
 def train_page(**session):
-    at = app_test()
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/train.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app_page("pages/train.py", **session)
 
 
 def button(at, label):

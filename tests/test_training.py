@@ -186,6 +186,7 @@ def test_epoch_estimate_grows_with_multiply_adds_and_images():
     assert big.epoch_seconds > 5 * small.epoch_seconds
     assert small.total_seconds == pytest.approx(small.epoch_seconds * settings.epochs)
     assert training.format_duration(260) == "4 min 20 s" and training.format_duration(3900) == "1 h 05 min"
+    assert training.format_duration(260, compact=True) == "4m 20s" and training.format_duration(None) == "–"
 
 
 def test_calibration_measures_a_positive_rate_and_is_cached(isolated_storage):
@@ -275,7 +276,7 @@ def test_the_queue_never_trains_more_than_the_limit(synthetic_data, isolated_sto
     second = manager.submit(tiny(), {"epochs": 1})
     third = manager.submit(tiny(), {"epochs": 1})
     assert manager.counts()["running"] == 1 and manager.counts()["queued"] == 2
-    assert (manager.queue_position(first), manager.queue_position(second), manager.queue_position(third)) == (None, 1, 2)
+    assert [manager.queue_position(run_id) for run_id in (first, second, third)] == [None, 1, 2]
     with pytest.raises(training.QueueFull, match="queue is full: 1 run\\(s\\) training and 2 waiting"):
         manager.submit(tiny(), {"epochs": 1})
     queued = manager.store.get(third)
