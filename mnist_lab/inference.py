@@ -15,7 +15,7 @@ import numpy as np
 from mnist_lab import preprocessing
 from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
 
-USABLE_STATUSES = ("completed", "stopped")
+USABLE_STATUSES = ("completed", "stopped", "interrupted")
 BATCH = 256
 
 _cache: dict[tuple[str, float], object] = {}

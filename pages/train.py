@@ -12,20 +12,6 @@ STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
 SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
 
 
-def make_reruns_cheap():
-    """After every script run, fragments included, Streamlit 1.67 calls keras.backend.clear_session()
-    and then gc.collect(2). With TensorFlow loaded each is a full garbage collection: measured 0.4 s
-    of CPU per run here, so each learner watching a run (one fragment run a second) took 40 % of a
-    core, and clear_session also resets Keras' state under the models that train (and trace) in
-    background threads. The lab keeps its models alive on purpose: both are switched off."""
-    from streamlit import config
-    from streamlit.runtime.scriptrunner import script_runner
-
-    script_runner._clean_problem_modules = lambda: None
-    config.set_option("runner.postScriptGC", False)
-
-
-make_reruns_cheap()
 
 
 @st.cache_resource(show_spinner=False)
