@@ -20,6 +20,21 @@ def training_manager(runs_root: str) -> training.TrainingManager:
     return training.TrainingManager(RunStore(runs_root))
 
 
+@st.cache_data(show_spinner="Preparing the augmentation preview…")
+def augmentation_preview():
+    """Ten training digits and two augmented versions of each, as one picture."""
+    import numpy as np
+
+    from mnist_lab import augmentation
+    from mnist_lab.gallery import digit_grid
+
+    mnist = data.load_mnist()
+    images, labels = data.sample_digits(mnist, per_class=1)
+    originals = data.to_model_input(images)
+    rows = [originals] + [augmentation.preview(originals, seed=seed) for seed in (1, 2)]
+    return digit_grid(np.concatenate(rows), None, columns=10, scale=2)
+
+
 st.title("Train")
 st.markdown("Pick a net and how to train it, then watch its loss fall and its accuracy rise, batch after batch. "
             "Runs are saved as they go: you can leave this page, refresh it, or stop a run at any time.")
@@ -179,6 +194,9 @@ with setup:
                         key="train_augment", persist_state="session",
                         help="Each epoch sees slightly different images: slower to fit, often better on real "
                              "handwriting.")
+    if augment:
+        st.image(augmentation_preview(), width="stretch",
+                 caption="Top: ten training digits. Below: what two epochs of augmentation might make of them.")
     name = st.text_input("Run name", key="train_name", persist_state="session", max_chars=training.MAX_NAME_LENGTH,
                          placeholder="a name to find this run again (optional)")
 

@@ -234,3 +234,17 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page):
     assert batches_so_far(page) == 2 * 32
     assert page.get_by_text(re.compile(r"of the 200 test images right")).is_visible()
     page.get_by_role("button", name="Compare it with other runs and the notebook").wait_for()
+
+
+def test_augmentation_shows_a_preview_of_augmented_digits(monkeypatch, synthetic_npz):
+    from streamlit.testing.v1.element_tree import Image
+
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    at = app_test(180)
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception
+    images_before = sum(isinstance(node, Image) for node in at.main)
+    at.toggle(key="train_augment").set_value(True).run()
+    assert not at.exception
+    assert sum(isinstance(node, Image) for node in at.main) == images_before + 1

@@ -1,0 +1,27 @@
+"""The benchmark report runs end to end at tiny sizes, so that it cannot rot. No timing is asserted."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.browser
+def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
+    output = tmp_path / "results.json"
+    completed = subprocess.run([sys.executable, "benchmarks/run_all.py", "--quick", "--json", str(output)],
+                               cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert results["quick"] is True
+    assert set(results["training"]["results"]) == {"seed-3layer", "seed-5layer", "seed-7layer", "quick-cnn"}
+    for result in results["training"]["results"].values():
+        assert result["median_ratio_app"] > 0 and result["median_seconds"]["bare"] > 0
+    assert results["draw_latency"]["direct_call_ms"] > 0 and results["draw_latency"]["model_predict_ms"] > 0
+    assert results["first_render"]["home_first_render_s"] > 0 and results["first_render"]["ratio"] > 0
+    assert results["quick_cnn"]["epochs"] == 1 and 0 <= results["quick_cnn"]["test_accuracy"] <= 1
+    assert results["quick_cnn"]["settings"]["schedule"] == "warmup-cosine"
+    assert "1. Seconds per epoch" in completed.stdout and "4. quick-cnn" in completed.stdout
