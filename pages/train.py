@@ -31,7 +31,8 @@ def augmentation_preview():
     mnist = data.load_mnist()
     images, labels = data.sample_digits(mnist, per_class=1)
     originals = data.to_model_input(images)
-    rows = [originals] + [augmentation.preview(originals, seed=seed) for seed in (1, 2)]
+    with training.KERAS_SETUP_LOCK:  # Keras must not build in two threads at once
+        rows = [originals] + [augmentation.preview(originals, seed=seed) for seed in (1, 2)]
     return digit_grid(np.concatenate(rows), None, columns=10, scale=2)
 
 
