@@ -79,40 +79,44 @@ def run(quick: bool = False) -> dict:
     return results
 
 
+def _training_lines(training: dict) -> list[str]:
+    return [f"   {preset:<12} app {result['median_seconds']['app']:8.2f} s   "
+            f"bare {result['median_seconds']['bare']:8.2f} s   ratio {result['median_ratio_app']:.3f}"
+            for preset, result in training["results"].items()]
+
+
+def _draw_lines(draw: dict) -> list[str]:
+    return [f"   {draw['model']}: Draw page path (model(x)) {draw['direct_call_ms']:.2f} ms   "
+            f"model.predict path {draw['model_predict_ms']:.2f} ms   "
+            f"ratio {draw['direct_call_ms'] / draw['model_predict_ms']:.3f}"]
+
+
+def _render_lines(render: dict) -> list[str]:
+    return [f"   home {render['home_first_render_s']:.2f} s (device details at "
+            f"{render['home_device_details_s']:.2f} s)   bare Streamlit page "
+            f"{render['baseline_first_render_s']:.2f} s   ratio {render['ratio']:.2f}"]
+
+
+def _quick_cnn_lines(quick_cnn: dict) -> list[str]:
+    return [f"   {quick_cnn['epochs']} epoch(s), {quick_cnn['training_seconds']:.1f} s of training, "
+            f"test accuracy {quick_cnn['test_accuracy'] * 100:.2f} % on {quick_cnn['device']}"]
+
+
+PARTS = (
+    ("training", "1. Seconds per epoch: app's training path against bare model.fit", _training_lines),
+    ("draw_latency", "2. One drawing: preprocessing + prediction", _draw_lines),
+    ("first_render", "3. Home page, from `streamlit run` to first render in Chromium", _render_lines),
+    ("quick_cnn", "4. quick-cnn with its own settings", _quick_cnn_lines),
+)
+
+
 def _table(results: dict) -> str:
     lines = [f"MNIST Lab benchmarks on {results['machine']['platform']} "
              f"({results['machine']['cpu_cores']} cores){' [quick mode]' if results['quick'] else ''}", ""]
-    training = results["training"]
-    lines.append("1. Seconds per epoch: app's training path against bare model.fit")
-    if "error" in training:
-        lines.append(f"   failed: {training['error']}")
-    for preset, result in training.get("results", {}).items():
-        median = result["median_seconds"]
-        lines.append(f"   {preset:<12} app {median['app']:8.2f} s   bare {median['bare']:8.2f} s"
-                     f"   ratio {result['median_ratio_app']:.3f}")
-    draw = results["draw_latency"]
-    lines.append("2. One drawing: preprocessing + prediction")
-    if "error" in draw:
-        lines.append(f"   failed: {draw['error']}")
-    else:
-        lines.append(f"   {draw['model']}: Draw page path (model(x)) {draw['direct_call_ms']:.2f} ms   "
-                     f"model.predict path {draw['model_predict_ms']:.2f} ms   "
-                     f"ratio {draw['direct_call_ms'] / draw['model_predict_ms']:.3f}")
-    render = results["first_render"]
-    lines.append("3. Home page, from `streamlit run` to first render in Chromium")
-    if "error" in render:
-        lines.append(f"   failed: {render['error']}")
-    else:
-        lines.append(f"   home {render['home_first_render_s']:.2f} s (device details at "
-                     f"{render['home_device_details_s']:.2f} s)   bare Streamlit page "
-                     f"{render['baseline_first_render_s']:.2f} s   ratio {render['ratio']:.2f}")
-    quick_cnn = results["quick_cnn"]
-    lines.append("4. quick-cnn with its own settings")
-    if "error" in quick_cnn:
-        lines.append(f"   failed: {quick_cnn['error']}")
-    else:
-        lines.append(f"   {quick_cnn['epochs']} epoch(s), {quick_cnn['training_seconds']:.1f} s of training, "
-                     f"test accuracy {quick_cnn['test_accuracy'] * 100:.2f} % on {quick_cnn['device']}")
+    for key, title, describe in PARTS:
+        part = results[key]
+        lines.append(title)
+        lines.extend([f"   failed: {part['error']}"] if "error" in part else describe(part))
     return "\n".join(lines)
 
 
@@ -125,7 +129,7 @@ def main(argv=None) -> int:
     print(_table(results))
     args.json.write_text(json.dumps(results, indent=2))
     print(f"\nwritten to {args.json}")
-    failed = [part for part in ("training", "draw_latency", "first_render", "quick_cnn") if "error" in results[part]]
+    failed = [key for key, _, _ in PARTS if "error" in results[key]]
     return 1 if failed else 0
 
 

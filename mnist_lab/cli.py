@@ -37,34 +37,22 @@ class _Parser(argparse.ArgumentParser):
                          if " " in self.prog else f"{message} (see `python -m mnist_lab --help`)")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def _number_argument(convert, noun, accept, requirement):
+    """An argparse type: the text converted by `convert`, refused with a one-line reason."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{value if convert is int else text} {requirement}")
+        return value
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0")
-    return value
+_positive_int = _number_argument(int, "a whole number", lambda value: value >= 1, "must be at least 1")
+_non_negative_int = _number_argument(int, "a whole number", lambda value: value >= 0, "must be 0 or more")
+_positive_float = _number_argument(float, "a number", lambda value: value > 0, "must be above 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
