@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from mnist_lab import architectures
+from mnist_lab.errors import LabError
 from mnist_lab.runs import write_atomic
 
 ARCHITECTURES_VARIABLE = "MNIST_LAB_ARCHITECTURES"
@@ -19,7 +20,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9 _.\-]{1,60}")
 RESERVED_NAMES = ("custom",)
 
 
-class ArchitectureNotFound(ValueError):
+class ArchitectureNotFound(LabError):
     """No saved architecture has this name."""
 
 

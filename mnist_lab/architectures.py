@@ -14,6 +14,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from mnist_lab.errors import LabError
+
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 MAX_LAYERS = 64
@@ -236,7 +238,7 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(LabError):
     """An architecture that cannot be built, with the 1-based number of the layer at fault."""
 
     def __init__(self, message: str, layer_number: int | None = None):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_lab.errors import LabError
+
 DATA_VARIABLE = "MNIST_LAB_DATA"
 EXPECTED = {
     "x_train": (60000, 28, 28),
@@ -22,7 +24,7 @@ EXPECTED = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(LabError):
     """MNIST could not be loaded; the message says what to fix."""
 
 

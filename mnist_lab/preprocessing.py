@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
+from mnist_lab.errors import LabError
+
 FIELD = 28
 BOX = 20
 CENTRE = 14.0  # MNIST's mean centre of mass, in pixel-index coordinates of the 28x28 field
@@ -37,7 +39,7 @@ MIN_EXTENT = 0.08  # ink whose longest side is below this share of the image is 
 PHOTO_NOISE_FLOOR = 0.15  # after contrast stretching, fainter "ink" in a photo is paper texture
 
 
-class ImageError(ValueError):
+class ImageError(LabError):
     """An upload or file that cannot be used; the message says what to change."""
 
 

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_lab.errors import LabError
+
 REFERENCE_FILE = Path(__file__).with_name("reference_results.json")
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 KEY_PREFIX = "notebook:"
@@ -31,7 +33,7 @@ NOTEBOOK_SETTINGS = {
 NOTEBOOK_DEVICE = "the notebook's machine (Keras 2, TensorFlow)"
 
 
-class ReferenceResultsError(ValueError):
+class ReferenceResultsError(LabError):
     """The reference file is missing or not in the expected format."""
 
 

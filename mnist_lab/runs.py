@@ -21,17 +21,19 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mnist_lab.errors import LabError
+
 RUNS_VARIABLE = "MNIST_LAB_RUNS"
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
 MODEL_FILE = "model.keras"
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(LabError):
     """A run's model file is missing or unreadable."""
 
 
-class RunNotFound(KeyError):
+class RunNotFound(LabError, KeyError):
     def __str__(self):
         return f"No run with id {self.args[0]!r}."
 
