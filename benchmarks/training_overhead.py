@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_lab import architectures, data, system, training  # noqa: E402
+from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
 VARIANTS = ("bare", "app", "app-sync")
@@ -70,7 +70,7 @@ def time_epoch(variant, model, fit_model, arrays, settings, store) -> tuple[floa
         fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=1,
                       validation_data=(arrays["x_validation"], arrays["y_validation"]), verbose=0, shuffle=True)
         return time.perf_counter() - start, time.process_time() - cpu
-    run_id = store.create("benchmark", training.preset_architecture("seed-3layer"), settings.as_dict())["id"]
+    run_id = store.create("benchmark", architecture_sources.preset_architecture("seed-3layer"), settings.as_dict())["id"]
     live = training.LiveState(run_id, settings)
     live.start()
     callback_class = sync_callback_class() if variant == "app-sync" else None

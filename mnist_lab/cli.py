@@ -16,11 +16,13 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import sys
 import time
 
-from mnist_lab import architectures, data
-from mnist_lab.runs import RunNotFound, RunStore
+from mnist_lab import architectures
+from mnist_lab.errors import LabError
+from mnist_lab.runs import RunStore
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -56,7 +58,7 @@ _positive_float = _number_argument(float, "a number", lambda value: value > 0, "
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mnist_lab.training import OPTIMIZERS, SCHEDULES, VALIDATION_CHOICES
+    from mnist_lab.training import EXECUTOR_NAMES, OPTIMIZERS, SCHEDULES, VALIDATION_CHOICES
 
     parser = _Parser(prog="mnist_lab", description="MNIST Lab from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", action="store_true", default=None,
                        help="random shifts, rotations, zoom and stroke width while training")
     train.add_argument("--name", help="a name for the run")
+    train.add_argument("--executor", choices=list(EXECUTOR_NAMES),
+                       help="where the run trains: process (default, or MNIST_LAB_EXECUTOR), thread, or ray")
 
     runs = commands.add_parser("runs", help="list the stored runs", description="List the stored runs, newest first.")
     runs.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return {"train": _train, "runs": _runs, "predict": _predict}[arguments.command](arguments)
-    except (ValueError, data.DataError, RunNotFound) as error:
+    except LabError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -129,22 +133,21 @@ def _on_terminate(signum, frame):
 
 
 def _train(arguments) -> int:
-    from mnist_lab import system, training
+    from mnist_lab import training
+    from mnist_lab.architecture_sources import architecture_from_argument
 
-    architecture = training.architecture_from_argument(arguments.arch)
+    architecture = architecture_from_argument(arguments.arch)
     settings = _settings_from(arguments, architecture)
     store = RunStore()
-    manager = training.TrainingManager(store, max_concurrent=1, max_queued=0)
-    architecture, report, resolved, name = manager.prepare(architecture, settings, arguments.name)
-    system.configure_gpu_memory()
     with _native_stderr_hidden():
-        device = training.device_details()["device"]
+        manager = training.TrainingManager(store, max_concurrent=1, max_queued=0, executor=arguments.executor)
+    architecture, report, resolved, name = manager.prepare(architecture, settings, arguments.name)
     validation = (f"{resolved.validation_size:,} held-out training images" if resolved.validation == "holdout"
                   else f"the {resolved.validation_size:,} test images")
     _progress(f"Training {architecture.get('label') or architecture['name']} ({report.total_parameters:,} parameters) "
-              f"on {device}: {resolved.epochs} epoch(s) of {resolved.train_size:,} images, batch "
-              f"{resolved.batch_size}, {training.OPTIMIZERS[resolved.optimizer].label} at {resolved.learning_rate:g}; "
-              f"validating on {validation}.")
+              f"in the {manager.executor.name} executor: {resolved.epochs} epoch(s) of {resolved.train_size:,} "
+              f"images, batch {resolved.batch_size}, {training.OPTIMIZERS[resolved.optimizer].label} at "
+              f"{resolved.learning_rate:g}; validating on {validation}.")
     run_id = manager.submit(architecture, resolved, name)
     _progress(f"Run {run_id} in {store.root}/ (Ctrl-C stops it and keeps the finished epochs).")
     interrupted = False
@@ -158,7 +161,8 @@ def _train(arguments) -> int:
         manager.wait(run_id)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    summary = training.run_summary(store, run_id)
+        manager.executor.close()
+    summary = run_summary(store, run_id)
     if summary["status"] == "failed":
         _progress(f"error: {summary['message']}")
     elif summary["test_accuracy"] is not None:
@@ -168,6 +172,26 @@ def _train(arguments) -> int:
     if summary["status"] == "failed":
         return EXIT_ERROR
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def run_summary(store: RunStore, run_id: str) -> dict:
+    """The one-line JSON result of a run, as `train` prints it last."""
+    meta = store.get(run_id)
+    seconds = [value for value in meta.get("epoch_seconds") or [] if isinstance(value, (int, float))]
+    return {
+        "run_id": run_id,
+        "name": meta.get("name"),
+        "status": meta.get("status"),
+        "message": meta.get("message") or "",
+        "architecture": (meta.get("architecture") or {}).get("name"),
+        "test_accuracy": meta.get("test_accuracy"),
+        "test_loss": meta.get("test_loss"),
+        "epochs": meta.get("epochs_done", 0),
+        "seconds_per_epoch": round(statistics.median(seconds), 3) if seconds else None,
+        "device": meta.get("device"),
+        "executor": meta.get("executor"),
+        "model": str(store.model_path(run_id)) if store.has_model(run_id) else None,
+    }
 
 
 @contextlib.contextmanager
@@ -192,36 +216,38 @@ def _progress(text: str, end: str = "\n") -> None:
 
 
 def _follow(manager, store, run_id: str) -> None:
-    """Print a progress line (rewritten in place on a terminal) and one line per finished epoch."""
-    from mnist_lab.training import format_duration
+    """Print the device once it is known, a progress line (rewritten in place on a terminal) and one line
+    per finished epoch."""
+    from mnist_lab.presentation import format_duration
 
     live = manager.live_state(run_id)
     terminal = sys.stderr.isatty()
-    version, printed, last_line = -1, 0, 0.0
+    version, printed, last_line, device = -1, 0, 0.0, None
+    epochs = store.get(run_id)["settings"]["epochs"]
     while not manager.wait(run_id, 0):
         version = live.wait_for_change(version, timeout=1.0)
         snapshot = live.snapshot()
-        history = store.history(run_id) if snapshot["epochs_done"] > printed else []
+        if device is None and (device := store.get(run_id).get("device")):
+            _progress(("\r\033[K" if terminal else "") + f"Training on {device}.")
+        history = store.history(run_id) if (snapshot.get("epochs_done") or 0) > printed else []
         for row in history[printed:]:
             if terminal:
                 _progress("\r\033[K", end="")
-            _progress(_epoch_line(row, snapshot["epochs"]))
+            _progress(_epoch_line(row, epochs))
             printed = row["epoch"]
-        if terminal and snapshot["status"] == "running" and time.monotonic() - last_line > 0.2:
+        if terminal and snapshot.get("status") == "running" and time.monotonic() - last_line > 0.2:
             last_line = time.monotonic()
-            done = snapshot["batch"] / max(1, snapshot["batches"])
-            bar = "#" * int(20 * done) + "." * (20 - int(20 * done))
-            speed = snapshot["images_per_second"]
-            loss = f" loss {snapshot['loss']:.4f}" if snapshot["loss"] is not None else ""
-            _progress(f"\r\033[KEpoch {snapshot['epoch']}/{snapshot['epochs']} [{bar}] "
-                      f"{snapshot['batch']}/{snapshot['batches']} {snapshot['phase']}{loss}"
+            batch, batches = snapshot.get("batch") or 0, max(1, snapshot.get("batches") or 1)
+            bar = "#" * int(20 * batch / batches) + "." * (20 - int(20 * batch / batches))
+            speed, loss, remaining = (snapshot.get(key) for key in ("images_per_second", "loss", "remaining"))
+            _progress(f"\r\033[KEpoch {snapshot.get('epoch') or 1}/{epochs} [{bar}] {batch}/{batches} "
+                      f"{snapshot.get('phase') or 'starting'}" + (f" loss {loss:.4f}" if loss is not None else "")
                       + (f" · {speed:,.0f} images/s" if speed else "")
-                      + (f" · {format_duration(snapshot['remaining'])} left" if snapshot["remaining"] else ""),
-                      end="")
+                      + (f" · {format_duration(remaining)} left" if remaining else ""), end="")
     if terminal:
         _progress("\r\033[K", end="")
     for row in store.history(run_id)[printed:]:
-        _progress(_epoch_line(row, live.settings.epochs))
+        _progress(_epoch_line(row, epochs))
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
@@ -278,12 +304,13 @@ def _run_row(meta: dict) -> dict:
 # --- predict --------------------------------------------------------------------------------------
 
 def _predict(arguments) -> int:
-    try:
-        from mnist_lab.inference import predict_files
-    except ImportError as error:
-        print(f"error: prediction is not available ({error}).", file=sys.stderr)
-        return EXIT_ERROR
-    results = predict_files(RunStore(), arguments.run, arguments.images)
-    for result in results:
-        print(json.dumps(result))
-    return EXIT_ERROR if any("error" in result for result in results) else 0
+    """One JSON line per image, printed as soon as that image is read, so one bad file spoils no other."""
+    from mnist_lab.inference import predict_files
+
+    store, failed = RunStore(), False
+    store.get(arguments.run)  # an unknown run is one error, not one per image
+    for image in arguments.images:
+        result = predict_files(store, arguments.run, [image])[0]
+        failed = failed or "error" in result
+        print(json.dumps(result), flush=True)
+    return EXIT_ERROR if failed else 0

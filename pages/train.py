@@ -2,21 +2,21 @@
 
 import streamlit as st
 
-from mnist_lab import architectures, data, training
+from mnist_lab import architecture_sources, architectures, data, training
+from mnist_lab.errors import LabError
+from mnist_lab.presentation import chart_spec, describe_settings, format_duration, result_notes
+from mnist_lab.runs import ACTIVE_STATUSES as ACTIVE
 from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
 
-ACTIVE = ("queued", "running")
 STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
                  "completed": ("completed", "green"), "stopped": ("stopped", "orange"), "failed": ("failed", "red"),
                  "interrupted": ("interrupted", "orange")}
 SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
 
 
-
-
 @st.cache_resource(show_spinner=False)
 def training_manager(runs_root: str) -> training.TrainingManager:
-    """One manager per process and run folder, shared by every session: it owns the training threads."""
+    """One manager per process and run folder, shared by every session: it owns the queue and the workers."""
     return training.TrainingManager(RunStore(runs_root))
 
 
@@ -43,7 +43,7 @@ st.markdown("Pick a net and how to train it, then watch its loss fall and its ac
 try:
     manager = training_manager(str(default_runs_dir().resolve()))
     train_available, test_available = manager.data_sizes()
-except (ValueError, data.DataError) as error:
+except LabError as error:
     st.error(str(error))
     st.stop()
 store = manager.store
@@ -59,7 +59,7 @@ def architecture_options() -> tuple[dict[str, str], str]:
         options["edited"] = f"{current} (being edited on the Architecture page)"
     for preset in architectures.PRESETS.values():
         options[f"preset:{preset.id}"] = f"{preset.id}: {preset.title}"
-    for name in training.saved_architecture_names():
+    for name in architecture_sources.saved_architecture_names():
         options[f"saved:{name}"] = f"{name} (saved)"
     default = ("edited" if "edited" in options else f"preset:{current}" if f"preset:{current}" in options
                else f"saved:{current}" if f"saved:{current}" in options else next(iter(options)))
@@ -69,11 +69,11 @@ def architecture_options() -> tuple[dict[str, str], str]:
 def chosen_architecture(key: str) -> dict:
     kind, _, name = key.partition(":")
     if kind == "edited":
-        return training.custom_architecture(st.session_state["architecture_layers"],
+        return architecture_sources.custom_architecture(st.session_state["architecture_layers"],
                                             label=st.session_state.get("architecture_name") or "custom")
     if kind == "preset":
-        return training.preset_architecture(name)
-    return training.saved_architecture(name)
+        return architecture_sources.preset_architecture(name)
+    return architecture_sources.saved_architecture(name)
 
 
 def apply_preset_defaults():
@@ -132,7 +132,7 @@ with setup:
     try:
         architecture = chosen_architecture(architecture_key)
         architecture, report, _, _ = manager.prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
-    except (ValueError, OSError) as error:
+    except (LabError, OSError) as error:
         st.error(f"This architecture cannot be trained: {error}")
         st.page_link("pages/architecture.py", label="Fix it on the Architecture page", icon=":material/account_tree:")
         st.stop()
@@ -207,7 +207,7 @@ settings = training.TrainSettings(epochs=int(epochs), batch_size=int(batch_size)
 try:
     architecture, report, settings, run_name = manager.prepare(architecture, settings, name)
     problem = None
-except ValueError as error:
+except LabError as error:
     problem = str(error)
 
 with watch_column:
@@ -229,12 +229,12 @@ with watch_column:
                 st.caption(":material/speed: Measuring this machine's speed (a few seconds, once)…")
             return
         calibration = manager.speed.calibration()
-        st.metric("Per epoch on this machine", f"≈ {training.format_duration(estimate.epoch_seconds)}",
+        st.metric("Per epoch on this machine", f"≈ {format_duration(estimate.epoch_seconds)}",
                   help=f"{report.multiply_adds:,} multiply-adds per image x {settings.train_size:,} images, at the "
                        f"speed measured on {calibration.device} ({calibration.measured[:10]}), plus "
                        f"{settings.validation_size:,} validation images.")
         st.markdown(f"**{settings.epochs} epoch{'s' if settings.epochs != 1 else ''}: "
-                    f"≈ {training.format_duration(estimate.total_seconds)}** on {calibration.device}, "
+                    f"≈ {format_duration(estimate.total_seconds)}** on {calibration.device}, "
                     "plus a few seconds to start.")
         if estimate.epoch_seconds > 60:
             quick_settings = training.TrainSettings(epochs=1, batch_size=settings.batch_size,
@@ -245,7 +245,7 @@ with watch_column:
             cheapest = min(architectures.PRESETS,
                            key=lambda preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds)
             st.caption(f"That is long for a lesson. The quick demo ({quick_settings.train_size:,} images, 1 epoch) "
-                       f"takes ≈ {training.format_duration(quick_estimate.total_seconds)}, and a net with fewer "
+                       f"takes ≈ {format_duration(quick_estimate.total_seconds)}, and a net with fewer "
                        f"multiply-adds per image, such as {cheapest}, is far faster.")
         if estimating:
             st.rerun()
@@ -256,7 +256,7 @@ with watch_column:
                  width="stretch"):
         try:
             run_id = manager.submit(architecture, settings, name)
-        except (ValueError, data.DataError) as error:
+        except LabError as error:
             st.error(str(error))
         else:
             st.session_state.train_watched_run = run_id
@@ -300,8 +300,8 @@ def progress_panel(meta: dict, snapshot: dict):
     st.progress(done, text=f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · "
                            f"{phase.get(snapshot.get('phase'), snapshot.get('phase') or 'starting')}")
     elapsed, remaining, speed = st.columns(3)
-    elapsed.metric("Elapsed", training.format_duration(snapshot.get("elapsed"), compact=True))
-    remaining.metric("Time left", training.format_duration(snapshot.get("remaining"), compact=True),
+    elapsed.metric("Elapsed", format_duration(snapshot.get("elapsed"), compact=True))
+    remaining.metric("Time left", format_duration(snapshot.get("remaining"), compact=True),
                      help="From the speed of the batches so far; the first batches are slower.")
     images_per_second = snapshot.get("images_per_second")
     speed.metric("Images / second", f"{images_per_second:,.0f}" if images_per_second else "–")
@@ -325,7 +325,7 @@ def result_panel(meta: dict, history: list[dict]):
         st.warning(meta.get("message") or "The server stopped during this run.", icon=":material/warning:")
     else:
         return
-    for note in training.result_notes(meta, history):
+    for note in result_notes(meta, history):
         st.info(note, icon=":material/lightbulb:")
 
 
@@ -346,7 +346,7 @@ def charts(meta: dict, snapshot: dict, history: list[dict]) -> bool:
         return False
     epochs = (meta.get("settings") or {}).get("epochs") or 1
     for metric in ("loss", "accuracy"):
-        st.vega_lite_chart(spec=training.chart_spec(snapshot, history, metric, epochs), width="stretch")
+        st.vega_lite_chart(spec=chart_spec(snapshot, history, metric, epochs), width="stretch")
     st.caption(f"Light blue: loss and accuracy of each training batch, smoothed over about 20 batches "
                f"({snapshot.get('batches_done') or 0:,} batches so far, {len(snapshot.get('curve') or [])} points). "
                "Dots: means over each whole epoch, on the training images (dark blue) and on the validation images "
@@ -374,7 +374,7 @@ def watched_run(run_id: str):
             st.toast("Stopping before the next batch…")
     architecture_ = meta.get("architecture") or {}
     st.caption(f"{architecture_.get('label') or architecture_.get('name')} · {meta.get('parameters') or 0:,} "
-               f"parameters · {training.describe_settings(meta.get('settings') or {})}"
+               f"parameters · {describe_settings(meta.get('settings') or {})}"
                + (f" · {meta['device']}" if meta.get("device") else ""))
     progress_panel(meta, snapshot)
     result_panel(meta, history)

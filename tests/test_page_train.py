@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import app_test, open_app_page, open_page, wait_idle
 
-from mnist_lab import architectures, training
+from mnist_lab import architecture_sources, architectures, presentation, training
 from mnist_lab.runs import RunStore
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -161,7 +161,7 @@ def test_a_full_queue_is_a_message_and_stop_works_from_the_page(synthetic_data, 
 
 def test_failed_and_interrupted_runs_show_their_message(synthetic_data, isolated_storage):
     store = RunStore(isolated_storage / "runs")
-    failed = store.create("broken", training.custom_architecture(TINY, "tiny"), {"epochs": 2})["id"]
+    failed = store.create("broken", architecture_sources.custom_architecture(TINY, "tiny"), {"epochs": 2})["id"]
     store.update(failed, status="failed", message="Out of memory while training: use a smaller batch size.")
     at = app_test()
     at.query_params["run"] = failed

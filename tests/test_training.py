@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_lab import architectures, training
+from mnist_lab import architecture_sources, architectures, presentation, training
 from mnist_lab.runs import RunStore
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -31,11 +31,11 @@ def synthetic_data(synthetic_npz, monkeypatch):
 
 @pytest.fixture
 def manager(synthetic_data, isolated_storage):
-    return training.TrainingManager(RunStore(isolated_storage / "runs"))
+    return training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
 
 
 def tiny():
-    return training.custom_architecture(TINY, label="tiny")
+    return architecture_sources.custom_architecture(TINY, label="tiny")
 
 
 def wait_until(live: training.LiveState, condition, timeout=120):
@@ -101,15 +101,15 @@ def test_every_optimizer_builds_with_its_learning_rate():
 
 
 def test_architecture_arguments(tmp_path):
-    assert training.architecture_from_argument("seed-5layer")["source"] == "preset"
+    assert architecture_sources.architecture_from_argument("seed-5layer")["source"] == "preset"
     path = tmp_path / "mine.json"
     path.write_text(architectures.to_json(TINY, "mine"))
-    from_file = training.architecture_from_argument(str(path))
+    from_file = architecture_sources.architecture_from_argument(str(path))
     assert (from_file["name"], from_file["source"], from_file["label"]) == ("custom", "custom", "mine")
     with pytest.raises(ValueError, match="Unknown architecture 'nope'"):
-        training.architecture_from_argument("nope")
+        architecture_sources.architecture_from_argument("nope")
     with pytest.raises(ValueError, match="Cannot read"):
-        training.architecture_from_argument(str(tmp_path / "missing.json"))
+        architecture_sources.architecture_from_argument(str(tmp_path / "missing.json"))
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -185,8 +185,8 @@ def test_epoch_estimate_grows_with_multiply_adds_and_images():
     small, big = (training.estimate_epoch(calibration, macs[p], settings) for p in ("seed-3layer", "seed-5layer"))
     assert big.epoch_seconds > 5 * small.epoch_seconds
     assert small.total_seconds == pytest.approx(small.epoch_seconds * settings.epochs)
-    assert training.format_duration(260) == "4 min 20 s" and training.format_duration(3900) == "1 h 05 min"
-    assert training.format_duration(260, compact=True) == "4m 20s" and training.format_duration(None) == "–"
+    assert presentation.format_duration(260) == "4 min 20 s" and presentation.format_duration(3900) == "1 h 05 min"
+    assert presentation.format_duration(260, compact=True) == "4m 20s" and presentation.format_duration(None) == "–"
 
 
 def test_calibration_measures_a_positive_rate_and_is_cached(isolated_storage):
@@ -271,7 +271,8 @@ def test_a_failing_run_is_marked_failed_and_the_next_one_still_trains(manager, m
 
 
 def test_the_queue_never_trains_more_than_the_limit(synthetic_data, isolated_storage):
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, max_queued=2)
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, max_queued=2,
+                                       executor="thread")
     first = manager.submit(tiny(), {"epochs": 40, "batch_size": 8})
     second = manager.submit(tiny(), {"epochs": 1})
     third = manager.submit(tiny(), {"epochs": 1})
@@ -290,9 +291,10 @@ def test_the_queue_never_trains_more_than_the_limit(synthetic_data, isolated_sto
 
 
 def test_two_slots_train_two_runs_at_once_and_no_more(synthetic_data, isolated_storage):
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2, max_queued=5)
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2, max_queued=5,
+                                       executor="thread")
     run_ids = [manager.submit(tiny(), {"epochs": 40, "batch_size": 8}) for _ in range(4)]
-    assert manager.counts() == {"running": 2, "queued": 2, "max_concurrent": 2, "max_queued": 5}
+    assert manager.counts() == {"running": 2, "queued": 2, "max_concurrent": 2, "max_queued": 5, "executor": "thread"}
     for run_id in run_ids:
         wait_until(manager.live_state(run_id), lambda snapshot: snapshot["batches_done"] >= 1)
         manager.stop(run_id)  # the next queued run starts in the freed slot
@@ -302,7 +304,7 @@ def test_two_slots_train_two_runs_at_once_and_no_more(synthetic_data, isolated_s
 
 
 def test_stopping_a_queued_run_takes_it_out_of_the_queue(synthetic_data, isolated_storage):
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1)
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor="thread")
     first = manager.submit(tiny(), {"epochs": 40, "batch_size": 8})
     waiting = manager.submit(tiny(), {"epochs": 1})
     manager.stop(waiting)
@@ -341,7 +343,7 @@ def test_runs_of_a_dead_process_become_interrupted_when_a_manager_starts(synthet
     store.update(meta["id"], status="running")
     store.append_epoch(meta["id"], {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0,
                                     "val_accuracy": 0.5, "seconds": 1.0})
-    manager = training.TrainingManager(store)
+    manager = training.TrainingManager(store, executor="thread")
     assert manager.recovered == [meta["id"]]
     recovered = store.get(meta["id"])
     assert recovered["status"] == "interrupted" and "1 finished epoch" in recovered["message"]
@@ -349,7 +351,7 @@ def test_runs_of_a_dead_process_become_interrupted_when_a_manager_starts(synthet
 
 def test_a_bad_architecture_or_setting_is_refused_before_anything_is_stored(manager):
     with pytest.raises(architectures.ArchitectureError, match="Layer 1"):
-        manager.submit(training.custom_architecture([{"type": "Dense", "units": 8}]), {"epochs": 1})
+        manager.submit(architecture_sources.custom_architecture([{"type": "Dense", "units": 8}]), {"epochs": 1})
     with pytest.raises(ValueError, match="Epochs"):
         manager.submit(tiny(), {"epochs": 0})
     assert manager.store.list() == []
@@ -364,24 +366,24 @@ def test_readable_errors():
 def test_chart_spec_has_batches_epochs_and_validation():
     snapshot = {"curve": [[0.5, 2.0, 0.3], [1.0, 1.5, 0.5]]}
     history = [{"epoch": 1, "loss": 1.6, "accuracy": 0.45, "val_loss": 1.4, "val_accuracy": 0.55, "seconds": 1}]
-    spec = training.chart_spec(snapshot, history, "accuracy", epochs=3)
+    spec = presentation.chart_spec(snapshot, history, "accuracy", epochs=3)
     assert spec["data"]["values"] == [
-        {"epoch": 0.5, "value": 0.3, "series": training.SERIES[0]},
-        {"epoch": 1.0, "value": 0.5, "series": training.SERIES[0]},
-        {"epoch": 1, "value": 0.45, "series": training.SERIES[1]},
-        {"epoch": 1, "value": 0.55, "series": training.SERIES[2]}]
+        {"epoch": 0.5, "value": 0.3, "series": presentation.SERIES[0]},
+        {"epoch": 1.0, "value": 0.5, "series": presentation.SERIES[0]},
+        {"epoch": 1, "value": 0.45, "series": presentation.SERIES[1]},
+        {"epoch": 1, "value": 0.55, "series": presentation.SERIES[2]}]
     assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 3]
     assert spec["layer"][0]["encoding"]["y"]["axis"]["format"] == ".0%"
-    assert training.chart_spec(snapshot, history, "loss", epochs=3)["data"]["values"][0]["value"] == 2.0
+    assert presentation.chart_spec(snapshot, history, "loss", epochs=3)["data"]["values"][0]["value"] == 2.0
 
 
 def test_batch_normalization_lag_is_explained():
     meta = {"settings": {"train_size": 10_000, "batch_size": 128},
             "architecture": {"layers": architectures.preset_layers("seed-3layer")}}
     history = [{"epoch": 1, "accuracy": 0.64, "val_accuracy": 0.38}]
-    notes = training.result_notes(meta, history)
+    notes = presentation.result_notes(meta, history)
     assert len(notes) == 1 and "79 batches" in notes[0] and "55 %" in notes[0]
-    assert training.result_notes(meta, [{"epoch": 1, "accuracy": 0.9, "val_accuracy": 0.88}]) == []
+    assert presentation.result_notes(meta, [{"epoch": 1, "accuracy": 0.9, "val_accuracy": 0.88}]) == []
 
 
 def test_learning_rate_schedules():

@@ -1,0 +1,28 @@
+"""Training runs, one module per concept; pages and the command line import the names below.
+
+    settings          TrainSettings, the optimizer and schedule registries, limits and choices
+    progress          LiveState (a run's progress), the Keras callback, the live.json publisher
+    fitting           the fit loop of one run: data split, build, fit, save each epoch, test scores
+    speed             this machine's measured speed, and epoch-time estimates from it
+    executors         where runs train (thread, process, ray) behind one RunHandle interface
+    process_executor  worker processes, one kept warm
+    ray_executor      Ray tasks, on a local instance or a cluster
+    manager           the queue that hands runs to an executor, stops them and reports on them
+"""
+
+from mnist_lab.training.executors import (EXECUTOR_NAMES, EXECUTOR_VARIABLE, ExecutorUnavailable, RunHandle,
+                                          ThreadExecutor, executor_name, make_executor)
+from mnist_lab.training.fitting import (KERAS_SETUP_LOCK, FitOutcome, build_for_training, device_details,
+                                        fit_epochs, prepare_arrays, readable_error, save_model_atomic,
+                                        split_indices, test_scores, train_run)
+from mnist_lab.training.manager import (MAX_CONCURRENT_VARIABLE, MAX_QUEUED_VARIABLE, QueueFull, TrainingManager,
+                                        wait_for_background, wait_for_run)
+from mnist_lab.training.progress import (DIVERGED_MESSAGE, PUBLISH_SECONDS, SMOOTHING, LivePublisher, LiveState,
+                                         StopRequested, TrainingDiverged, live_metrics_class)
+from mnist_lab.training.settings import (BATCH_SIZE_CHOICES, LEARNING_RATE_CHOICES, MAX_EPOCHS, MAX_NAME_LENGTH,
+                                         OPTIMIZERS, QUICK_DEMO, SCHEDULES, TEST_VALIDATION_NOTE, VALIDATION_CHOICES,
+                                         SettingsError, TrainSettings, clean_run_name, default_holdout,
+                                         learning_rate_schedule, preset_training_defaults, settings_fields,
+                                         training_size_choices)
+from mnist_lab.training.speed import (CALIBRATION_FILE, EpochEstimate, SpeedCalibration, SpeedEstimator, calibrate,
+                                      estimate_epoch)

@@ -1,0 +1,240 @@
+"""The fit loop of one run, wherever it trains (a worker process, a Ray task, a test): the data split, building
+the model under the set-up lock, fitting with the live-metrics callback, saving each finished epoch, and
+the test scores."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_lab import architectures, data, system
+from mnist_lab.errors import LabError
+from mnist_lab.runs import RunStore, now_iso, write_atomic
+from mnist_lab.training.progress import (DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged,
+                                         live_metrics_class)
+from mnist_lab.training.settings import OPTIMIZERS, TrainSettings, learning_rate_schedule
+
+logger = logging.getLogger(__name__)
+
+
+def split_indices(train_available: int, settings: TrainSettings) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which training images train and which validate (None: the test images validate); fixed by the seed."""
+    order = np.random.default_rng(settings.seed).permutation(train_available)
+    train = order[:settings.train_size]
+    if settings.validation == "test":
+        return train, None
+    return train, order[settings.train_size:settings.train_size + settings.validation_size]
+
+
+def prepare_arrays(mnist: data.Mnist, settings: TrainSettings) -> dict[str, np.ndarray]:
+    """Float model inputs for one run; made when the run starts, never for a queued run."""
+    train, validation = split_indices(len(mnist.x_train), settings)
+    arrays = {
+        "x_train": data.to_model_input(mnist.x_train[train]),
+        "y_train": mnist.y_train[train].astype("int32"),
+        "x_test": data.to_model_input(mnist.x_test),
+        "y_test": mnist.y_test.astype("int32"),
+    }
+    if validation is None:
+        arrays["x_validation"], arrays["y_validation"] = arrays["x_test"], arrays["y_test"]
+    else:
+        arrays["x_validation"] = data.to_model_input(mnist.x_train[validation])
+        arrays["y_validation"] = mnist.y_train[validation].astype("int32")
+    return arrays
+
+
+
+# Building a model and tracing its functions is not thread-safe with TensorFlow (keras-team/keras#20382,
+# tensorflow/tensorflow#78338): a run holds this lock from building its model to the end of its first
+# epoch (by then every step function is traced), the speed calibration holds it throughout, and the
+# final test evaluation takes it again. Steady training, the bulk of the time, runs in parallel.
+KERAS_SETUP_LOCK = threading.RLock()
+
+
+class SetupHold:
+    """The set-up lock as one run holds it: taken before building, given back after the first epoch."""
+
+    def __init__(self, live: LiveState):
+        self.live = live
+        self.held = False
+
+    def acquire(self):
+        """Wait for the lock; a stop asked for meanwhile is honoured (StopRequested)."""
+        while not KERAS_SETUP_LOCK.acquire(timeout=0.2):
+            self.live.check_stop(count_batch=False)
+        self.held = True
+
+    def release(self):
+        if self.held:
+            self.held = False
+            KERAS_SETUP_LOCK.release()
+
+
+def build_for_training(layers: list, settings: TrainSettings, name: str = "mnist_cnn"):
+    """(model to save, model to fit): the same weights; the second adds augmentation when asked for.
+
+    Seeding and building happen under the set-up lock: Keras' global seed decides initial weights and
+    dropout, and building in two threads at once is unsafe.
+    """
+    import keras
+
+    with KERAS_SETUP_LOCK:
+        keras.utils.set_random_seed(settings.seed)
+        model = architectures.build_model(layers, name)
+        fit_model = model
+        if settings.augment:
+            from mnist_lab import augmentation
+
+            fit_model = augmentation.with_augmentation(model, seed=settings.seed)
+        fit_model.compile(optimizer=OPTIMIZERS[settings.optimizer].build(learning_rate_schedule(settings)),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, fit_model
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """Save a .keras file so that a reader (or a crash) never sees half of it."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-", suffix=".keras")
+    os.close(handle)
+    try:
+        model.save(temporary)
+        write_atomic(path, Path(temporary).read_bytes())
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def readable_error(error: BaseException) -> str:
+    """A failure as a learner can act on it; details go to the server log."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if len(text) > 300:
+        text = text[:297] + "..."
+    name = type(error).__name__
+    if isinstance(error, MemoryError) or "ResourceExhausted" in name or "out of memory" in str(error).lower():
+        return ("Out of memory while training: use a smaller batch size, fewer training images or a smaller "
+                f"net, or wait until other runs finish. ({name}: {text})")
+    if isinstance(error, (data.DataError, architectures.ArchitectureError, TrainingDiverged)):
+        return str(error)
+    return f"Training failed: {name}: {text}"
+
+
+def device_details() -> dict:
+    """run.json's device fields for this process: device, backend, versions."""
+    info = system.device_info()
+    return {
+        "device": info.description,
+        "backend": info.backend,
+        "versions": {"keras": info.keras_version, "backend": f"{info.backend} {info.framework_version}".strip(),
+                     "python": platform.python_version()},
+    }
+
+
+
+@dataclass
+class FitOutcome:
+    status: str  # completed, stopped or failed
+    message: str
+    history: list[dict]
+    epoch_weights: list | None  # the weights saved with the last finished epoch
+
+
+def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, arrays: dict,
+               settings: TrainSettings, callback_class=None, setup_hold: SetupHold | None = None) -> FitOutcome:
+    """The app's training path: fit with the live-metrics callback; after each epoch save the model
+    (atomically) and append the epoch to the history. A stop or a NaN loss ends it cleanly.
+    `setup_hold` is given back once the first epoch (and so all tracing) is done."""
+    history: list[dict] = []
+    saved: list = [None]
+
+    def on_epoch(row):
+        save_model_atomic(model, store.model_path(run_id))
+        store.append_epoch(run_id, row)
+        history.append(row)
+        saved[0] = model.get_weights()
+        live.epoch_saved(len(history))
+        if setup_hold is not None:
+            setup_hold.release()
+
+    callback = (callback_class or live_metrics_class())(live, on_epoch)
+    live.set_phase("training")
+    try:
+        fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=settings.epochs,
+                      validation_data=(arrays["x_validation"], arrays["y_validation"]), callbacks=[callback],
+                      verbose=0, shuffle=True)
+        return FitOutcome("completed", "", history, saved[0])
+    except StopRequested:
+        if history:
+            model.set_weights(saved[0])  # back to the last finished epoch: the saved model
+            message = (f"Stopped by request during epoch {len(history) + 1}; the model after epoch "
+                       f"{len(history)} is kept.")
+        else:
+            message = "Stopped before the first epoch ended: there is no model to keep."
+        return FitOutcome("stopped", message, history, saved[0])
+    except TrainingDiverged:
+        return FitOutcome("failed", DIVERGED_MESSAGE, history, saved[0])
+
+
+def test_scores(outcome: FitOutcome, model, fit_model, arrays: dict, settings: TrainSettings) -> dict:
+    """test_loss and test_accuracy of the kept model on the test images.
+
+    When the test images were the validation set, the last epoch already measured them.
+    """
+    if settings.validation == "test":
+        last = outcome.history[-1]
+        return {"test_loss": last["val_loss"], "test_accuracy": last["val_accuracy"]}
+    loss, accuracy = fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=settings.batch_size, verbose=0)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+
+
+def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainSettings, live: LiveState,
+              load_data=data.load_mnist, publisher=None) -> tuple[str, str]:
+    """Train one stored run to its end, keeping the store up to date; returns (status, message).
+
+    Every executor calls this in the process that trains. A stop, a NaN loss or an error ends the run
+    cleanly with its finished epochs; `live.shutting_down` (the server is going away) makes it interrupted.
+    `publisher` is closed when the run has ended, after the final status is in the store.
+    """
+    if live.stop_event.is_set() or store.stop_requested(run_id):
+        message = "Stopped before it started."
+        store.update(run_id, status="stopped", finished=now_iso(), message=message)
+        live.finish("stopped", message)
+        return "stopped", message
+    live.start()
+    hold = SetupHold(live)
+    status, message = "failed", ""
+    try:
+        store.update(run_id, status="running", started=now_iso(), pid=os.getpid(), **device_details())
+        hold.acquire()
+        arrays = prepare_arrays(load_data(), settings)
+        model, fit_model = build_for_training(architecture["layers"], settings, "mnist_cnn")
+        outcome = fit_epochs(store, run_id, live, model, fit_model, arrays, settings, setup_hold=hold)
+        status, message = outcome.status, outcome.message
+        if outcome.history and status != "failed":
+            live.set_phase("testing")
+            with KERAS_SETUP_LOCK:
+                store.update(run_id, **test_scores(outcome, model, fit_model, arrays, settings))
+    except StopRequested:
+        status, message = "stopped", "Stopped before it started training."
+    except Exception as error:
+        logger.exception("Run %s failed", run_id)
+        status, message = "failed", readable_error(error)
+    finally:
+        hold.release()
+        if live.shutting_down:
+            status = "interrupted"
+            message = (f"The server shut down during this run; {len(store.history(run_id))} finished "
+                       "epoch(s) kept.")
+        try:
+            store.update(run_id, status=status, message=message, finished=now_iso())
+        finally:
+            live.finish(status, message)
+            if publisher is not None:
+                publisher.close()
+    return status, message

@@ -1,0 +1,273 @@
+"""The training manager: one per server process and run folder, shared by every session. It checks a request,
+stores the run, queues it, and hands it to its executor when a training slot frees up; it stops runs and
+tells pages how each one is doing."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import functools
+import os
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+
+from mnist_lab import data
+from mnist_lab.architecture_sources import check_architecture
+from mnist_lab.errors import LabError
+from mnist_lab.runs import ACTIVE_STATUSES, RunStore, now_iso
+from mnist_lab.training.executors import ProgressBoard, RunHandle, make_executor
+from mnist_lab.training.progress import PUBLISH_SECONDS
+from mnist_lab.training.settings import TrainSettings, clean_run_name
+from mnist_lab.training.speed import EpochEstimate, SpeedEstimator, estimate_epoch, speed_estimators
+
+MAX_CONCURRENT_VARIABLE = "MNIST_LAB_MAX_CONCURRENT_RUNS"
+MAX_QUEUED_VARIABLE = "MNIST_LAB_MAX_QUEUED_RUNS"
+DEFAULT_MAX_CONCURRENT = 1
+DEFAULT_MAX_QUEUED = 10
+
+
+class QueueFull(LabError):
+    """Too many runs are waiting; the message says what to do."""
+
+
+@dataclass
+class _Job:
+    run_id: str
+    architecture: dict
+    settings: TrainSettings
+    queued: ProgressBoard
+    handle: RunHandle | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+# Every manager of this process: so that `recover_interrupted` never marks a run that this process is
+# still training, the exit hook stops them all, and tests can wait for a run started by a page.
+_MANAGERS: "weakref.WeakSet[TrainingManager]" = weakref.WeakSet()
+_MANAGERS_LOCK = threading.Lock()
+
+
+def _managers() -> list["TrainingManager"]:
+    with _MANAGERS_LOCK:
+        return list(_MANAGERS)
+
+
+def _job(run_id: str) -> _Job | None:
+    for manager in _managers():
+        job = manager._jobs.get(run_id)
+        if job is not None:
+            return job
+    return None
+
+
+def wait_for_run(run_id: str, timeout: float | None = None) -> bool:
+    """Wait until a run of this process has ended; True if it has (or is not this process's)."""
+    job = _job(run_id)
+    return True if job is None else job.done.wait(timeout)
+
+
+def wait_for_background(timeout: float | None = None) -> bool:
+    """Wait until no run of this process trains and no speed measurement runs; True if so in time."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def left():
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    for manager in _managers():
+        for job in list(manager._jobs.values()):
+            if not job.done.wait(left()):
+                return False
+    for estimator in speed_estimators():
+        if estimator.wait(left()) is None and estimator.running():
+            return False
+    return True
+
+
+def _shut_down(timeout: float = 15.0) -> None:
+    """At exit: stop the runs still training before the next batch, so that they end as interrupted with
+    their finished epochs, rather than the process aborting inside TensorFlow."""
+    for manager in _managers():
+        manager.shut_down(timeout)
+
+
+@functools.cache
+def _register_exit_hook() -> None:
+    atexit.register(_shut_down)
+
+
+def _environment_limit(variable: str, default: int, minimum: int) -> int:
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise LabError(f"{variable} must be a whole number, not {text!r}.") from None
+    if value < minimum:
+        raise LabError(f"{variable} must be at least {minimum}, not {value}.")
+    return value
+
+
+class TrainingManager:
+    """Queues runs and trains at most `max_concurrent` at once through an executor. Thread-safe.
+
+    Creating it marks runs whose trainer died as interrupted. A queued run holds no model and no copy
+    of the data. `executor` is an executor object or a name (default: MNIST_LAB_EXECUTOR, else process).
+    """
+
+    def __init__(self, store: RunStore | None = None, max_concurrent: int | None = None,
+                 max_queued: int | None = None, load_data=data.load_mnist, executor=None):
+        self.store = store or RunStore()
+        self.max_concurrent = max_concurrent or _environment_limit(MAX_CONCURRENT_VARIABLE, DEFAULT_MAX_CONCURRENT, 1)
+        self.max_queued = (max_queued if max_queued is not None
+                           else _environment_limit(MAX_QUEUED_VARIABLE, DEFAULT_MAX_QUEUED, 0))
+        self._load_data = load_data
+        self.executor = executor if executor is not None and not isinstance(executor, str) else make_executor(executor)
+        self._lock = threading.RLock()  # re-entered when a run ends the moment it starts
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._running: dict[str, _Job] = {}
+        self._jobs: dict[str, _Job] = {}
+        self.peak_running = 0
+        self.speed = SpeedEstimator(self.store.root)
+        alive = {run_id for manager in _managers() for run_id, job in manager._jobs.items() if not job.done.is_set()}
+        self.recovered = self.store.recover_interrupted(alive_run_ids=alive)
+        with _MANAGERS_LOCK:
+            _MANAGERS.add(self)
+        _register_exit_hook()
+        self._list_cache: tuple[float, list[dict]] = (0.0, [])
+
+    # submitting ------------------------------------------------------------------
+    def data_sizes(self) -> tuple[int, int]:
+        mnist = self._load_data()
+        return len(mnist.x_train), len(mnist.x_test)
+
+    def prepare(self, architecture: dict, settings: TrainSettings | dict, name: str | None = None):
+        """Validate a request without starting it: (architecture, report, resolved settings, name)."""
+        if isinstance(settings, dict):
+            settings = TrainSettings.from_dict(settings)
+        architecture, report = check_architecture(architecture)
+        settings = settings.resolve(*self.data_sizes())
+        return architecture, report, settings, clean_run_name(name, architecture, settings)
+
+    def submit(self, architecture: dict, settings: TrainSettings | dict, name: str | None = None) -> str:
+        """Store a new run and train it now or queue it; returns its id. Raises LabError (bad settings or
+        architecture, QueueFull, data.DataError)."""
+        architecture, report, settings, name = self.prepare(architecture, settings, name)
+        with self._lock:
+            if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
+                raise QueueFull(
+                    f"The training queue is full: {len(self._running)} run(s) training and {len(self._queue)} "
+                    "waiting. Try again when one has finished.")
+            meta = self.store.create(name, architecture, settings.as_dict(), parameters=report.total_parameters,
+                                     multiply_adds=report.multiply_adds, device="", backend="", versions={},
+                                     executor=self.executor.name)
+            run_id = meta["id"]
+            queued = ProgressBoard({"run_id": run_id, "status": "queued", "phase": "queued",
+                                    "epochs": settings.epochs, "curve": []})
+            job = _Job(run_id, architecture, settings, queued)
+            self._jobs[run_id] = job
+            if len(self._running) < self.max_concurrent:
+                self._start(job)
+            else:
+                self._queue.append(job)
+        return run_id
+
+    def _start(self, job: _Job) -> None:
+        """Called with the lock held."""
+        self._running[job.run_id] = job
+        self.peak_running = max(self.peak_running, len(self._running))
+        job.handle = self.executor.submit(self.store, job.run_id, job.architecture, job.settings)
+        job.handle.when_done(lambda handle: self._finished(job))
+
+    def _finished(self, job: _Job) -> None:
+        with self._lock:
+            self._running.pop(job.run_id, None)
+            job.done.set()
+            while self._queue and len(self._running) < self.max_concurrent:
+                self._start(self._queue.popleft())
+
+    # controlling -----------------------------------------------------------------
+    def stop(self, run_id: str) -> None:
+        """Stop a run before its next batch (or take it out of the queue). Finished epochs are kept."""
+        with self._lock:
+            queued = next((job for job in self._queue if job.run_id == run_id), None)
+            if queued is not None:
+                self._queue.remove(queued)
+            running = self._running.get(run_id)
+        if queued is not None:
+            message = "Stopped while waiting in the queue: it never started."
+            self.store.update(run_id, status="stopped", finished=now_iso(), message=message)
+            self.store.write_live(run_id, dict(queued.queued.snapshot(), status="stopped", message=message))
+            queued.done.set()
+            return
+        if running is not None and running.handle is not None:
+            running.handle.stop()
+        meta = self.store.get(run_id)
+        if meta["status"] in ACTIVE_STATUSES:
+            self.store.request_stop(run_id)  # also reaches a run trained by another process (the CLI)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> bool:
+        """Block until the run has ended (True) or the timeout passed (False)."""
+        return wait_for_run(run_id, timeout)
+
+    def shut_down(self, timeout: float = 15.0) -> None:
+        """Stop every run this manager trains, as interrupted, and release the executor."""
+        with self._lock:
+            running = [job for job in self._running.values() if job.handle is not None]
+            self._queue.clear()
+        for job in running:
+            job.handle.shut_down()
+        for job in running:
+            job.handle.wait(timeout)
+        self.executor.close()
+
+    # reading ---------------------------------------------------------------------
+    def live_state(self, run_id: str):
+        """The run's progress reader (snapshot, version, wait_for_change) while this process runs it."""
+        job = self._jobs.get(run_id)
+        if job is None:
+            return None
+        return job.handle.progress if job.handle is not None else job.queued
+
+    def live(self, run_id: str) -> dict:
+        """The run's live progress: from memory if this process runs it, else its live.json."""
+        job = self._jobs.get(run_id)
+        if job is not None and not job.done.is_set():
+            return self.live_state(run_id).snapshot(max_age=PUBLISH_SECONDS)
+        return self.store.live(run_id)
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None if the run is not waiting here."""
+        with self._lock:
+            for position, job in enumerate(self._queue, start=1):
+                if job.run_id == run_id:
+                    return position
+        return None
+
+    def counts(self) -> dict:
+        with self._lock:
+            return {"running": len(self._running), "queued": len(self._queue),
+                    "max_concurrent": self.max_concurrent, "max_queued": self.max_queued,
+                    "executor": self.executor.name}
+
+    def is_training(self) -> bool:
+        with self._lock:
+            return bool(self._running)
+
+    def runs(self, max_age: float = 1.0) -> list[dict]:
+        """The store's runs, newest first; shared by all sessions and re-read at most every `max_age` s."""
+        with self._lock:
+            stamp, runs = self._list_cache
+            if time.monotonic() - stamp < max_age:
+                return [dict(meta) for meta in runs]
+        runs = self.store.list()
+        with self._lock:
+            self._list_cache = (time.monotonic(), runs)
+        return [dict(meta) for meta in runs]
+
+    def estimate(self, multiply_adds: int, settings: TrainSettings) -> EpochEstimate | None:
+        """Seconds per epoch on this machine; None until the speed is known (measuring starts here)."""
+        self.speed.start(allowed=not self.is_training())
+        calibration = self.speed.calibration()
+        return None if calibration is None else estimate_epoch(calibration, multiply_adds, settings)

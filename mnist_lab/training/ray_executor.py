@@ -1,0 +1,215 @@
+"""The Ray executor: each run is a Ray task, on a local Ray instance, or on the cluster at RAY_ADDRESS when a
+class outgrows one server. MNIST_LAB_GPUS_PER_RUN (fractional allowed) is what each task asks for.
+
+No file system is assumed to be shared: the task trains into a run store of its own, in a temporary
+folder of whichever node runs it, and streams everything back through a Ray queue: the run's metadata
+when it changes, progress about twice a second, and each finished epoch with the model saved after it.
+The server writes those into its own store as they arrive, so a task that dies loses no finished
+epoch. A stop is a flag in a small actor that the task polls.
+
+Ray is optional (requirements-ray.txt); choosing it without Ray installed is an ExecutorUnavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queues
+import threading
+
+from mnist_lab.errors import LabError
+from mnist_lab.runs import RunStore, now_iso, write_atomic
+from mnist_lab.training.executors import ExecutorUnavailable, ProgressBoard, RunHandle
+from mnist_lab.training.settings import TrainSettings
+
+logger = logging.getLogger(__name__)
+
+GPUS_VARIABLE = "MNIST_LAB_GPUS_PER_RUN"
+POLL_SECONDS = 0.5
+# Fields of the task's run.json that the server's copy takes over; the rest (id, name, owner...) stay.
+MIRRORED_FIELDS = ("status", "message", "started", "finished", "device", "backend", "versions", "test_loss",
+                   "test_accuracy", "epochs_done", "epoch_seconds", "batch_normalization")
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorUnavailable("This server is set to train with Ray, but Ray is not installed: install "
+                                  "requirements-ray.txt, or choose the process executor.") from None
+    return ray
+
+
+def gpus_per_run() -> float:
+    text = os.environ.get(GPUS_VARIABLE) or "0"
+    try:
+        value = float(text)
+    except ValueError:
+        raise LabError(f"{GPUS_VARIABLE} must be a number of GPUs (0.5 is allowed), not {text!r}.") from None
+    if not 0 <= value <= 64:
+        raise LabError(f"{GPUS_VARIABLE} must be from 0 to 64, not {value:g}.")
+    return value
+
+
+def _train_remotely(job: dict, outbox, control) -> tuple[str, str]:
+    """The Ray task's body: train into a store of its own and send everything back through `outbox`."""
+    import tempfile
+
+    import ray
+
+    from mnist_lab import system
+    from mnist_lab.runs import read_json, write_json
+    from mnist_lab.training.fitting import train_run
+    from mnist_lab.training.progress import LivePublisher, LiveState
+
+    system.configure_gpu_memory()
+    run_id, settings = job["run_id"], TrainSettings.from_dict(job["settings"])
+    with tempfile.TemporaryDirectory(prefix="mnist-lab-ray-") as folder:
+        store = _ForwardingStore(folder, outbox)
+        store.path(run_id).mkdir(parents=True)
+        write_json(store.path(run_id) / "run.json", job["meta"])
+        write_json(store.path(run_id) / "history.json", [])
+        live = LiveState(run_id, settings)
+        stopped = threading.Event()
+
+        def poll_stop():
+            while not stopped.wait(POLL_SECONDS):
+                if ray.get(control.stop_requested.remote()):
+                    live.stop_event.set()
+                    return
+
+        threading.Thread(target=poll_stop, name="stop-poll", daemon=True).start()
+        publisher = LivePublisher(store, run_id, live, sink=lambda snapshot: outbox.put(("progress", snapshot)))
+        try:
+            result = train_run(store, run_id, job["architecture"], settings, live, publisher=publisher)
+        finally:
+            stopped.set()
+        outbox.put(("meta", read_json(store.path(run_id) / "run.json", default={})))
+        return result
+
+
+class _ForwardingStore(RunStore):
+    """The task's run store: writes locally as any store does, and forwards metadata and epochs."""
+
+    def __init__(self, root, outbox):
+        super().__init__(root)
+        self.outbox = outbox
+
+    def update(self, run_id: str, **changes) -> dict:
+        meta = super().update(run_id, **changes)
+        self.outbox.put(("meta", meta))
+        return meta
+
+    def append_epoch(self, run_id: str, epoch: dict) -> None:
+        super().append_epoch(run_id, epoch)
+        model = self.model_path(run_id)
+        self.outbox.put(("epoch", epoch, model.read_bytes() if model.is_file() else None))
+
+
+class RayHandle(RunHandle):
+    def __init__(self, run_id: str, store: RunStore, ray, reference, outbox, control, snapshot: dict):
+        super().__init__(run_id, ProgressBoard(snapshot))
+        self.store, self._ray, self._reference, self._outbox, self._control = store, ray, reference, outbox, control
+        threading.Thread(target=self._receive, name=f"ray-{run_id}", daemon=True).start()
+
+    def stop(self) -> None:
+        self._control.request_stop.remote()
+
+    def shut_down(self) -> None:
+        self.stop()
+
+    def _apply(self, message) -> None:
+        kind = message[0]
+        if kind == "progress":
+            self.progress.update(message[1])
+        elif kind == "meta":
+            changes = {key: message[1][key] for key in MIRRORED_FIELDS if key in message[1]}
+            changes.pop("epochs_done", None), changes.pop("epoch_seconds", None)  # append_epoch counts them
+            self.store.update(self.run_id, **changes)
+        elif kind == "epoch":
+            _, row, model = message
+            if model is not None:
+                write_atomic(self.store.model_path(self.run_id), model)
+            self.store.append_epoch(self.run_id, row)
+
+    def _drain(self, block: bool) -> bool:
+        """Apply waiting messages; True if any arrived."""
+        try:
+            message = self._outbox.get(block=block, timeout=POLL_SECONDS if block else None)
+        except (queues.Empty, self._ray.util.queue.Empty):
+            return False
+        self._apply(message)
+        return True
+
+    def _receive(self) -> None:
+        result = None
+        try:
+            while True:
+                ready, _ = self._ray.wait([self._reference], timeout=0)
+                if ready:
+                    while self._drain(block=False):
+                        pass
+                    result = tuple(self._ray.get(self._reference))
+                    break
+                self._drain(block=True)
+        except Exception as error:
+            logger.exception("The Ray task of run %s failed", self.run_id)
+            message = (f"The Ray task training this run stopped unexpectedly ({type(error).__name__}); "
+                       f"{len(self.store.history(self.run_id))} finished epoch(s) kept.")
+            self.store.update(self.run_id, status="failed", message=message, finished=now_iso())
+            result = ("failed", message)
+        finally:
+            self._ray.kill(self._outbox.actor)
+            self._ray.kill(self._control)
+        self._finish(*result)
+
+
+def _runtime_env() -> dict:
+    """The lab's own code travels with each task (py_modules), so cluster nodes need only its requirements."""
+    import mnist_lab
+
+    variables = {key: os.environ[key] for key in ("MNIST_LAB_DATA", "KERAS_BACKEND") if key in os.environ}
+    return {"py_modules": [os.path.dirname(mnist_lab.__file__)], "env_vars": variables}
+
+
+class RayExecutor:
+    """Submits each run as a Ray task; joins RAY_ADDRESS's cluster, or starts a local instance."""
+
+    name = "ray"
+
+    def __init__(self):
+        self._ray = _ray()
+        self.gpus = gpus_per_run()
+        if not self._ray.is_initialized():
+            self._ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
+                           log_to_driver=False, configure_logging=False,
+                           runtime_env=_runtime_env())
+        ray = self._ray
+
+        @ray.remote
+        class Control:
+            def __init__(self):
+                self.stopped = False
+
+            def request_stop(self):
+                self.stopped = True
+
+            def stop_requested(self):
+                return self.stopped
+
+        self._control_class = Control
+        self._task = ray.remote(_train_remotely)
+
+    def submit(self, store: RunStore, run_id: str, architecture: dict, settings: TrainSettings) -> RunHandle:
+        from ray.util.queue import Queue
+
+        outbox, control = Queue(), self._control_class.remote()
+        job = {"run_id": run_id, "architecture": architecture, "settings": settings.as_dict(),
+               "meta": store.get(run_id)}
+        reference = self._task.options(num_gpus=self.gpus).remote(job, outbox, control)
+        snapshot = {"run_id": run_id, "status": "running", "phase": "starting", "epoch": 1,
+                    "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
+        return RayHandle(run_id, store, self._ray, reference, outbox, control, snapshot)
+
+    def close(self) -> None:
+        """Leave Ray running: other managers of this process may share it."""
