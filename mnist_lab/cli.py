@@ -308,7 +308,6 @@ def _predict(arguments) -> int:
     from mnist_lab.inference import predict_files
 
     store, failed = RunStore(), False
-    store.get(arguments.run)  # an unknown run is one error, not one per image
     for image in arguments.images:
         result = predict_files(store, arguments.run, [image])[0]
         failed = failed or "error" in result

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mnist_lab import architectures, cli
-from mnist_lab.runs import RunStore
+from mnist_lab.runs import RunNotFound, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -110,20 +110,21 @@ def test_predict_prints_one_json_line_per_image_and_fails_if_any_failed(monkeypa
 
     def predict_files(store, run_id, paths):
         calls.append((store.root, run_id, list(paths)))
-        return [{"image": paths[0], "digit": 7, "probabilities": [0.0] * 7 + [1.0, 0.0, 0.0]},
-                {"image": paths[1], "error": "not an image"}]
+        if paths[0] == "notes.txt":
+            return [{"image": paths[0], "error": "not an image"}]
+        return [{"image": paths[0], "digit": 7, "probabilities": [0.0] * 7 + [1.0, 0.0, 0.0]}]
 
     monkeypatch.setitem(sys.modules, "mnist_lab.inference", types.SimpleNamespace(predict_files=predict_files))
     assert cli.main(["predict", "--run", "abc", "seven.png", "notes.txt"]) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["digit"] == 7 and lines[1] == {"image": "notes.txt", "error": "not an image"}
-    assert calls[0][1:] == ("abc", ["seven.png", "notes.txt"])
+    assert [call[1:] for call in calls] == [("abc", ["seven.png"]), ("abc", ["notes.txt"])]  # each as it goes
     assert calls[0][0] == RunStore().root
 
 
 def test_predict_turns_an_unknown_run_into_one_line(monkeypatch, capsys):
     def predict_files(store, run_id, paths):
-        raise ValueError(f"No run with id {run_id!r}.")
+        raise RunNotFound(run_id)
 
     monkeypatch.setitem(sys.modules, "mnist_lab.inference", types.SimpleNamespace(predict_files=predict_files))
     assert cli.main(["predict", "--run", "missing", "a.png"]) == 1
@@ -133,7 +134,7 @@ def test_predict_turns_an_unknown_run_into_one_line(monkeypatch, capsys):
 def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(synthetic_data, tiny_json,
                                                                              isolated_storage):
     process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs",
-                                "200", "--batch-size", "16"], cwd=ROOT, stdout=subprocess.PIPE,
+                                "200", "--batch-size", "16", "--executor", "thread"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:  # blocks until the first epoch has been written and reported
@@ -160,7 +161,7 @@ def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(syn
 
 def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_storage):
     process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs",
-                                "200", "--batch-size", "16"], cwd=ROOT, stdout=subprocess.PIPE,
+                                "200", "--batch-size", "16", "--executor", "thread"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stderr:

@@ -112,11 +112,10 @@ class RunHandle:
 
 class ThreadHandle(RunHandle):
     def stop(self) -> None:
-        self.progress.stop_event.set()
+        self.progress.request_stop()
 
     def shut_down(self) -> None:
-        self.progress.shutting_down = True
-        self.progress.stop_event.set()
+        self.progress.request_stop(shutting_down=True)
 
 
 class ThreadExecutor:
@@ -178,7 +177,3 @@ def wait_all(handles, timeout: float | None = None) -> bool:
         if not handle.wait(left):
             return False
     return True
-
-
-__all__ = ["EXECUTOR_NAMES", "EXECUTOR_VARIABLE", "ExecutorUnavailable", "ProgressBoard", "RunHandle",
-           "ThreadExecutor", "executor_name", "make_executor", "wait_all", "PUBLISH_SECONDS"]

@@ -182,12 +182,8 @@ def _serve() -> int:
 
     def listen():
         for text in sys.stdin:
-            message = json.loads(text)
-            if message.get("shut_down"):
-                live.shutting_down = True
-            live.stop_event.set()
-        live.shutting_down = True  # the server is gone
-        live.stop_event.set()
+            live.request_stop(shutting_down=bool(json.loads(text).get("shut_down")))
+        live.request_stop(shutting_down=True)  # the server is gone
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
     publisher = LivePublisher(store, run_id, live, sink=lambda snapshot: say({"progress": snapshot}))

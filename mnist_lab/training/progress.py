@@ -81,6 +81,7 @@ class LiveState:
         self._finished: float | None = None
         self._shared: tuple[float, dict] | None = None
         self.shutting_down = False
+        self._stop_asked_at: int | None = None  # batches started when a stop was asked for
 
     # training thread -------------------------------------------------------------
     def _bump(self):
@@ -97,6 +98,14 @@ class LiveState:
         with self._changed:
             self._phase = phase
             self._bump()
+
+    def request_stop(self, shutting_down: bool = False):
+        """Ask for a stop before the next batch; `shutting_down`: the server is going away (interrupted)."""
+        with self._changed:
+            if self._stop_asked_at is None:
+                self._stop_asked_at = self._batches_started
+            self.shutting_down = self.shutting_down or shutting_down
+        self.stop_event.set()
 
     def check_stop(self, count_batch: bool = True):
         """Called before each batch: raise if a stop was asked for (this process or the STOP file)."""
@@ -226,6 +235,8 @@ class LiveState:
                 "batch_size": self.settings.batch_size,
                 "batches_done": self._batches_done,
                 "batches_started": self._batches_started,
+                "batches_after_stop": (None if self._stop_asked_at is None
+                                       else self._batches_started - self._stop_asked_at),
                 "images_per_second": (self.settings.batch_size / self._seconds_per_batch
                                       if self._seconds_per_batch else None),
                 "elapsed": round(elapsed, 2),

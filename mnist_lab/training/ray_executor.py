@@ -75,7 +75,7 @@ def _train_remotely(job: dict, outbox, control) -> tuple[str, str]:
         def poll_stop():
             while not stopped.wait(POLL_SECONDS):
                 if ray.get(control.stop_requested.remote()):
-                    live.stop_event.set()
+                    live.request_stop()
                     return
 
         threading.Thread(target=poll_stop, name="stop-poll", daemon=True).start()

@@ -1,0 +1,178 @@
+"""Executors: runs in worker processes (stop across the process boundary, a killed worker, a server that
+goes away), many submissions at once, and Ray on a local instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from mnist_lab import architecture_sources, training
+from mnist_lab.runs import RunStore
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+LONG = {"epochs": 50, "batch_size": 8}
+
+
+@pytest.fixture
+def synthetic_data(synthetic_npz, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return synthetic_npz
+
+
+def tiny():
+    return architecture_sources.custom_architecture(TINY, label="tiny")
+
+
+def wait_until(progress, condition, timeout=180):
+    """Wait on the run's progress notifications until condition(snapshot) holds."""
+    deadline = time.monotonic() + timeout
+    version = -1
+    while not condition(progress.snapshot()):
+        assert time.monotonic() < deadline, f"no such progress: {progress.snapshot()}"
+        version = progress.wait_for_change(version, 5)
+    return progress.snapshot()
+
+
+def wait_for_status(store, run_id, statuses, timeout=180):
+    """Poll run.json (written by another process) until the run reaches one of `statuses`."""
+    deadline = time.monotonic() + timeout
+    while store.get(run_id)["status"] not in statuses:
+        assert time.monotonic() < deadline, store.get(run_id)
+        time.sleep(0.2)  # polling a file another process writes: there is no event to wait on
+    return store.get(run_id)
+
+
+@pytest.fixture
+def process_manager(synthetic_data, isolated_storage):
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor="process")
+    yield manager
+    manager.shut_down(timeout=60)
+
+
+def test_a_run_trains_in_a_worker_process_and_stops_within_one_batch(process_manager):
+    run_id = process_manager.submit(tiny(), LONG)
+    progress = process_manager.live_state(run_id)
+    steps = progress.snapshot()["batches"]
+    wait_until(progress, lambda snapshot: (snapshot.get("batches_done") or 0) >= steps + 5)
+    worker = process_manager.store.get(run_id)["pid"]
+    assert worker != os.getpid()
+    process_manager.stop(run_id)
+    assert process_manager.wait(run_id, 120)
+    final = progress.snapshot()
+    assert final["status"] == "stopped" and final["batches_after_stop"] <= 1
+    meta = process_manager.store.get(run_id)
+    assert meta["status"] == "stopped" and meta["executor"] == "process" and meta["epochs_done"] >= 1
+    assert process_manager.store.load_model(run_id) is not None
+
+
+def test_a_killed_worker_fails_its_run_with_a_message_and_the_next_run_starts(process_manager):
+    doomed = process_manager.submit(tiny(), LONG)
+    waiting = process_manager.submit(tiny(), {"epochs": 1})
+    assert process_manager.queue_position(waiting) == 1
+    wait_until(process_manager.live_state(doomed), lambda snapshot: (snapshot.get("epochs_done") or 0) >= 1)
+    os.kill(process_manager.store.get(doomed)["pid"], signal.SIGKILL)
+    assert process_manager.wait(doomed, 60)
+    meta = process_manager.store.get(doomed)
+    assert meta["status"] == "failed"
+    assert "stopped unexpectedly: signal 9 (SIGKILL)" in meta["message"] and "are kept" in meta["message"]
+    assert len(process_manager.store.history(doomed)) >= 1 and process_manager.store.has_model(doomed)
+    assert process_manager.wait(waiting, 180)
+    assert process_manager.store.get(waiting)["status"] == "completed"
+
+
+def test_a_server_that_goes_away_leaves_its_run_interrupted_with_its_epochs(synthetic_data, isolated_storage):
+    script = (
+        "import sys, time\n"
+        "from mnist_lab import architecture_sources, training\n"
+        "from mnist_lab.runs import RunStore\n"
+        "manager = training.TrainingManager(RunStore(sys.argv[1]), executor='process')\n"
+        "run_id = manager.submit(architecture_sources.custom_architecture(%r), %r)\n"
+        "print(run_id, flush=True)\n"
+        "manager.wait(run_id)\n" % (TINY, LONG))
+    server = subprocess.Popen([sys.executable, "-c", script, str(isolated_storage / "runs")], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    run_id = server.stdout.readline().strip()
+    store = RunStore(isolated_storage / "runs")
+    deadline = time.monotonic() + 180
+    while len(store.history(run_id)) < 1:
+        assert time.monotonic() < deadline and server.poll() is None
+        time.sleep(0.2)  # polling a file another process writes: there is no event to wait on
+    server.kill()  # no clean shutdown: the worker learns it from the end of its input
+    server.wait()
+    meta = wait_for_status(store, run_id, {"interrupted"})
+    assert "finished epoch(s) kept" in meta["message"] and meta["epochs_done"] >= 1
+    assert store.has_model(run_id)
+    manager = training.TrainingManager(store, executor="thread")  # the restarted server
+    assert run_id not in manager.recovered and store.get(run_id)["status"] == "interrupted"
+
+
+def test_twenty_learners_pressing_train_at_once_are_all_trained(synthetic_data, isolated_storage):
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2, max_queued=30,
+                                       executor="process")
+    run_ids, errors = [], []
+    start = threading.Barrier(20)
+
+    def press_train(seed):
+        start.wait()
+        try:
+            run_ids.append(manager.submit(tiny(), {"epochs": 1, "train_size": 100, "seed": seed}))
+        except Exception as error:  # every submission must be accepted
+            errors.append(error)
+
+    threads = [threading.Thread(target=press_train, args=(seed,)) for seed in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == [] and len(set(run_ids)) == 20
+        for run_id in run_ids:
+            assert manager.wait(run_id, 600)
+        statuses = [manager.store.get(run_id)["status"] for run_id in run_ids]
+        assert statuses == ["completed"] * 20, [manager.store.get(run_id)["message"] for run_id in run_ids]
+        assert manager.peak_running == 2
+    finally:
+        manager.shut_down(timeout=60)
+
+
+def test_the_command_line_names_its_executor(synthetic_data, isolated_storage):
+    result = subprocess.run([sys.executable, "-m", "mnist_lab", "train", "--arch", "quick-cnn", "--epochs", "1",
+                             "--train-size", "200", "--executor", "process"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["executor"] == "process" and summary["status"] == "completed"
+    assert RunStore(isolated_storage / "runs").get(summary["run_id"])["pid"] != os.getpid()
+
+
+def test_an_unknown_or_missing_executor_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_EXECUTOR", "spark")
+    with pytest.raises(training.ExecutorUnavailable, match="Unknown executor 'spark'"):
+        training.executor_name()
+
+
+def test_ray_trains_streams_progress_and_stops(synthetic_data, isolated_storage):
+    pytest.importorskip("ray")
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="ray")
+    try:
+        run_id = manager.submit(tiny(), LONG)
+        progress = manager.live_state(run_id)
+        wait_until(progress, lambda snapshot: (snapshot.get("batches_done") or 0) >= 1)  # streamed while training
+        wait_until(progress, lambda snapshot: (snapshot.get("epochs_done") or 0) >= 1)
+        manager.stop(run_id)
+        assert manager.wait(run_id, 180)
+        meta = manager.store.get(run_id)
+        assert meta["status"] == "stopped" and meta["executor"] == "ray", meta
+        assert meta["epochs_done"] == len(manager.store.history(run_id)) >= 1
+        assert meta["device"] and meta["test_accuracy"] is not None
+        assert manager.store.load_model(run_id) is not None  # the model came back into this server's store
+    finally:
+        manager.shut_down(timeout=60)
