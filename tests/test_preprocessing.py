@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zlib
 
@@ -53,7 +54,6 @@ def test_result_has_mnist_geometry():
     assert rows.max() - rows.min() + 1 <= 21 and columns.max() - columns.min() + 1 <= 21
     row, column = result.centre_of_mass
     assert abs(row - preprocessing.CENTRE) <= 0.5 and abs(column - preprocessing.CENTRE) <= 0.5
-    assert result.model_input().shape == (1, 28, 28, 1)
 
 
 def test_small_digit_in_a_corner_and_large_digit_in_the_centre_give_nearly_the_same_input():
@@ -151,21 +151,6 @@ def test_separate_strokes_of_one_digit_are_not_specks():
     for picture in (seven_with_bar, four):
         cleaned, specks = preprocessing.remove_specks(preprocessing.ink_from_canvas(canvas_pixels(picture)))
         assert not specks.any()
-
-
-def test_connected_components_are_labelled():
-    mask = np.zeros((12, 12), bool)
-    mask[1:4, 1:4] = True  # a square
-    mask[6, 6] = mask[7, 7] = mask[8, 8] = True  # a diagonal: one component with 8-connectivity
-    mask[1:11, 10] = True  # a bar
-    labels, count = preprocessing.label_components(mask)
-    assert count == 3
-    assert len(np.unique(labels[mask])) == 3 and (labels[~mask] == 0).all()
-    assert labels[6, 6] == labels[8, 8]
-    spiral = np.zeros((30, 30), bool)
-    spiral[1, 1:29] = spiral[1:29, 28] = spiral[28, 3:29] = spiral[3:29, 3] = spiral[3, 3:26] = True
-    assert preprocessing.label_components(spiral)[1] == 1
-    assert preprocessing.label_components(np.ones((5, 5), bool)) == (pytest.approx(np.ones((5, 5))), 1)
 
 
 def test_empty_and_nearly_empty_canvases_ask_for_a_digit():
@@ -284,3 +269,123 @@ def test_a_sideways_phone_photo_is_turned_upright():
     exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
     result = preprocess_upload(png_bytes(stored, "JPEG", quality=90, exif=exif.tobytes()))
     assert similarity(result.image, preprocess_upload(png_bytes(upright, "JPEG", quality=90)).image) > 0.95
+
+
+def test_a_file_over_the_limit_states_both_sizes_in_one_unit():
+    limit = 20 * 2**20
+    with pytest.raises(ImageError, match=r"The file is 21\.0 MB; the limit is 20\.0 MB\."):
+        preprocessing.read_image(b"\x00" * (21 * 2**20), max_bytes=limit)
+
+
+def test_a_lab_tiff_is_read_by_its_lightness():
+    grey = draw_strokes(SEVEN, side=120, box=(0.2, 0.1, 0.8, 0.9), ink=0, paper=255)
+    lab = preprocess_upload(png_bytes(grey.convert("RGB").convert("LAB"), "TIFF"))
+    assert lab.dark_on_light and similarity(lab.image, preprocess_upload(png_bytes(grey)).image) > 0.98
+
+
+def test_any_decoding_failure_is_an_image_error(monkeypatch):
+    """Whatever a decoder raises on a damaged file (here NotImplementedError, as DDS's does), the learner
+    gets an ImageError that says what to do."""
+    from PIL import ImageFile
+
+    def broken_load(self):
+        raise NotImplementedError("Unimplemented pixel format 'x'")
+
+    data = png_bytes(seven())
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken_load)
+    with pytest.raises(ImageError, match="damaged.*Unimplemented pixel format.*PNG or JPEG"):
+        preprocessing.read_image(data)
+
+
+# --- thick strokes, deskewing, doubts -------------------------------------------------------------
+
+def lit_unevenly(picture: Image.Image) -> Image.Image:
+    """Dark ink on white paper under a light that falls off from right to left and top to bottom."""
+    side = picture.width
+    light = np.linspace(0.6, 1.0, side)[None, :] * np.linspace(1.0, 0.85, side)[:, None]
+    return Image.fromarray((np.asarray(picture, dtype="float64") * light).astype(np.uint8))
+
+
+@pytest.mark.parametrize("width", [0.2, 0.3])
+def test_a_thick_digit_on_paper_keeps_its_strokes(width):
+    """A marker's strokes, a fifth to a third of the digit's size: the paper's lighting is not fooled by them."""
+    canvas = preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9), width=width)))
+    paper = draw_strokes(SEVEN, side=800, box=(0.2, 0.1, 0.8, 0.9), width=width, ink=0, paper=255)
+    for picture in (paper, lit_unevenly(paper)):
+        upload = preprocess_upload(png_bytes(picture))
+        assert similarity(upload.image, canvas.image) > 0.97
+        assert upload.image.sum() == pytest.approx(canvas.image.sum(), rel=0.1)  # not hollow
+
+
+def thickened_on_paper(digit: np.ndarray, size: int, grow: int) -> bytes:
+    """An MNIST digit thickened by `grow` pixels, enlarged to `size` and saved dark on white, as a PNG."""
+    from scipy import ndimage
+
+    thick = ndimage.grey_dilation(digit, size=(grow + 1, grow + 1)) if grow else digit
+    picture = Image.fromarray(255 - thick).resize((size, size), Image.Resampling.BICUBIC)
+    return png_bytes(picture)
+
+
+def thickened_on_canvas(digit: np.ndarray, size: int, grow: int) -> np.ndarray:
+    from scipy import ndimage
+
+    thick = ndimage.grey_dilation(digit, size=(grow + 1, grow + 1)) if grow else digit
+    return np.asarray(Image.fromarray(thick).resize((size, size), Image.Resampling.BICUBIC)) / 255.0
+
+
+@pytest.mark.slow
+def test_thick_enlarged_mnist_digits_read_the_same_uploaded_as_drawn(real_mnist, trained_model):
+    """Test digits thickened by 1 to 3 pixels and enlarged to 300 px: through the upload path (dark on
+    white, as a PNG) within 1 point of the same digits through the canvas path."""
+    rng = np.random.default_rng(2)
+    indices = rng.choice(len(real_mnist.x_test), size=300, replace=False)
+    uploads, canvases = [], []
+    for index in indices:
+        grow = int(rng.integers(1, 4))
+        uploads.append(preprocess_upload(thickened_on_paper(real_mnist.x_test[index], 300, grow)).image)
+        canvases.append(preprocess(thickened_on_canvas(real_mnist.x_test[index], 300, grow)).image)
+    labels = real_mnist.y_test[indices]
+    through_upload = inference.accuracy(trained_model, np.array(uploads), labels)
+    through_canvas = inference.accuracy(trained_model, np.array(canvases), labels)
+    assert through_canvas > 0.85
+    assert abs(through_upload - through_canvas) <= 0.01, (through_upload, through_canvas)
+
+
+def test_deskewing_shears_a_slanted_stroke_upright():
+    slanted = draw_strokes([[(0.8, 0.05), (0.2, 0.95)]], box=(0.2, 0.1, 0.8, 0.9), width=0.1)  # leans right
+    ink = preprocessing.ink_from_canvas(canvas_pixels(slanted))
+    assert preprocessing.skew(ink) < -0.4
+    upright, removed = preprocessing.deskew(ink)
+    assert removed < -0.4 and abs(preprocessing.skew(upright)) < 0.05
+    off = preprocess(ink)
+    on = preprocess(ink, Options(deskew=True))
+    assert off.deskewed is None and off.skew == 0.0 and not Options().deskew  # off by default
+    assert on.deskewed is not None and on.skew == pytest.approx(removed)
+    assert on.scaled.shape[1] < off.scaled.shape[1] / 2  # an upright bar is narrow
+    captions = [caption for caption, _ in preprocessing.step_pictures(on)]
+    assert any(caption.startswith("Deskewed") for caption in captions) and len(captions) == 5
+    straight = preprocessing.ink_from_canvas(canvas_pixels(draw_strokes([[(0.5, 0.05), (0.5, 0.95)]])))
+    assert preprocessing.deskew(straight)[1] == pytest.approx(0.0, abs=0.01)
+
+
+def test_mnist_digits_change_little_when_deskewed_and_never_break(real_mnist):
+    images = real_mnist.x_test[:300].astype("float32") / 255.0
+    for image in images:
+        result = preprocess(image, Options(deskew=True))
+        assert not result.empty and max(result.scaled.shape) == preprocessing.BOX
+        assert np.isfinite(result.image).all() and abs(result.skew) <= preprocessing.MAX_SKEW
+
+
+def test_ink_that_is_too_small_or_a_blot_is_doubted():
+    assert preprocess_canvas(canvas_pixels(seven())).doubt == ""
+    small = preprocess_canvas(canvas_pixels(seven(box=(0.05, 0.05, 0.17, 0.19))))
+    assert not small.empty and re.search(r"spans only 1\d ?% of the drawing area: write the digit bigger", small.doubt)
+    blot = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(blot).ellipse([90, 90, 190, 190], fill=255)
+    result = preprocess_canvas(canvas_pixels(blot))
+    assert not result.empty and "looks like a blot or a scribble" in result.doubt
+
+
+def test_mnist_digits_are_not_doubted(real_mnist):
+    doubted = [preprocess(image / 255.0).doubt for image in real_mnist.x_test[:2000]]
+    assert sum(bool(doubt) for doubt in doubted) <= 2
