@@ -14,11 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from mnist_lab.errors import LabError
 from mnist_lab.gallery import digit_grid
+from mnist_lab.inference import model_input
 
 MAX_CHANNELS = 32
 TILE = 52  # pixels per feature map in a grid
 SMOOTHING_SAMPLES = 8
+
+
+class ExplanationError(LabError):
+    """A model or backend this lab cannot explain; the message says why."""
 
 
 @dataclass
@@ -34,17 +40,13 @@ def _label(layer) -> str:
     return f"{type(layer).__name__} {config.get('filters', '')} {kernel}".strip()
 
 
-def _as_batch(image: np.ndarray) -> np.ndarray:
-    return np.asarray(image, dtype="float32").reshape(1, 28, 28, 1)
-
-
 def _logits(model, x):
     """The last layer's output before its softmax, computed layer by layer with keras.ops."""
     from keras import ops
 
     last = model.layers[-1]
     if not hasattr(last, "kernel") or getattr(last, "units", None) != 10:
-        raise ValueError("Saliency maps need a model that ends in Dense(10, softmax), as every lab model does.")
+        raise ExplanationError("Saliency maps need a model that ends in Dense(10, softmax), as every lab model does.")
     for layer in model.layers[:-1]:
         x = layer(x, training=False)
     return ops.add(ops.matmul(x, last.kernel), last.bias)
@@ -55,7 +57,7 @@ def conv_feature_maps(model, image: np.ndarray) -> list[LayerMaps]:
     from keras import layers as keras_layers
     from keras import ops
 
-    x = _as_batch(image)
+    x = model_input(image)[:1]
     found = []
     for number, layer in enumerate(model.layers, start=1):
         x = layer(x, training=False)
@@ -82,7 +84,7 @@ def input_gradient(model, images: np.ndarray, class_index: int) -> np.ndarray:
     """d logit[class_index] / d input for each image of a batch (n, 28, 28), on any of Keras' backends."""
     import keras
 
-    x = np.asarray(images, dtype="float32").reshape(-1, 28, 28, 1)
+    x = model_input(images)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -103,7 +105,7 @@ def input_gradient(model, images: np.ndarray, class_index: int) -> np.ndarray:
         _logits(model, tensor)[:, class_index].sum().backward()
         gradient = tensor.grad
     else:
-        raise ValueError(f"Saliency maps need gradients, which this lab computes on the tensorflow, jax and "
+        raise ExplanationError(f"Saliency maps need gradients, which this lab computes on the tensorflow, jax and "
                          f"torch backends; Keras is running on {backend!r}.")
     return np.asarray(keras.ops.convert_to_numpy(gradient), dtype="float32").reshape(-1, 28, 28)
 
@@ -116,7 +118,7 @@ def saliency(model, image: np.ndarray, class_index: int, samples: int = SMOOTHIN
     The gradient of one image is speckled; averaging it over a few copies with a little noise added
     (SmoothGrad) keeps what is stable, for the cost of one small batch.
     """
-    image = np.asarray(image, dtype="float32").reshape(28, 28)
+    image = model_input(image)[0, :, :, 0]
     rng = np.random.default_rng(seed)
     batch = np.concatenate([image[None], image + rng.normal(0.0, noise, size=(samples - 1, 28, 28))])
     gradient = input_gradient(model, batch.astype("float32"), class_index).mean(axis=0)
@@ -127,7 +129,7 @@ def saliency(model, image: np.ndarray, class_index: int, samples: int = SMOOTHIN
 def saliency_overlay(image: np.ndarray, salient: np.ndarray, size: int = 224) -> Image.Image:
     """The 28x28 input in grey, with red where more ink would raise the score and blue where it would
     lower it."""
-    base = np.asarray(image, dtype="float32").reshape(28, 28) * 0.5
+    base = model_input(image)[0, :, :, 0] * 0.5
     salient = np.asarray(salient, dtype="float32").reshape(28, 28)
     raise_score, lower_score = np.clip(salient, 0, 1), np.clip(-salient, 0, 1)
     red = base + (1 - base) * raise_score

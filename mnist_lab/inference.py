@@ -2,7 +2,9 @@
 
 A single drawing goes through `model(x, training=False)`: `model.predict` builds a dataset and a
 step function on every call, tens of milliseconds of fixed cost for one 28x28 image.
-Keras is imported only when a model is loaded, so importing this module is free.
+Keras is imported only when a model is loaded, so importing this module is free. Every image reaches
+a model through `model_input`, and every loaded model lives in the one cache here, which the Draw
+page, the command line and the explanations share.
 """
 
 from __future__ import annotations
@@ -12,11 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_lab import preprocessing
+from mnist_lab import data, preprocessing
+from mnist_lab.errors import LabError, shown_value
 from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
 
 USABLE_STATUSES = ("completed", "stopped", "interrupted")
 BATCH = 256
+MIN_CONFIDENCE = 0.5  # below this, no guess is worth showing as the answer
+
+
+class ModelError(LabError):
+    """A run that cannot predict (unknown, no model, damaged file); the message says what to do."""
 
 _cache: dict[tuple[str, float], object] = {}
 _cache_lock = threading.Lock()
@@ -41,22 +49,36 @@ def _check_run(store: RunStore, run_id: str) -> dict:
     try:
         return store.get(run_id)
     except RunNotFound:
-        raise ValueError(f"No run with id {run_id!r} (see `python -m mnist_lab runs`).") from None
+        raise ModelError(f"No run with id {shown_value(run_id)} (see `python -m mnist_lab runs`).") from None
 
 
 def load_model(store: RunStore, run_id: str):
-    """A run's model, read from disk. Raises ValueError with a readable message."""
+    """A run's model, read from disk. Raises ModelError with a readable message."""
     meta = _check_run(store, run_id)
     try:
         return store.load_model(meta["id"])
     except ModelUnavailable as error:
-        raise ValueError(str(error)) from None
+        raise ModelError(str(error)) from None
+
+
+def is_cached(store: RunStore, run_id: str) -> bool:
+    """Whether `cached_model` would answer without reading the file (the page shows a spinner otherwise)."""
+    try:
+        key = _cache_key(store, run_id)
+    except (RunNotFound, OSError):
+        return False
+    with _cache_lock:
+        return key in _cache
+
+
+def _cache_key(store: RunStore, run_id: str) -> tuple[str, float]:
+    return str(Path(store.model_path(run_id)).resolve()), model_version(store, run_id)
 
 
 def cached_model(store: RunStore, run_id: str):
     """A run's model, loaded once per process and model file (keyed by path and modification time)."""
     _check_run(store, run_id)
-    key = (str(Path(store.model_path(run_id)).resolve()), model_version(store, run_id))
+    key = _cache_key(store, run_id)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
@@ -68,18 +90,23 @@ def cached_model(store: RunStore, run_id: str):
     return model
 
 
+def model_input(images: np.ndarray) -> np.ndarray:
+    """One 28x28 image or a batch, as MNIST's uint8 or as ink in [0, 1], to the models' float32
+    (n, 28, 28, 1) in [0, 1]: `data.to_model_input` for uint8, the same layout for floats."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return data.to_model_input(images)
+    return images.astype("float32").reshape(-1, 28, 28, 1)
+
+
 def predict(model, image: np.ndarray) -> np.ndarray:
-    """The ten probabilities for one 28x28 image in [0, 1]."""
-    x = np.asarray(image, dtype="float32").reshape(1, 28, 28, 1)
-    return np.asarray(model(x, training=False), dtype="float64")[0]
+    """The ten probabilities for one 28x28 image."""
+    return np.asarray(model(model_input(image), training=False), dtype="float64")[0]
 
 
 def predict_batch(model, images: np.ndarray) -> np.ndarray:
     """(n, 10) probabilities for n 28x28 images (uint8 or [0, 1] floats), a few hundred at a time."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        images = images.astype("float32") / 255.0
-    images = images.astype("float32").reshape(-1, 28, 28, 1)
+    images = model_input(images)
     if len(images) == 0:
         return np.zeros((0, 10))
     return np.concatenate([np.asarray(model(images[start:start + BATCH], training=False), dtype="float64")
@@ -94,25 +121,48 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float | None:
     return float(np.mean(predict_batch(model, images).argmax(axis=1) == labels))
 
 
+def not_a_digit(result: preprocessing.Result, probabilities: list[np.ndarray],
+                min_confidence: float = MIN_CONFIDENCE) -> str:
+    """Why the ink does not look like a digit, for the learner; "" when it may be one.
+
+    A stray dot or a scribble still gets ten probabilities that add up to 1, often one of them
+    high: the ink's size and shape (`Result.doubt`) and the models' confidence say more.
+    """
+    if result.doubt:
+        return result.doubt
+    if probabilities:
+        surest = max(float(np.max(values)) for values in probabilities)
+        if surest <= min_confidence:
+            return (f"No model is more than {min_confidence:.0%} sure (the surest is {surest:.0%} sure): "
+                    "write one digit, clearly, in the middle of the box.")
+    return ""
+
+
 def predict_files(store: RunStore, run_id: str, paths) -> list[dict]:
     """Predict the digit in each image file with a run's model, through the Draw page's preprocessing.
 
     Returns one dict per path: {"image", "digit", "probabilities"} or {"image", "error"}. Raises
-    ValueError for an unknown run or one without a usable model.
+    ModelError for an unknown run or one without a usable model.
+    """
+    return list(iter_predict_files(store, run_id, paths))
+
+
+def iter_predict_files(store: RunStore, run_id: str, paths):
+    """`predict_files` one file at a time, so that a caller can print each line as it is read.
+
+    The model is loaded before the first file; a file that cannot be read is one {"image", "error"}.
     """
     model = cached_model(store, run_id)
-    results = []
     for path in paths:
         path = str(path)
         try:
             prepared = preprocessing.preprocess_upload(path)
         except preprocessing.ImageError as error:
-            results.append({"image": path, "error": str(error)})
+            yield {"image": path, "error": str(error)}
             continue
         if prepared.empty:
-            results.append({"image": path, "error": prepared.message})
+            yield {"image": path, "error": prepared.message}
             continue
         probabilities = predict(model, prepared.image)
-        results.append({"image": path, "digit": int(probabilities.argmax()),
-                        "probabilities": [round(float(value), 6) for value in probabilities]})
-    return results
+        yield {"image": path, "digit": int(probabilities.argmax()),
+               "probabilities": [round(float(value), 6) for value in probabilities]}

@@ -166,3 +166,42 @@ def test_accuracy_on_a_handwriting_set(store, trained_folder, real_mnist):
     expected = float(np.mean(model.predict(data.to_model_input(images), verbose=0).argmax(axis=1) == labels))
     assert inference.accuracy(model, stored_images, stored_labels) == pytest.approx(expected)
     assert inference.accuracy(model, np.zeros((0, 28, 28), np.uint8), np.zeros(0)) is None
+
+
+def test_one_conversion_for_uint8_and_float_images():
+    uint8 = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(inference.model_input(uint8), data.to_model_input(uint8))
+    single = inference.model_input(uint8[0].astype("float32") / 255.0)
+    assert single.shape == (1, 28, 28, 1) and single.dtype == np.float32
+    np.testing.assert_allclose(single, data.to_model_input(uint8[:1]), atol=1e-7)
+
+
+def test_not_a_digit_says_why():
+    from draw_support import SEVEN, canvas_pixels, draw_strokes
+    from mnist_lab import preprocessing
+
+    seven = preprocessing.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9))))
+    sure, unsure = np.eye(10)[7], np.full(10, 0.1)
+    assert inference.not_a_digit(seven, [sure]) == ""
+    assert inference.not_a_digit(seven, []) == ""
+    assert "No model is more than 50% sure (the surest is 40% sure)" in inference.not_a_digit(
+        seven, [unsure, np.r_[0.4, np.full(9, 0.6 / 9)]])
+    assert inference.not_a_digit(seven, [unsure, sure]) == ""  # one model is sure
+    tiny = preprocessing.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.05, 0.05, 0.15, 0.17))))
+    assert "write the digit bigger" in inference.not_a_digit(tiny, [sure])
+
+
+def test_the_page_and_the_command_line_share_one_model_cache(store):
+    meta = stored_run(store)
+    assert not inference.is_cached(store, meta["id"]) and not inference.is_cached(store, "missing")
+    model = inference.cached_model(store, meta["id"])
+    assert inference.is_cached(store, meta["id"])
+    assert inference.cached_model(RunStore(store.root), meta["id"]) is model
+
+
+def test_predicting_files_goes_one_file_at_a_time(store, tmp_path):
+    meta = stored_run(store)
+    (tmp_path / "notes.txt").write_text("not an image")
+    lines = inference.iter_predict_files(store, meta["id"], [tmp_path / "notes.txt", tmp_path / "missing.png"])
+    assert "not an image" in next(lines)["error"]  # the first line comes before the second file is read
+    assert "Cannot read" in next(lines)["error"]
