@@ -8,34 +8,70 @@ Layout, one folder per run under `runs/` (or MNIST_LAB_RUNS):
     runs/<run_id>/model.keras   the trained model (written when training ends, stopped runs too)
     runs/<run_id>/STOP          present when a stop was asked for (works across processes)
 
-Every file is written atomically (temporary file, then rename), so a reader never sees half a file.
+Every file is written atomically (temporary file, then rename), so a reader never sees half a file,
+with the mode the umask gives, so a server running as another user than the command line reads it.
+Everything read is checked against the types the lab writes: a run whose files are damaged (edited
+by hand, copied half-way, unreadable) is listed with the status `damaged` and a `problem` that says
+what is wrong, and every other run is shown as before.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import math
 import os
+import re
 import secrets
 import shutil
-import tempfile
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mnist_lab.errors import LabError
+from mnist_lab.errors import LabError, shown_value
 
 RUNS_VARIABLE = "MNIST_LAB_RUNS"
-STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
-ACTIVE_STATUSES = ("queued", "running")
 MODEL_FILE = "model.keras"
+# Ids the store makes look like 20261202-115530-a1b2c3; older or copied runs may use other safe names.
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life. The first six are written to run.json; DAMAGED is only ever read:
+    the store lists a run whose files it cannot trust as damaged, with its `problem`."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DAMAGED = "damaged"
+
+
+STORED = tuple(status for status in RunStatus if status is not RunStatus.DAMAGED)
+# Still training or waiting to: its model, if any, changes after every epoch; it cannot be deleted.
+ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+# Ended: the model file, when the run has one, is final and can be used. A failed run counts, because
+# a run that fails after some epochs (a worker killed, a crash) keeps those epochs and their model; a
+# run of any of these statuses without a model file has nothing to use.
+USABLE = frozenset({RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED})
+# The names older code imports.
+STATUSES = STORED
+ACTIVE_STATUSES = tuple(status for status in STORED if status in ACTIVE)
 
 
 class ModelUnavailable(LabError):
-    """A run's model file is missing or unreadable."""
+    """A run's model file is missing, unreadable or damaged."""
 
 
 class RunNotFound(LabError, KeyError):
     def __str__(self):
-        return f"No run with id {self.args[0]!r}."
+        return f"No run with id {shown_value(self.args[0])}."
+
+
+class RunDamaged(LabError):
+    """A run's metadata cannot be read, so it cannot be changed; the message says why."""
 
 
 def default_runs_dir() -> Path:
@@ -43,10 +79,20 @@ def default_runs_dir() -> Path:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file so that readers see either the old or the new content, never a mix."""
+    """Write a file so that readers see either the old or the new content, never a mix.
+
+    The temporary file is opened with mode 0666, which the kernel narrows by the umask (mkstemp's
+    0600 would hide the file from a server running as another user).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data.encode() if isinstance(data, str) else data)
@@ -54,7 +100,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -71,10 +117,31 @@ def _json_default(value):
 
 
 def read_json(path: Path, default=None):
+    """The file's JSON value, or `default` when it is missing, unreadable or not JSON."""
+    value, problem = _read_stored(Path(path))
+    return default if value is _MISSING or problem else value
+
+
+_MISSING = object()
+
+
+def _read_stored(path: Path):
+    """(value, problem): the file's JSON value and None; _MISSING and None when there is no file;
+    None and a sentence's end saying why it cannot be used ("history.json is not valid JSON")."""
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, ValueError):
-        return default
+        text = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return _MISSING, None
+    except IsADirectoryError:
+        return None, f"{path.name} is a folder, not a file"
+    except PermissionError:
+        return None, f"{path.name} cannot be read (permission denied)"
+    except OSError as error:
+        return None, f"{path.name} cannot be read ({error.strerror or type(error).__name__})"
+    try:
+        return json.loads(text), None
+    except (ValueError, RecursionError):
+        return None, f"{path.name} is not valid JSON"
 
 
 def now_iso() -> str:
@@ -82,7 +149,7 @@ def now_iso() -> str:
 
 
 def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
@@ -90,7 +157,136 @@ def _pid_alive(pid) -> bool:
         return False
     except PermissionError:
         return True
+    except (OverflowError, OSError):
+        return False
     return True
+
+
+# ---- What run.json and history.json may hold ------------------------------------------------------
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _or_none(check):
+    return lambda value: value is None or check(value)
+
+
+_TEXT = (lambda value: isinstance(value, str), "text")
+_TEXT_OR_NONE = (_or_none(_TEXT[0]), "text or null")
+_WHOLE = (_is_whole, "a whole number")
+_WHOLE_OR_NONE = (_or_none(_is_whole), "a whole number or null")
+_NUMBER_OR_NONE = (_or_none(_is_number), "a number or null")
+_FLAG = (lambda value: isinstance(value, bool), "true or false")
+_OBJECT_OR_NONE = (_or_none(lambda value: isinstance(value, dict)), "an object or null")
+_NUMBERS = (lambda value: isinstance(value, list) and all(_or_none(_is_number)(v) for v in value),
+            "a list of numbers")
+_LAYERS = (lambda value: isinstance(value, list) and all(isinstance(layer, dict) for layer in value),
+           "a list of layer objects")
+
+# Top-level fields: their type and the value a missing or damaged one is read as.
+META_FIELDS = {
+    "name": (_TEXT, None), "message": (_TEXT, ""), "created": (_TEXT, ""),
+    "started": (_TEXT_OR_NONE, None), "finished": (_TEXT_OR_NONE, None), "pid": (_WHOLE_OR_NONE, None),
+    "epochs_done": (_WHOLE, 0), "epoch_seconds": (_NUMBERS, []),
+    "test_loss": (_NUMBER_OR_NONE, None), "test_accuracy": (_NUMBER_OR_NONE, None),
+    "parameters": (_WHOLE_OR_NONE, None), "multiply_adds": (_WHOLE_OR_NONE, None),
+    "device": (_TEXT_OR_NONE, None), "backend": (_TEXT_OR_NONE, None), "executor": (_TEXT_OR_NONE, None),
+    "architecture": ((lambda value: isinstance(value, dict), "an object"), {}),
+    "settings": ((lambda value: isinstance(value, dict), "an object"), {}),
+    "batch_normalization": (_OBJECT_OR_NONE, None), "versions": (_OBJECT_OR_NONE, None),
+}
+# Fields inside the objects above (a damaged one is read as null).
+NESTED_FIELDS = {
+    "architecture": {"name": _TEXT_OR_NONE, "label": _TEXT_OR_NONE, "source": _TEXT_OR_NONE,
+                     "layers": (_or_none(_LAYERS[0]), _LAYERS[1])},
+    "settings": {"epochs": _WHOLE, "batch_size": _WHOLE, "optimizer": _TEXT, "learning_rate": _NUMBER_OR_NONE,
+                 "train_size": _WHOLE_OR_NONE, "validation": _TEXT, "validation_size": _WHOLE_OR_NONE,
+                 "seed": _WHOLE_OR_NONE, "augment": _FLAG, "schedule": _TEXT},
+    "batch_normalization": {"batches": _WHOLE, "caught_up": _NUMBER_OR_NONE, "images": _WHOLE,
+                            "test_accuracy_before": _NUMBER_OR_NONE, "test_loss_before": _NUMBER_OR_NONE},
+}
+
+
+def _wrong(field: str, value, expected: str) -> str:
+    return f"{field} is {shown_value(value)}, not {expected}"
+
+
+def check_meta(raw, run_id: str) -> dict:
+    """run.json's content as the pages may use it: every known field of the right type (missing ones
+    filled in), and status DAMAGED with a `problem` when anything is wrong or the file is unreadable."""
+    problems = []
+    meta = dict(raw) if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        problems.append("run.json does not hold an object")
+    elif "id" not in raw:
+        problems.append("run.json has no id")
+    elif raw["id"] != run_id:
+        problems.append(f"run.json names run {shown_value(raw['id'])}, but its folder is {run_id}")
+    meta["id"] = run_id
+    status = meta.get("status")
+    if isinstance(raw, dict):
+        if "status" not in raw:
+            problems.append("run.json has no status")
+        elif status not in STORED:
+            problems.append(_wrong("its status", status, "one of " + ", ".join(STORED)))
+    for field, ((check, expected), default) in META_FIELDS.items():
+        if field in meta and not check(meta[field]):
+            problems.append(_wrong(field, meta[field], expected))
+            meta[field] = default
+        meta.setdefault(field, default)
+    for field, known in NESTED_FIELDS.items():
+        if isinstance(meta[field], dict):
+            meta[field] = inner = dict(meta[field])
+            for key, (check, expected) in known.items():
+                if key in inner and not check(inner[key]):
+                    problems.append(_wrong(f"{field}.{key}", inner[key], expected))
+                    inner[key] = None
+    if meta["name"] is None:
+        meta["name"] = run_id
+    meta["status"] = RunStatus(status) if status in STORED and not problems else RunStatus.DAMAGED
+    if problems:
+        meta["problem"] = _sentence(problems)
+    return meta
+
+
+def damaged_meta(run_id: str, problem: str) -> dict:
+    """The listing of a run whose run.json cannot be read at all."""
+    meta = check_meta({"id": run_id, "status": RunStatus.DAMAGED}, run_id)
+    meta["problem"] = _sentence([problem])
+    return meta
+
+
+def _sentence(problems: list[str]) -> str:
+    text = "; ".join(problems)
+    return f"Damaged: {text}."
+
+
+def check_history(raw) -> tuple[list[dict], str | None]:
+    """(rows, None) for a readable history: dicts with a whole `epoch` from 1 and every other value a
+    float or None (a non-finite number is read as None, as training writes it); ([], problem) otherwise."""
+    if not isinstance(raw, list):
+        return [], "history.json does not hold a list of epochs"
+    rows = []
+    for number, row in enumerate(raw, start=1):
+        if not isinstance(row, dict):
+            return [], f"epoch {number} of history.json is {shown_value(row)}, not an object"
+        epoch = row.get("epoch")
+        if not _is_whole(epoch) or epoch < 1:
+            return [], f"epoch {number} of history.json has the epoch number {shown_value(epoch)}"
+        clean = {"epoch": epoch}
+        for key, value in row.items():
+            if key == "epoch":
+                continue
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                return [], f"{key} in epoch {number} of history.json is {shown_value(value)}, not a number"
+            clean[str(key)] = float(value) if value is not None and math.isfinite(value) else None
+        rows.append(clean)
+    return rows, None
 
 
 class RunStore:
@@ -101,7 +297,8 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, run_id: str) -> Path:
-        if not run_id or "/" in run_id or run_id.startswith("."):
+        """The run's folder; RunNotFound for anything that cannot be a run id (a path, a 300-character name)."""
+        if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
             raise RunNotFound(run_id)
         return self.root / run_id
 
@@ -113,7 +310,7 @@ class RunStore:
             "name": name or run_id,
             "architecture": architecture,
             "settings": settings,
-            "status": "queued",
+            "status": RunStatus.QUEUED,
             "message": "",
             "created": now_iso(),
             "started": None,
@@ -130,34 +327,60 @@ class RunStore:
         write_json(self.path(run_id) / "history.json", [])
         return meta
 
-    def get(self, run_id: str) -> dict:
-        meta = read_json(self.path(run_id) / "run.json")
-        if meta is None:
+    def _raw(self, run_id: str):
+        """(run.json's value, problem); RunNotFound when the run has no folder or no run.json."""
+        folder = self.path(run_id)
+        value, problem = _read_stored(folder / "run.json")
+        if value is _MISSING:
             raise RunNotFound(run_id)
+        return value, problem
+
+    def get(self, run_id: str) -> dict:
+        """The run's checked metadata (see check_meta): a damaged run has status DAMAGED and a `problem`."""
+        value, problem = self._raw(run_id)
+        if problem:
+            return damaged_meta(run_id, problem)
+        meta = check_meta(value, run_id)
+        if meta["status"] is not RunStatus.DAMAGED:
+            _, history_problem = self._history(run_id)
+            if history_problem:
+                meta["status"], meta["problem"] = RunStatus.DAMAGED, _sentence([history_problem])
         return meta
 
     def update(self, run_id: str, **changes) -> dict:
-        """Change metadata fields. Only the run's own worker writes a running run, so no lock is needed."""
-        meta = self.get(run_id)
-        if "status" in changes and changes["status"] not in STATUSES:
-            raise ValueError(f"Unknown status {changes['status']!r}; one of {', '.join(STATUSES)}.")
-        meta.update(changes)
-        write_json(self.path(run_id) / "run.json", meta)
-        return meta
+        """Change metadata fields and return run.json as written. Only the run's own worker writes a
+        running run, so no lock is needed."""
+        if "status" in changes and changes["status"] not in STORED:
+            raise ValueError(f"Unknown status {shown_value(changes['status'])}; one of {', '.join(STORED)}.")
+        value, problem = self._raw(run_id)
+        if problem or not isinstance(value, dict):
+            raise RunDamaged(f"Run {run_id} cannot be changed: {problem or 'its run.json does not hold an object'}.")
+        value.update(changes)
+        write_json(self.path(run_id) / "run.json", value)
+        return value
+
+    def _history(self, run_id: str) -> tuple[list[dict], str | None]:
+        value, problem = _read_stored(self.path(run_id) / "history.json")
+        if value is _MISSING:
+            return [], None
+        if problem:
+            return [], problem
+        return check_history(value)
 
     def history(self, run_id: str) -> list[dict]:
-        return read_json(self.path(run_id) / "history.json", default=[])
+        """The finished epochs, each a dict of floats (and its whole `epoch`); [] when history.json is damaged."""
+        return self._history(run_id)[0]
 
     def append_epoch(self, run_id: str, epoch: dict) -> None:
         """Add one finished epoch to the history, and count it in run.json."""
         history = self.history(run_id) + [epoch]
         write_json(self.path(run_id) / "history.json", history)
-        meta = self.get(run_id)
-        self.update(run_id, epochs_done=len(history),
-                    epoch_seconds=meta.get("epoch_seconds", []) + [epoch.get("seconds")])
+        seconds = self.get(run_id)["epoch_seconds"]
+        self.update(run_id, epochs_done=len(history), epoch_seconds=seconds + [epoch.get("seconds")])
 
     def live(self, run_id: str) -> dict:
-        return read_json(self.path(run_id) / "live.json", default={})
+        live = read_json(self.path(run_id) / "live.json", default={})
+        return live if isinstance(live, dict) else {}
 
     def write_live(self, run_id: str, live: dict) -> None:
         write_json(self.path(run_id) / "live.json", live)
@@ -166,20 +389,32 @@ class RunStore:
         return self.path(run_id) / MODEL_FILE
 
     def has_model(self, run_id: str) -> bool:
-        return self.model_path(run_id).is_file()
+        try:
+            return self.model_path(run_id).is_file()
+        except OSError:  # an unreadable run folder
+            return False
 
     def load_model(self, run_id: str):
         """The run's trained Keras model. Raises ModelUnavailable with a readable reason."""
         path = self.model_path(run_id)
-        if not path.is_file():
+        if not self.has_model(run_id):
             raise ModelUnavailable(f"Run {run_id} has no saved model (it may have stopped before its first "
                                    "epoch ended, or its file was removed).")
+        try:
+            whole = zipfile.is_zipfile(path)
+        except OSError as error:
+            raise ModelUnavailable(f"The model file of run {run_id} cannot be read "
+                                   f"({error.strerror or type(error).__name__}).") from None
+        if not whole:
+            raise ModelUnavailable(f"The model file of run {run_id} is damaged: it is not a Keras model "
+                                   "archive. Train the run again, or delete it.")
         import keras
 
         try:
             return keras.saving.load_model(path, compile=False)
-        except Exception as error:  # a damaged file can fail in many ways inside Keras
-            raise ModelUnavailable(f"The model file of run {run_id} cannot be read ({error}).") from None
+        except Exception as error:  # a damaged archive can fail in many ways inside Keras
+            raise ModelUnavailable(f"The model file of run {run_id} is damaged and cannot be loaded "
+                                   f"({type(error).__name__}). Train the run again, or delete it.") from None
 
     def request_stop(self, run_id: str) -> None:
         write_atomic(self.path(run_id) / "STOP", now_iso())
@@ -188,19 +423,35 @@ class RunStore:
         return (self.path(run_id) / "STOP").exists()
 
     def list(self) -> list[dict]:
-        """All runs, newest first. Unreadable folders are skipped."""
+        """All runs, newest first, each as get() gives it (damaged ones included, with their problem).
+
+        Folders without a run.json (one being created, or not a run) and hidden ones are left out.
+        """
         runs = []
         for folder in self.root.iterdir() if self.root.is_dir() else []:
-            meta = read_json(folder / "run.json") if folder.is_dir() else None
-            if isinstance(meta, dict) and meta.get("id") == folder.name:
-                runs.append(meta)
-        return sorted(runs, key=lambda meta: meta.get("created") or "", reverse=True)
+            if not RUN_ID_PATTERN.fullmatch(folder.name):
+                continue
+            try:
+                if not folder.is_dir():
+                    continue
+                runs.append(self.get(folder.name))
+            except RunNotFound:
+                continue
+            except OSError as error:
+                runs.append(damaged_meta(folder.name, f"its folder cannot be read ({error.strerror})"))
+        return sorted(runs, key=lambda meta: (meta["created"], meta["id"]), reverse=True)
 
     def delete(self, run_id: str) -> None:
+        """Remove a run for good; refused while it trains (a damaged run can always be removed)."""
         meta = self.get(run_id)
-        if meta["status"] in ACTIVE_STATUSES and _pid_alive(meta.get("pid")):
-            raise ValueError(f"Run {meta['name']!r} is still {meta['status']}: stop it before deleting it.")
-        shutil.rmtree(self.path(run_id))
+        raw, _ = self._raw(run_id)
+        recorded = raw.get("status") if isinstance(raw, dict) else None
+        if recorded in ACTIVE and _pid_alive(raw.get("pid")):
+            raise ValueError(f"Run {shown_value(meta['name'])} is still {recorded}: stop it before deleting it.")
+        try:
+            shutil.rmtree(self.path(run_id))
+        except OSError as error:
+            raise RunDamaged(f"Run {run_id} cannot be deleted ({error.strerror or type(error).__name__}).") from None
 
     def recover_interrupted(self, alive_run_ids=()) -> list[str]:
         """Mark as interrupted every queued or running run whose worker is gone.
@@ -210,14 +461,13 @@ class RunStore:
         """
         recovered = []
         for meta in self.list():
-            if meta["status"] not in ACTIVE_STATUSES or meta["id"] in alive_run_ids:
+            if meta["status"] not in ACTIVE or meta["id"] in alive_run_ids:
                 continue
             pid = meta.get("pid")
             if pid == os.getpid() or not _pid_alive(pid):
-                done = meta.get("epochs_done", 0)
-                self.update(meta["id"], status="interrupted", finished=now_iso(),
+                done = meta["epochs_done"]
+                self.update(meta["id"], status=RunStatus.INTERRUPTED, finished=now_iso(),
                             message=f"The server stopped while this run was {meta['status']}; "
                                     f"{done} finished epoch(s) kept.")
                 recovered.append(meta["id"])
         return recovered
-

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from mnist_lab import runs
-from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
+from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStatus, RunStore
 
 ARCHITECTURE = {"name": "tiny", "source": "custom", "layers": [{"type": "Flatten"}]}
 SETTINGS = {"epochs": 2, "batch_size": 32}
@@ -49,13 +49,86 @@ def test_write_atomic_leaves_no_temporary_files(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["file.json"]
 
 
-def test_folders_without_a_readable_run_file_are_skipped(tmp_path):
+def test_folders_without_a_run_file_are_skipped_and_a_broken_one_is_listed_as_damaged(tmp_path):
     store = RunStore(tmp_path)
     (tmp_path / "garbage").mkdir()
+    (tmp_path / ".hidden").mkdir()
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.json").write_text("{not json")
     run = store.create("good", ARCHITECTURE, SETTINGS)
-    assert [meta["id"] for meta in store.list()] == [run["id"]]
+    listed = store.list()
+    assert [meta["id"] for meta in listed] == [run["id"], "broken"]
+    assert listed[0]["status"] == "queued" and "problem" not in listed[0]
+    assert listed[1]["status"] == RunStatus.DAMAGED == "damaged"
+    assert listed[1]["problem"] == "Damaged: run.json is not valid JSON."
+
+
+def test_statuses_are_one_type_with_active_and_usable_sets():
+    assert runs.STATUSES == ("queued", "running", "completed", "stopped", "failed", "interrupted")
+    assert runs.ACTIVE_STATUSES == ("queued", "running")
+    assert set(runs.ACTIVE) == {RunStatus.QUEUED, RunStatus.RUNNING}
+    assert runs.USABLE.isdisjoint(runs.ACTIVE) and RunStatus.DAMAGED not in runs.USABLE
+    assert RunStatus.DAMAGED not in runs.STATUSES  # listed, never written
+    assert json.dumps({"status": RunStatus.RUNNING}) == '{"status": "running"}'
+
+
+def test_a_damaged_run_cannot_be_marked_damaged_on_disk(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create("x", ARCHITECTURE, SETTINGS)
+    with pytest.raises(ValueError, match="Unknown status"):
+        store.update(run["id"], status=RunStatus.DAMAGED)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_store_files_get_the_mode_of_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        run = RunStore(tmp_path).create("shared", ARCHITECTURE, SETTINGS)
+        runs.write_atomic(tmp_path / "model.keras", b"bytes")
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / run["id"] / "run.json", tmp_path / run["id"] / "history.json", tmp_path / "model.keras"):
+        assert path.stat().st_mode & 0o777 == mode, path
+
+
+@pytest.mark.parametrize("run_id", ["x" * 300, "a/b", "..", ".hidden", "", "nul\0byte", None, 7])
+def test_an_impossible_run_id_is_not_found_with_a_short_message(tmp_path, run_id):
+    with pytest.raises(RunNotFound) as caught:
+        RunStore(tmp_path).get(run_id)
+    assert len(str(caught.value)) < 100
+
+
+def test_history_is_floats_or_nothing(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create("x", ARCHITECTURE, SETTINGS)
+    runs.write_json(store.path(run["id"]) / "history.json",
+                    [{"epoch": 1, "loss": 1, "accuracy": None, "seconds": 2.5}])
+    assert store.history(run["id"]) == [{"epoch": 1, "loss": 1.0, "accuracy": None, "seconds": 2.5}]
+    assert isinstance(store.history(run["id"])[0]["loss"], float)
+    for damaged in ({"epoch": 1}, [1, 2], [{"loss": 0.5}], [{"epoch": 1, "loss": "0.5"}], [{"epoch": True}]):
+        runs.write_json(store.path(run["id"]) / "history.json", damaged)
+        assert store.history(run["id"]) == []
+        assert store.get(run["id"])["status"] == "damaged"
+        assert "history.json" in store.get(run["id"])["problem"]
+
+
+def test_appending_an_epoch_to_a_damaged_history_starts_it_again(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create("x", ARCHITECTURE, SETTINGS)
+    runs.write_json(store.path(run["id"]) / "history.json", {"not": "a list"})
+    store.append_epoch(run["id"], {"epoch": 1, "loss": 0.5, "seconds": 1.0})
+    assert store.history(run["id"]) == [{"epoch": 1, "loss": 0.5, "seconds": 1.0}]
+    assert store.get(run["id"])["status"] == "queued"
+
+
+def test_update_of_an_unreadable_run_says_it_is_damaged(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create("x", ARCHITECTURE, SETTINGS)
+    (store.path(run["id"]) / "run.json").write_text("[1, 2]")
+    with pytest.raises(runs.RunDamaged, match="cannot be changed"):
+        store.update(run["id"], status="running")
+    store.delete(run["id"])  # the way out for a learner
+    assert store.list() == []
 
 
 def test_orphaned_runs_become_interrupted_and_live_ones_do_not(tmp_path):
@@ -96,8 +169,9 @@ def test_missing_or_damaged_model_gives_a_readable_error(tmp_path):
     with pytest.raises(ModelUnavailable, match="has no saved model"):
         store.load_model(run["id"])
     store.model_path(run["id"]).write_bytes(b"not a keras file")
-    with pytest.raises(ModelUnavailable, match="cannot be read"):
+    with pytest.raises(ModelUnavailable, match="is damaged: it is not a Keras model archive") as caught:
         store.load_model(run["id"])
+    assert "not found" not in str(caught.value).lower() and str(tmp_path) not in str(caught.value)
 
 
 def test_stop_request_is_visible_to_another_store(tmp_path):
