@@ -1,35 +1,80 @@
-"""MNIST Lab: entry point and router. Shared state and shared UI live here; each page is a file in pages/."""
+"""MNIST Lab: entry point and router. Shared state and shared UI live here; each page is a file in pages/.
+
+Every page starts with `import app` and `app.route_through_navigation()`. With a pages/ folder beside
+this file, Streamlit 1.67 serves a session in its old folder mode until some session has called
+st.navigation: a deep link such as /train, as a fresh server's first request, would run pages/train.py
+alone, without this file's title, layout, navigation and state defaults. The call routes such a run
+through `main()` instead, so a deep link gives exactly the app that / gives.
+"""
+
+from pathlib import Path
 
 import streamlit as st
 
 from mnist_lab import system
 
-system.configure_gpu_memory()
+HERE = Path(__file__).resolve()
 
 
 def keep_keras_between_reruns():
     """After every script run, fragments included, Streamlit 1.67 calls keras.backend.clear_session():
     a full garbage collection with TensorFlow loaded (0.4 s of CPU per rerun, measured), and a reset of
     Keras' state under the models that train in background threads. The lab keeps its models alive on
-    purpose, so that clean-up is switched off (its gc.collect too: runner.postScriptGC in config.toml)."""
+    purpose, so that clean-up is switched off (its gc.collect too: runner.postScriptGC in config.toml).
+    Installed when this module is imported, which every page does first; repeating it changes nothing."""
     from streamlit.runtime.scriptrunner import script_runner
 
     script_runner._clean_problem_modules = lambda: None
 
 
+system.configure_gpu_memory()
 keep_keras_between_reruns()
 
-st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
 
-st.session_state.setdefault("architecture_name", "seed-3layer")
-st.session_state.setdefault("architecture_layers", None)
-st.session_state.setdefault("selected_run_ids", [])
+def main():
+    """The app every request gets: page config, state defaults, navigation, then the chosen page."""
+    st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
 
-pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-]
-st.navigation(pages).run()
+    st.session_state.setdefault("architecture_name", "seed-3layer")
+    st.session_state.setdefault("architecture_layers", None)
+    st.session_state.setdefault("selected_run_ids", [])
+
+    pages = [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    ]
+    st.navigation(pages).run()
+
+
+def run_by_folder_mode() -> bool:
+    """True when Streamlit's folder mode, not `main()`, chose the page being run.
+
+    Folder mode registers this file itself as a page (its default page); the lab's navigation never
+    does. The registry is per session and set before a page runs, so this holds for this run even
+    while another session switches the server out of folder mode.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return False
+    return any(Path(info["script_path"]).resolve() == HERE
+               for info in ctx.pages_manager.get_pages().values() if info.get("script_path"))
+
+
+def route_through_navigation():
+    """Run the whole app instead of a page that folder mode runs alone, then end this run.
+
+    `main()` runs the same page again, through the lab's navigation (which also ends folder mode for
+    the server); st.stop() keeps the outer, unrouted copy of the page from running on.
+    """
+    if run_by_folder_mode():
+        main()
+        st.stop()
+
+
+if __name__ == "__main__":
+    main()

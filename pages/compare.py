@@ -1,5 +1,7 @@
 """Compare: every run in one table next to the notebook's results, their curves overlaid, what the
 numbers say, one run in depth, two runs head to head, and export or delete a run."""
+import app
+app.route_through_navigation()
 
 import functools
 

@@ -1,4 +1,6 @@
 """Home: what the lab is, the path through it, a look at the data, and what this machine trains on."""
+import app
+app.route_through_navigation()
 
 import altair as alt
 import pandas as pd
