@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from mnist_lab import architectures
-from mnist_lab.architecture_store import ArchitectureStore
+from mnist_lab.architecture_store import ArchitectureStore, check_name
 
 BLANK = "blank"
 BLANK_LAYERS = [{"type": "Flatten"}]
@@ -351,7 +351,9 @@ class EditorSession:
         self.commit(remove_layer(self.layers(), index))
 
     def save(self, name: str) -> bool:
+        """Save what is open under check_name(name) ("wide.json" saves "wide") and open it from there."""
         try:
+            name = check_name(name)
             self.store.save(name, self.layers())
         except (ValueError, OSError) as error:
             self.tell("error", f"Not saved: {error}", "save")

@@ -2,7 +2,9 @@
 
 Layout: `architectures/<name>.json` (or the folder in MNIST_LAB_ARCHITECTURES), each file exactly what
 `architectures.to_json` writes, so a saved file can also be handed to `python -m mnist_lab train --arch`.
-Only valid architectures are saved; every write is atomic.
+Only valid architectures are saved; every write is atomic. A name typed with the file's ending ("wide.json")
+means the same architecture as without it ("wide"): the ending is left out of the name, and the file is
+`wide.json`, never `wide.json.json`.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import re
 from pathlib import Path
 
 from mnist_lab import architectures
-from mnist_lab.errors import LabError
+from mnist_lab.errors import LabError, shown_value
 from mnist_lab.runs import write_atomic
 
 ARCHITECTURES_VARIABLE = "MNIST_LAB_ARCHITECTURES"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9 _.\-]{1,60}")
 RESERVED_NAMES = ("custom",)
+SUFFIX = ".json"
 
 
 class ArchitectureNotFound(LabError):
     """No saved architecture has this name."""
+
+
+class ArchitectureNameError(architectures.ArchitectureError):
+    """A name an architecture cannot be saved under, with what to change."""
 
 
 def default_architectures_dir() -> Path:
@@ -29,29 +36,37 @@ def default_architectures_dir() -> Path:
 
 
 def check_name(name) -> str:
-    """Return the name if it can be saved under; else raise ValueError saying what to change."""
+    """The name an architecture is saved under: as typed, less a ".json" ending (any case) that names the file.
+
+    Raises ArchitectureNameError (a ValueError) saying what to change.
+    """
+    if isinstance(name, str) and name.lower().endswith(SUFFIX):
+        name = name[: -len(SUFFIX)]
     if not isinstance(name, str) or not name.strip():
-        raise ValueError("Give the architecture a name.")
+        raise ArchitectureNameError("Give the architecture a name.")
     if not NAME_PATTERN.fullmatch(name):
         if len(name) > 60:
-            raise ValueError(f"The name is {len(name)} characters long: use at most 60.")
+            raise ArchitectureNameError(f"The name is {len(name):,} characters long: use at most 60.")
         odd = "".join(sorted({c for c in name if not NAME_PATTERN.fullmatch(c)}))
-        raise ValueError(f"The name contains {odd!r}: use letters, digits, spaces, '-', '_' and '.' only.")
+        raise ArchitectureNameError(
+            f"The name contains {shown_value(odd)}: use letters, digits, spaces, '-', '_' and '.' only.")
     if name != name.strip() or name.startswith("."):
-        raise ValueError("The name must not start with a dot or start or end with a space.")
+        raise ArchitectureNameError("The name must not start with a dot or start or end with a space.")
+    if name.lower().endswith(SUFFIX):
+        raise ArchitectureNameError(f"The name {name!r} ends in {SUFFIX} twice: leave the ending out.")
     if name in architectures.PRESETS:
-        raise ValueError(f"{name!r} is the name of a preset: choose another name.")
+        raise ArchitectureNameError(f"{name!r} is the name of a preset: choose another name.")
     if name.lower() in RESERVED_NAMES:
-        raise ValueError(f"{name!r} stands for an unsaved edit in the lab: choose another name.")
+        raise ArchitectureNameError(f"{name!r} stands for an unsaved edit in the lab: choose another name.")
     return name
 
 
-def _valid_name(name: str) -> bool:
+def _saved_name(stem: str) -> bool:
+    """Whether a file's stem is a name save() could have written (not hidden or temporary, not a preset's)."""
     try:
-        check_name(name)
+        return check_name(stem) == stem
     except ValueError:
         return False
-    return True
 
 
 class ArchitectureStore:
@@ -68,29 +83,33 @@ class ArchitectureStore:
         (hidden or temporary files, a preset's name) are left out."""
         if not self.root.is_dir():
             return []
-        names = [path.stem for path in self.root.glob("*.json") if path.is_file() and _valid_name(path.stem)]
+        names = [path.stem for path in self.root.glob("*.json") if path.is_file() and _saved_name(path.stem)]
         return sorted(names, key=lambda name: (name.casefold(), name))
 
     def load(self, name: str) -> list:
-        """The layers saved under this name; ArchitectureError if the file was damaged."""
+        """The layers saved under this name (with or without ".json"); ArchitectureNotFound if there are none,
+        ArchitectureError if the file was damaged."""
         path = self.path(name)
+        name = path.stem
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ArchitectureNotFound(f"There is no saved architecture called {name!r}.") from None
         except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
             raise architectures.ArchitectureError(
-                f"The saved architecture {name!r} cannot be read ({error}).") from None
+                f"The saved architecture {name!r} cannot be read ({reason}).") from None
         try:
             return architectures.from_json(text)[1]
         except architectures.ArchitectureError as error:
             raise architectures.ArchitectureError(
-                f"The saved architecture {name!r} ({path}) is damaged: {error}", error.layer_number) from None
+                f"The saved architecture {name!r} is damaged: {error}", error.layer_number) from None
 
     def save(self, name: str, layers: list) -> Path:
-        """Save (or replace) an architecture; invalid ones are refused with ArchitectureError."""
+        """Save (or replace) an architecture under check_name(name), the path's stem; invalid ones are refused
+        with ArchitectureError."""
         path = self.path(name)
-        write_atomic(path, architectures.to_json(layers, name) + "\n")
+        write_atomic(path, architectures.to_json(layers, path.stem) + "\n")
         return path
 
     def delete(self, name: str) -> None:
@@ -98,4 +117,4 @@ class ArchitectureStore:
         try:
             path.unlink()
         except FileNotFoundError:
-            raise ArchitectureNotFound(f"There is no saved architecture called {name!r}.") from None
+            raise ArchitectureNotFound(f"There is no saved architecture called {path.stem!r}.") from None

@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
-from mnist_lab.errors import LabError
+from mnist_lab.errors import LabError, shown_value
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -22,6 +23,8 @@ MAX_LAYERS = 64
 MAX_PARAMETERS = 50_000_000
 MAX_MULTIPLY_ADDS = 2_000_000_000
 MAX_CHANNELS = 4096
+MAX_NAMED = 5  # unknown settings a message lists by name
+MAX_NAME_LENGTH = 60  # an imported architecture's name is cut to this
 
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "tanh", "sigmoid", "softplus", "linear")
 PADDINGS = ("valid", "same")
@@ -218,7 +221,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "quick-cnn",
-            "quick-cnn: a fast modern net for a lesson (not from the notebook)",
+            "a fast modern net for a lesson (not from the notebook)",
             [
                 _conv(32, 5, stride=2, padding="same"),
                 _conv(64, 3, stride=2, padding="same"),
@@ -278,18 +281,45 @@ class ArchitectureReport:
         return sum(layer.multiply_adds for layer in self.layers)
 
 
+MAX_READ_DIGITS = 4000  # Python refuses to read ints over 4,300 digits, with a message about its own settings
+
+
+@dataclass(frozen=True)
+class LongNumber:
+    """A whole number in JSON too long for Python to read: kept as its length and sign, so that the layer's
+    check names the setting and its limit."""
+
+    digits: int
+    negative: bool = False
+
+    def __repr__(self):
+        return f"a {self.digits:,}-digit {'negative ' if self.negative else ''}number"
+
+
+def quoted(value) -> str:
+    """A value as a message quotes it, cut short: a 1 MB string, a 400-digit number or a list nested
+    10,000 deep each give a few words, never an exception."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 30:
+        return f"a {math.floor(math.log10(abs(value))) + 1:,}-digit {'negative ' if value < 0 else ''}number"
+    try:
+        return shown_value(value)
+    except (ValueError, RecursionError):  # ints over 4,300 digits inside a list; nesting deeper than repr goes
+        return f"a {type(value).__name__} too large to show"
+
+
 def _layer_type(type_name, number):
     if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
         where = f"Layer {number}: " if number else ""
         known = ", ".join(LAYER_TYPES)
-        raise ArchitectureError(f"{where}unknown layer type {type_name!r}. Use one of: {known}.", number)
+        raise ArchitectureError(f"{where}unknown layer type {quoted(type_name)}. Use one of: {known}.", number)
     return LAYER_TYPES[type_name]
 
 
 def _as_int(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value):
-        raise ValueError(f"must be a whole number, not {value!r}")
+    """Whole numbers, also written as floats (3.0); ints of any size (math.isfinite overflows on them)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"must be a whole number, not {quoted(value)}")
     return int(value)
 
 
@@ -298,11 +328,11 @@ def _as_pair(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value, value]
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"must be a whole number or a pair of whole numbers, not {value!r}")
+        raise ValueError(f"must be a whole number or a pair of whole numbers, not {quoted(value)}")
     try:
         return [_as_int(v) for v in value]
     except ValueError:
-        raise ValueError(f"must be a whole number or a pair of whole numbers, not {value!r}") from None
+        raise ValueError(f"must be a whole number or a pair of whole numbers, not {quoted(value)}") from None
 
 
 def normalize_layer(layer: dict, number: int | None = None) -> dict:
@@ -311,14 +341,16 @@ def normalize_layer(layer: dict, number: int | None = None) -> dict:
     Raises ArchitectureError naming the layer and the setting to change.
     """
     if not isinstance(layer, dict):
-        raise ArchitectureError(f"Layer {number} must be an object with a 'type', not {layer!r}.", number)
+        raise ArchitectureError(f"Layer {number} must be an object with a 'type', not {quoted(layer)}.", number)
     layer_type = _layer_type(layer.get("type"), number)
     known = {parameter.name for parameter in layer_type.parameters} | {"type"}
-    unknown = sorted(set(layer) - known)
+    unknown = sorted(key if isinstance(key, str) and len(key) <= 40 else quoted(key) for key in set(layer) - known)
     if unknown:
         allowed = ", ".join(p.name for p in layer_type.parameters) or "none"
+        shown = ", ".join(unknown[:MAX_NAMED]) + (f" and {len(unknown) - MAX_NAMED:,} more"
+                                                  if len(unknown) > MAX_NAMED else "")
         raise ArchitectureError(
-            f"Layer {number} ({layer_type.name}) has unknown setting(s) {', '.join(unknown)}; "
+            f"Layer {number} ({layer_type.name}) has unknown setting(s) {shown}; "
             f"its settings are: {allowed}.", number)
     result = {"type": layer_type.name}
     for parameter in layer_type.parameters:
@@ -332,16 +364,21 @@ def normalize_layer(layer: dict, number: int | None = None) -> dict:
 
 
 def _check_value(parameter: Parameter, value):
+    if isinstance(value, LongNumber) and parameter.kind in ("int", "float"):
+        limit = f"at least {parameter.minimum:g}" if value.negative else f"at most {parameter.maximum:g}"
+        raise ValueError(f"must be {limit}, not {value!r}")
     if parameter.kind == "choice":
         if isinstance(value, bool) or value not in parameter.choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(map(str, parameter.choices))}")
+            raise ValueError(f"{quoted(value)} is not one of {', '.join(map(str, parameter.choices))}")
         return parameter.choices[parameter.choices.index(value)]
     if parameter.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"must be a number, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"must be a number, not {quoted(value)}")
         if not parameter.minimum <= value < parameter.maximum:
+            shown = f"{value:g}" if isinstance(value, float) else quoted(value)
             raise ValueError(f"must be at least {parameter.minimum:g} and below {parameter.maximum:g}, "
-                             f"not {value:g}")
+                             f"not {shown}")
         return float(value)
     if parameter.kind == "optional_pair" and value is None:
         return None
@@ -353,9 +390,9 @@ def _check_value(parameter: Parameter, value):
         raise
     for v in values:
         if v < parameter.minimum:
-            raise ValueError(f"must be at least {parameter.minimum:g}, not {v}")
+            raise ValueError(f"must be at least {parameter.minimum:g}, not {quoted(v)}")
         if v > parameter.maximum:
-            raise ValueError(f"must be at most {parameter.maximum:g}, not {v}")
+            raise ValueError(f"must be at most {parameter.maximum:g}, not {quoted(v)}")
     return values[0] if parameter.kind == "int" else values
 
 
@@ -399,7 +436,9 @@ def analyze(layers: list) -> ArchitectureReport:
 def analyze_partial(layers: list) -> tuple[ArchitectureReport, ArchitectureError | None]:
     """Like analyze, but never raises: the layers analysed before the first error, and that error.
 
-    An editor shows the shapes up to the faulty layer, so the learner sees where it goes wrong.
+    An editor shows the shapes up to the faulty layer, so the learner sees where it goes wrong. Whatever the
+    list holds (numbers of any size, NaN, deep nesting, any type), the only error is an ArchitectureError,
+    returned, not raised; tests/test_architecture_fuzz.py checks it.
     """
     reports: list[LayerReport] = []
     try:
@@ -511,20 +550,32 @@ def _analyze_layer(layer, number, shape, label=None):
 
 
 def build_model(layers: list, name: str = "mnist_cnn"):
-    """Build the Keras model (uncompiled) after validating the architecture."""
+    """Build the Keras model (uncompiled) after validating the architecture.
+
+    Every layer is named here, as Keras would name it in a fresh session (conv2d, conv2d_1, …): Keras' own
+    names come from a process-wide counter that clear_session() in another thread resets mid-build, which
+    gave two layers one name.
+    """
     analyze(layers)
     import keras
     from keras import layers as keras_layers
 
-    built = [keras.Input(shape=INPUT_SHAPE)]
+    counts: dict[str, int] = {}
+
+    def layer_name(type_name):
+        base = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)).lower()
+        counts[base] = counts.get(base, -1) + 1
+        return base if counts[base] == 0 else f"{base}_{counts[base]}"
+
+    built = [keras.Input(shape=INPUT_SHAPE, name="input_layer")]
     for number, raw in enumerate(layers, start=1):
         layer = normalize_layer(raw, number)
         settings = {key: value for key, value in layer.items() if key != "type"}
         for key in ("kernel_size", "strides", "pool_size"):
             if isinstance(settings.get(key), list):
                 settings[key] = tuple(settings[key])
-        built.append(getattr(keras_layers, layer["type"])(**settings))
-    built.append(keras_layers.Dense(NUM_CLASSES, activation="softmax"))
+        built.append(getattr(keras_layers, layer["type"])(**settings, name=layer_name(layer["type"])))
+    built.append(keras_layers.Dense(NUM_CLASSES, activation="softmax", name=layer_name("Dense")))
     return keras.Sequential(built, name=_keras_name(name))
 
 
@@ -536,7 +587,7 @@ def _keras_name(name):
 def preset_layers(preset_id: str) -> list:
     """A fresh copy of a preset's layers, safe to edit."""
     if preset_id not in PRESETS:
-        raise ArchitectureError(f"Unknown preset {preset_id!r}. Presets: {', '.join(PRESETS)}.")
+        raise ArchitectureError(f"Unknown preset {quoted(preset_id)}. Presets: {', '.join(PRESETS)}.")
     return copy.deepcopy(PRESETS[preset_id].layers)
 
 
@@ -557,17 +608,35 @@ def to_json(layers: list, name: str) -> str:
     return json.dumps({"format": ARCHITECTURE_FORMAT, "version": 1, "name": name, "layers": layers}, indent=2)
 
 
+def _parse_int(text: str):
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= MAX_READ_DIGITS else LongNumber(digits, text.startswith("-"))
+
+
+def imported_name(name) -> str:
+    """The name an imported file gives itself, as one line of at most MAX_NAME_LENGTH characters; "imported" if
+    it gives none (or something that is not text)."""
+    if not isinstance(name, str) or not name.strip():
+        return "imported"
+    return " ".join(name.split())[:MAX_NAME_LENGTH]
+
+
 def from_json(text: str | bytes) -> tuple[str, list]:
-    """Import an architecture exported by to_json (or a bare list of layers): returns (name, layers)."""
+    """Import an architecture exported by to_json (or a bare list of layers): returns (name, layers).
+
+    The name is cut to MAX_NAME_LENGTH characters; it is the learner's to show as text, not Markdown.
+    """
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int)
     except (ValueError, RecursionError) as error:
         raise ArchitectureError(
-            f"This is not valid JSON ({error}). Export an architecture to see the format.") from None
+            f"This is not valid JSON ({str(error)[:120]}). Export an architecture to see the format.") from None
+    except TypeError:
+        raise ArchitectureError("An architecture is JSON text; export one to see the format.") from None
     if isinstance(data, list):
         name, layers = "imported", data
     elif isinstance(data, dict) and isinstance(data.get("layers"), list):
-        name, layers = str(data.get("name") or "imported"), data["layers"]
+        name, layers = imported_name(data.get("name")), data["layers"]
     else:
         raise ArchitectureError(
             "The JSON must be a list of layers or an object with a 'layers' list, "

@@ -7,6 +7,7 @@ explain architectures nobody has seen before. A note may offer a one-click fix (
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 
 from mnist_lab import architectures
@@ -18,6 +19,20 @@ POOLING_TYPES = ("MaxPooling2D", "AveragePooling2D")
 WEIGHTED_TYPES = ("Conv2D", "Dense")
 LARGE_FLATTEN = 2000
 HIGH_DROPOUT = 0.7
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#<>~$:|!&])")
+_LINE_START = re.compile(r"^([-+=>]|\d+(?=[.)]))")
+
+
+def markdown_text(text) -> str:
+    """Text a learner typed (a name, a value in a message), escaped so that Markdown shows it as it is.
+
+    The marks that Markdown, HTML or Streamlit's extensions (:red[…], :material/…:, $…$) read anywhere in a
+    line are backslash-escaped, which CommonMark shows as the mark itself, and so is a list or heading mark at
+    the start; line breaks become spaces. Hyphens, dots and quotes inside the text are left as they are.
+    """
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(text).split()))
+    return _LINE_START.sub(lambda match: match.group(1) + "\\" if match.group(1).isdigit()
+                           else "\\" + match.group(1), escaped)
 
 
 @dataclass(frozen=True)
@@ -29,9 +44,14 @@ class Note:
     fix_label: str = ""
 
 
-def preset_note(preset_id: str) -> str:
-    """What a preset is meant to show (Preset.note)."""
-    return architectures.PRESETS[preset_id].note
+def preset_note(preset_id: str, edited: bool = False) -> str:
+    """What a preset is meant to show (Preset.note); once the learner has edited it, said to be about the
+    preset as it was, since its numbers no longer describe what is open."""
+    note = architectures.PRESETS[preset_id].note
+    if not edited:
+        return note
+    return (f"**Edited: this note is about {preset_id} as the notebook has it, not about your edit** (see "
+            f"\"What to notice\" for yours). {note}")
 
 
 def _numbers_text(numbers) -> str:
@@ -97,8 +117,20 @@ def apply_fix(fix: str, layers: list) -> list:
     return fixes[fix](layers)
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.0f} %" if whole else "0 %"
+def share_text(part: int, whole: int) -> str:
+    """part of whole as a percentage that says 100 % or 0 % only when exact: 692,352 of 694,090 is
+    "99.7 %", not "100 %"; 3 of 694,090 is "under 0.1 %"."""
+    if not whole or not part:
+        return "0 %"
+    if part == whole:
+        return "100 %"
+    percent = 100 * part / whole
+    for digits in (0, 1):
+        text = f"{percent:.{digits}f}"
+        if float(text) not in (0.0, 100.0):
+            return f"{text} %"
+    return "under 0.1 %" if percent < 50 else "over 99.9 %"
+
 
 
 def edit_notes(layers: list, report: ArchitectureReport) -> list[Note]:
@@ -142,19 +174,19 @@ def edit_notes(layers: list, report: ArchitectureReport) -> list[Note]:
                    "the number of values reaching it matters as much as its width.")
         notes.append(Note(
             f"**Where the parameters sit.** Layer {heaviest.number} ({heaviest.label}) holds "
-            f"{heaviest.parameters:,} of the {total:,} parameters ({_share(heaviest.parameters, total)}). {why}",
+            f"{heaviest.parameters:,} of the {total:,} parameters ({share_text(heaviest.parameters, total)}). {why}",
             layer_numbers=(heaviest.number,)))
 
     work = report.multiply_adds
     busiest = max(report.layers, key=lambda layer: layer.multiply_adds)
     if work:
         share = (f"does {busiest.multiply_adds:,} of the {work:,} multiply-adds per image "
-                 f"({_share(busiest.multiply_adds, work)})")
+                 f"({share_text(busiest.multiply_adds, work)})")
         if busiest.number == heaviest.number:
             text = f"**Where the work is.** The same layer {share}."
         else:
             text = (f"**Where the work is.** Layer {busiest.number} ({busiest.label}) {share} with only "
-                    f"{busiest.parameters:,} parameters ({_share(busiest.parameters, total)}).")
+                    f"{busiest.parameters:,} parameters ({share_text(busiest.parameters, total)}).")
         if busiest.type == "Conv2D":
             text += (" A convolution applies its few weights at every position of the image, so it costs "
                      "much computation for few parameters.")
@@ -224,7 +256,7 @@ def change_note(source_name: str, source: ArchitectureReport, edited: Architectu
         return f"{factor - 1:+.0%}" if 0.5 <= factor <= 2 else f"×{factor:.2g}"
 
     return Note(
-        f"**Compared with {source_name}:** {edited.total_parameters:,} parameters instead of "
+        f"**Compared with {markdown_text(source_name)}:** {edited.total_parameters:,} parameters instead of "
         f"{source.total_parameters:,} ({ratio(edited.total_parameters, source.total_parameters)}), "
         f"{edited.multiply_adds:,} multiply-adds per image instead of {source.multiply_adds:,} "
         f"({ratio(edited.multiply_adds, source.multiply_adds)}). Training time per epoch grows roughly "

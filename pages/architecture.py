@@ -1,4 +1,6 @@
 """Architecture: pick one of the notebook's nets or build your own, and see live what Keras will build."""
+import app
+app.route_through_navigation()
 
 import pandas as pd
 import streamlit as st
@@ -6,6 +8,10 @@ import streamlit as st
 from mnist_lab import architecture_editor as editor
 from mnist_lab import architectures, teaching
 from mnist_lab.architecture_store import ArchitectureStore
+from mnist_lab.teaching import markdown_text as text
+
+# Everything a learner typed (names, values quoted in messages, an imported file's name) goes through text()
+# wherever Streamlit reads Markdown: labels, badges, messages. Nothing here uses unsafe_allow_html.
 
 store = ArchitectureStore()
 session = editor.EditorSession(st.session_state, store)
@@ -49,8 +55,8 @@ def save():
 
 def import_json():
     upload = st.session_state.get("architecture_import_file")
-    text = upload.getvalue() if upload is not None else st.session_state.architecture_import_text
-    name = session.import_text(text)
+    content = upload.getvalue() if upload is not None else st.session_state.architecture_import_text
+    name = session.import_text(content)
     if name is not None:
         st.session_state.architecture_save_name = name if name != "imported" else ""
         st.session_state.architecture_import_text = ""
@@ -62,8 +68,8 @@ st.caption("Pick one of the notebook's three nets, change it or build your own. 
 
 
 def show_messages(place: str):
-    for kind, text in session.take_messages(place):
-        getattr(st, kind)(text)
+    for kind, message in session.take_messages(place):
+        getattr(st, kind)(text(message))
 
 
 show_messages("top")
@@ -77,17 +83,20 @@ start.selectbox("Start from", list(sources), format_func=sources.get, key="archi
                     st.session_state.architecture_start))
 with status:
     if st.session_state.architecture_layers is None:
-        st.badge(f"Unchanged: {st.session_state.architecture_name}", icon=":material/check:", color="green")
+        st.badge(f"Unchanged: {text(st.session_state.architecture_name)}", icon=":material/check:", color="green")
     else:
         st.badge("Edited, not saved" if session.source != editor.BLANK else "Your own, not saved",
                  icon=":material/edit:", color="orange")
         if session.source:
-            back = "Start again" if session.source == editor.BLANK else f"Back to {editor.source_name(session.source)}"
+            back = ("Start again" if session.source == editor.BLANK
+                    else f"Back to {text(editor.source_name(session.source))}")
             st.button(back, key="architecture_reset", icon=":material/undo:", on_click=session.start_from,
                       args=(session.source,))
 
 if session.source and session.source.startswith("preset:"):
-    st.info(teaching.preset_note(editor.source_name(session.source)), icon=":material/school:")
+    edited = st.session_state.architecture_layers is not None
+    st.info(teaching.preset_note(editor.source_name(session.source), edited),
+            icon=":material/history_edu:" if edited else ":material/school:")
 
 editor_column, analysis_column = st.columns([5, 6], gap="large")
 
@@ -100,7 +109,7 @@ with editor_column:
         number = index + 1
         layer_type = architectures.LAYER_TYPES.get(layer.get("type")) if isinstance(layer, dict) else None
         faulty = error is not None and error.layer_number == number
-        title = f"**{number}** · {editor.safe_label(layer, number)}"
+        title = f"**{number}** · {text(editor.safe_label(layer, number))}"
         if number in reports:
             title += f" → {editor.shape_text(reports[number].output_shape)} · {reports[number].parameters:,} parameters"
         if faulty:
@@ -108,7 +117,7 @@ with editor_column:
         with st.expander(title, expanded=faulty or index == session.focus, icon=":material/error:" if faulty else None,
                          key=widget_key(index, "open")):
             if faulty:
-                st.error(str(error))
+                st.error(text(error))
             if layer_type is None:
                 st.warning("This layer's type is unknown: remove it and add one of the listed types.")
             else:
@@ -144,7 +153,7 @@ with editor_column:
         output_text += f" → 10 · {reports[output_number].parameters:,} parameters"
     st.markdown(output_text)
     if error is not None and error.layer_number == output_number:
-        st.error(str(error), icon=":material/error:")
+        st.error(text(error), icon=":material/error:")
 
     with st.container(border=True):
         st.markdown("**Add a layer**")
@@ -167,7 +176,7 @@ with analysis_column:
     st.subheader("What Keras will build")
     if error is not None:
         where = f" (layer {error.layer_number})" if error.layer_number else ""
-        st.error(f"**This architecture cannot be built{where}.** {error}", icon=":material/error:")
+        st.error(f"**This architecture cannot be built{where}.** {text(error)}", icon=":material/error:")
     else:
         source_report = session.source_report()
 
@@ -246,16 +255,17 @@ with saved_column:
         st.caption("None yet.")
     for entry in entries:
         with st.container(border=True):
-            st.markdown(f"**{entry.name}**")
+            st.markdown(f"**{text(entry.name)}**")
             if entry.problem:
-                st.caption(f":red[{entry.problem}]")
+                st.caption(f":red[{text(entry.problem)}]")
             else:
                 st.caption(f"{entry.layers} layers + output · {entry.parameters:,} parameters")
             with st.container(horizontal=True):
                 st.button("Open", key=f"architecture_open_{entry.name}", icon=":material/folder_open:",
                           disabled=bool(entry.problem), on_click=session.start_from, args=(f"saved:{entry.name}",))
                 with st.popover("Delete", icon=":material/delete:"):
-                    st.markdown(f"Delete **{entry.name}**? Runs trained with it keep their own copy of the layers.")
+                    st.markdown(f"Delete **{text(entry.name)}**? Runs trained with it keep their own copy of "
+                                "the layers.")
                     st.button("Delete for good", key=f"architecture_delete_{entry.name}", type="primary",
                               on_click=session.delete, args=(entry.name,))
 with import_column:
@@ -273,7 +283,7 @@ with summary_slot.container():
     else:
         summary = keras_summary(architectures.to_json(layers, "mnist_cnn"))
         if summary.error:
-            st.warning(summary.error)
+            st.warning(text(summary.error))
         else:
             st.code(summary.text, language=None, height=520 if summary.text.count("\n") > 30 else "content")
             if summary.total_parameters == report.total_parameters:

@@ -220,3 +220,36 @@ def test_saved_entries_list_sizes_and_damaged_files(store):
     broken, good = editor.saved_entries(store)
     assert good == editor.SavedEntry("good", 2, analyze([CONV, FLATTEN]).total_parameters)
     assert broken.name == "broken" and "not valid JSON" in broken.problem
+
+
+def test_saving_as_x_json_saves_x_and_opens_it(session, store):
+    session.edit_setting(0, "filters", 16)
+    assert session.save("wide.json")
+    assert store.list() == ["wide"] and [path.name for path in store.root.iterdir()] == ["wide.json"]
+    assert (session.state["architecture_name"], session.source) == ("wide", "saved:wide")
+    assert session.take_messages("save")[0][1].startswith("Saved as 'wide'.")
+    assert editor.source_options(store)["saved:wide"] == "wide (saved)"
+    session.start_from("preset:seed-3layer")
+    session.start_from("saved:wide")
+    assert session.layers()[0]["filters"] == 16
+
+
+def test_preset_labels_name_the_preset_once(store):
+    for key, label in editor.source_options(store).items():
+        if key.startswith("preset:"):
+            name = key.partition(":")[2]
+            assert label.startswith(f"{name}: ") and label.count(name) == 1, label
+
+
+@pytest.mark.parametrize("text", [
+    '[{"type": "Flatten"}, {"type": "Dense", "units": 1%s}]' % ("0" * 400),
+    '[{"type": "Flatten"}, {"type": "Dense", "units": 1%s}]' % ("0" * 5000),
+    '{"name": "%s", "layers": [{"type": "Flatten"}]}' % ("x" * 1_000_000),
+    '[{"type": "%s"}]' % ("x" * 1_000_000),
+])
+def test_imports_of_huge_values_give_a_short_message(session, text):
+    name = session.import_text(text)
+    messages = session.take_messages("import")
+    assert len(messages) == 1 and len(messages[0][1]) < 300
+    if name is not None:
+        assert name == "x" * 60

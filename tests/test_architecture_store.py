@@ -129,3 +129,51 @@ def test_damaged_file_is_reported_by_name(tmp_path, content, detail):
     with pytest.raises(ArchitectureError) as caught:
         store.load("damaged")
     assert "'damaged'" in str(caught.value) and detail in str(caught.value)
+
+
+@pytest.mark.parametrize("typed", ["x.json", "x.JSON", "x"])
+def test_a_name_typed_with_its_file_ending_is_saved_once_and_opens_either_way(tmp_path, typed):
+    store = ArchitectureStore(tmp_path)
+    path = store.save(typed, SMALL)
+    assert path == tmp_path / "x.json" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert store.list() == ["x"]
+    assert store.load("x") == store.load("x.json") == store.load(typed)
+    assert json.loads(path.read_text())["name"] == "x"
+    store.delete("x.json")
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("name, message", [
+    (".json", "Give the architecture a name"),
+    ("x.json.json", "ends in .json twice"),
+])
+def test_names_that_are_only_a_file_ending_are_refused(tmp_path, name, message):
+    with pytest.raises(ArchitectureError, match=message):
+        ArchitectureStore(tmp_path).save(name, SMALL)
+
+
+def test_name_errors_are_lab_errors_with_short_messages(tmp_path):
+    from mnist_lab.errors import LabError
+
+    store = ArchitectureStore(tmp_path)
+    for name in ("ü" * 1_000_000, "".join(chr(c) for c in range(0x400, 0x400 + 5000)), 10 ** 400, None, ["a"]):
+        for call in (store.load, store.delete, lambda n: store.save(n, SMALL)):
+            with pytest.raises(LabError) as caught:
+                call(name)
+            assert len(str(caught.value)) < 200
+
+
+def test_files_the_store_could_not_have_written_are_not_listed(tmp_path):
+    (tmp_path / "old.json.json").write_text(to_json(SMALL, "old.json"))
+    (tmp_path / "fine.json").write_text(to_json(SMALL, "fine"))
+    assert ArchitectureStore(tmp_path).list() == ["fine"]
+
+
+def test_huge_numbers_in_a_saved_file_are_reported_as_damage(tmp_path):
+    (tmp_path / "huge.json").write_text('{"layers": [{"type": "Flatten"}, {"type": "Dense", "units": 1%s}]}'
+                                        % ("0" * 400))
+    store = ArchitectureStore(tmp_path)
+    assert store.list() == ["huge"]
+    with pytest.raises(ArchitectureError, match="'huge' is damaged: Layer 2 \\(Dense\\) units: must be at most"):
+        store.load("huge")
+    assert str(tmp_path) not in str(pytest.raises(ArchitectureError, store.load, "huge").value)

@@ -333,3 +333,76 @@ def test_quick_cnn_shapes_counts_and_settings():
     seed_3layer = analyze(preset_layers("seed-3layer"))
     assert report.multiply_adds < seed_3layer.multiply_adds
     assert preset.training["batch_size"] == 256 and preset.training["schedule"] == "warmup-cosine"
+
+
+HUGE = 10 ** 400  # math.isfinite(HUGE) raises OverflowError
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([FLATTEN, {"type": "Dense", "units": HUGE}], "Layer 2 (Dense) units: must be at most 65536, not a 401-digit number."),
+    ([{"type": "Dropout", "rate": HUGE}, FLATTEN], "rate: must be at least 0 and below 1, not a 401-digit number"),
+    ([{"type": "Dropout", "rate": -HUGE}, FLATTEN], "not a 401-digit negative number"),
+    ([{"type": "Conv2D", "kernel_size": [HUGE, 3]}, FLATTEN], "kernel_size: must be at most 28, not a 401-digit"),
+    ([{"type": "Conv2D", "filters": 10 ** 5000}, FLATTEN], "filters: must be at most 4096, not a 5,001-digit number"),
+    ([{"type": "BatchNormalization", "axis": HUGE}, FLATTEN], "axis: a 401-digit number is not one of"),
+    ([{"type": "Conv2D", "strides": [[10 ** 5000], 1]}, FLATTEN], "not a list too large to show"),
+    ([FLATTEN, {"type": "Dense", "units": 1e300}], "units: must be at most 65536, not a 301-digit number"),
+])
+def test_numbers_of_any_size_are_refused_with_a_short_message(layers, message):
+    error = refused(layers)
+    assert message in str(error) and len(str(error)) < 300
+    assert isinstance(analyze_partial(layers)[1], ArchitectureError)
+
+
+def test_huge_numbers_in_json_are_refused_by_every_entry_point():
+    digits = "1" + "0" * 5000  # past Python's 4,300-digit limit for reading ints
+    for number in ("1" + "0" * 400, digits, "-" + digits):
+        text = f'[{{"type": "Flatten"}}, {{"type": "Dense", "units": {number}}}]'
+        with pytest.raises(ArchitectureError, match="Layer 2 \\(Dense\\) units: must be"):
+            from_json(text)
+
+
+@pytest.mark.parametrize("layer", [
+    {"type": "x" * 1_000_000},
+    {"type": "Dropout", "rate": "x" * 1_000_000},
+    {"type": "Flatten", "x" * 1_000_000: 1},
+    {"type": "Conv2D", "kernel_size": ["x" * 1_000_000, 3]},
+    "x" * 1_000_000,
+])
+def test_long_values_give_short_messages(layer):
+    error = refused([layer, FLATTEN])
+    assert len(str(error)) < 400 and "1,000,00" in str(error)  # cut, with the length it had
+
+
+def test_many_unknown_settings_are_counted_not_listed():
+    error = refused([{"type": "Flatten", **{f"extra{n}": n for n in range(100)}}])
+    assert "and 95 more" in str(error) and len(str(error)) < 300
+
+
+def test_non_text_keys_and_deep_nesting_are_refused():
+    nested = []
+    for _ in range(100_000):
+        nested = [nested]
+    assert "must be an object" in str(refused([nested]))
+    assert "unknown setting(s) 1, a;" in str(refused([{"type": "Flatten", 1: 2, "a": 3}]))
+    with pytest.raises(ArchitectureError, match="not valid JSON"):
+        from_json("[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("mine", "mine"), ("  spaced  ", "spaced"), ("x" * 100, "x" * 60), (42, "imported"), ("", "imported"),
+    (None, "imported"), ("two\nlines", "two lines"),
+])
+def test_imported_name_is_short_single_line_text(name, expected):
+    assert from_json(json.dumps({"name": name, "layers": [FLATTEN]}))[0] == expected
+
+
+def test_model_layers_are_named_by_the_lab_not_by_a_process_wide_counter():
+    import keras
+
+    first = [layer.name for layer in build_model(preset_layers("seed-3layer")).layers]
+    keras.backend.clear_session()  # what another thread may do while a model is being built
+    build_model([FLATTEN])
+    second = [layer.name for layer in build_model(preset_layers("seed-3layer")).layers]
+    assert first == second and len(set(first)) == len(first)
+    assert first[:3] == ["conv2d", "max_pooling2d", "conv2d_1"] and first[-1] == "dense_1"

@@ -24,11 +24,21 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
-texts = page_texts
+def shown(markdown: str) -> str:
+    """Markdown as the learner reads it, for the escapes the page adds to what learners typed: "\\(" reads "("."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def texts(at) -> str:
+    return shown(page_texts(at))
 
 
 def errors(at) -> list[str]:
-    return [error.value for error in at.error]
+    return [shown(error.value) for error in at.error]
+
+
+def successes(at) -> list[str]:
+    return [shown(success.value) for success in at.success]
 
 
 def metrics(at) -> dict[str, str]:
@@ -215,7 +225,7 @@ def test_save_open_and_delete():
     run(at)
     assert store.list() == ["small first layer"]
     assert store.load("small first layer")[0]["filters"] == 16
-    assert any("Saved as 'small first layer'" in success.value for success in at.success)
+    assert any("Saved as 'small first layer'" in success for success in successes(at))
     assert at.session_state["architecture_name"] == "small first layer" and edited_layers(at) is None
     assert at.text_input(key="architecture_save_name").value == ""
 
@@ -230,7 +240,7 @@ def test_save_open_and_delete():
     at.button(key="architecture_delete_small first layer").click()
     run(at)
     assert store.list() == []
-    assert any("Deleted 'small first layer'" in success.value for success in at.success)
+    assert any("Deleted 'small first layer'" in success for success in successes(at))
     assert at.session_state["architecture_name"] == "custom" and edited_layers(at)[0]["filters"] == 16
 
 
@@ -248,8 +258,8 @@ def test_a_damaged_saved_file_is_listed_with_its_problem(isolated_storage):
     ArchitectureStore().save("fine", preset_layers("seed-3layer"))
     (isolated_storage / "architectures" / "broken.json").write_text('{"layers": [{"type": "Conv2D", "filters": -1}]}')
     at = open_architecture()
-    assert any("The saved architecture 'broken'" in caption.value and "filters: must be at least 1" in caption.value
-               for caption in at.caption)
+    assert any("The saved architecture 'broken'" in shown(caption.value)
+               and "filters: must be at least 1" in shown(caption.value) for caption in at.caption)
     assert at.button(key="architecture_open_broken").disabled
     assert not at.button(key="architecture_open_fine").disabled
     at.selectbox(key="architecture_start").set_value("saved:broken")
@@ -281,7 +291,7 @@ def test_import_from_text():
         to_json([{"type": "Conv2D", "filters": 6, "kernel_size": 5}, {"type": "Flatten"}], "shared net"))
     at.button(key="architecture_import").click()
     run(at)
-    assert any("Imported 'shared net' (2 layers)" in success.value for success in at.success)
+    assert any("Imported 'shared net' (2 layers)" in success for success in successes(at))
     assert edited_layers(at)[0]["filters"] == 6 and at.session_state["architecture_name"] == "custom"
     assert at.text_input(key="architecture_save_name").value == "shared net"
     assert at.selectbox(key="architecture_start").value is None
@@ -323,7 +333,7 @@ def test_architecture_from_the_session_is_opened():
     at = open_architecture(architecture_name="custom", architecture_layers=layers)
     assert setting(at, 0, "filters").value == 3
     at = open_architecture(architecture_name="no longer saved", architecture_layers=None)
-    assert any("There is no saved architecture called 'no longer saved'" in warning.value for warning in at.warning)
+    assert any("There is no saved architecture called 'no longer saved'" in shown(warning.value) for warning in at.warning)
     assert at.session_state["architecture_name"] == "seed-3layer"
 
 

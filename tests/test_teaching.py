@@ -180,3 +180,47 @@ def test_change_note_compares_with_the_start():
 def test_unknown_fix():
     with pytest.raises(ValueError, match="Unknown fix 'paint'"):
         teaching.apply_fix("paint", [FLATTEN])
+
+
+@pytest.mark.parametrize("part, whole, text", [
+    (692_352, 694_090, "99.7 %"), (694_090, 694_090, "100 %"), (0, 694_090, "0 %"), (3, 694_090, "under 0.1 %"),
+    (694_089, 694_090, "over 99.9 %"), (1, 2, "50 %"), (995, 1000, "99.5 %"), (5, 1000, "0.5 %"), (1, 0, "0 %"),
+])
+def test_shares_say_100_or_0_percent_only_when_exact(part, whole, text):
+    assert teaching.share_text(part, whole) == text
+
+
+def test_where_the_parameters_sit_never_rounds_to_all_of_them():
+    layers = [CONV, FLATTEN, {"type": "Dense", "units": 64}]
+    report = analyze(layers)
+    heaviest = max(report.layers, key=lambda layer: layer.parameters)
+    assert heaviest.parameters != report.total_parameters
+    note = note_starting(notes_of(layers), "Where the parameters sit")
+    assert "(100 %)" not in note.text and f"({teaching.share_text(heaviest.parameters, report.total_parameters)})" \
+        in note.text
+
+
+def test_an_edited_presets_note_says_it_is_about_the_preset():
+    assert teaching.preset_note("seed-3layer", edited=False) == PRESETS["seed-3layer"].note
+    edited = teaching.preset_note("seed-3layer", edited=True)
+    assert edited.startswith("**Edited: this note is about seed-3layer as the notebook has it, not about your edit")
+    assert edited.endswith(PRESETS["seed-3layer"].note)
+
+
+@pytest.mark.parametrize("typed, escaped", [
+    ("[link](http://x)", "\\[link\\]\\(http\\://x\\)"),
+    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\\://x/i.png\\)"),
+    ("<b>bold</b>", "\\<b\\>bold\\</b\\>"),
+    (":red[x] :material/home: $x$", "\\:red\\[x\\] \\:material/home\\: \\$x\\$"),
+    ("__init__ *a* `c` ~~s~~ a|b &lt;", "\\_\\_init\\_\\_ \\*a\\* \\`c\\` \\~\\~s\\~\\~ a\\|b \\&lt;"),
+    ("# heading", "\\# heading"), ("- item", "\\- item"), ("1. item", "1\\. item"), ("> quote", "\\> quote"),
+    ("two\nlines", "two lines"), ("seed-3layer v1.2", "seed-3layer v1.2"), ("back\\slash", "back\\\\slash"),
+])
+def test_markdown_text_escapes_what_markdown_would_read(typed, escaped):
+    assert teaching.markdown_text(typed) == escaped
+
+
+def test_change_note_shows_a_saved_name_as_text():
+    report = analyze([FLATTEN])
+    note = teaching.change_note("[x](http://y)", report, analyze([CONV, FLATTEN]))
+    assert note.text.startswith("**Compared with \\[x\\]\\(http\\://y\\):**")
