@@ -15,23 +15,31 @@ import pandas as pd
 
 from mnist_lab import reference as reference_results
 from mnist_lab.architectures import to_json
+from mnist_lab.runs import ACTIVE, RunStatus
 
 RUN = "run"
 NOTEBOOK = "notebook"
 MNIST_TRAIN_IMAGES = 60000
-# The notebook's closing table was "Architecture / Accuracy-%": those come first, the settings after.
+# The notebook's closing table was "Architecture / Accuracy-%": the accuracy comes first (on a phone it is
+# the one column in view), then what tells the rows apart, then the settings.
 TABLE_COLUMNS = (
-    "name", "architecture", "test accuracy %", "best val. accuracy %", "status", "source", "epochs", "s / epoch",
-    "parameters", "training images", "batch size", "optimizer", "augmentation", "device", "notes",
+    "test accuracy %", "name", "best val. accuracy %", "architecture", "started", "status", "source", "epochs",
+    "s / 1,000 images", "s / epoch", "parameters", "training images", "batch size", "optimizer", "augmentation",
+    "device", "notes",
 )
+MISSING = "–"  # how the table and the sentences write a value that is not known
 # Validation loss this far above its lowest value (10 %), for at least two epochs, counts as overfitting.
 OVERFIT_RISE = 0.10
 OVERFIT_EPOCHS = 2
 # Within this many accuracy points of the notebook at the same epoch, a run "tracks" it.
 TRACKING_POINTS = 0.5
-MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:")
+MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:&@")
 # Test accuracies closer than this (points) are within the noise of one random start.
 NOISE_POINTS = 0.15
+# Keras' BatchNormalization moves its running averages 1 % per batch (momentum 0.99); a run whose averages
+# are still more than SHORT_RUN_LAG of the way off scores well below what it learnt, in inference mode.
+BATCH_NORMALIZATION_MOMENTUM = 0.99
+SHORT_RUN_LAG = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,11 +64,19 @@ class Entry:
     notes: str = ""
     created: str = ""
     has_model: bool = False
+    explanation: str = ""  # why a short run scores below what it learnt (short_run_explanation)
 
     @property
     def best_val_accuracy(self) -> float | None:
         values = [row["val_accuracy"] for row in self.history if _is_number(row.get("val_accuracy"))]
         return max(values) if values else None
+
+    @property
+    def seconds_per_thousand(self) -> float | None:
+        """Seconds per 1,000 training images: epochs of different sizes compared fairly."""
+        if not self.seconds_per_epoch or not self.train_size:
+            return None
+        return 1000 * self.seconds_per_epoch / self.train_size
 
 
 def _is_number(value) -> bool:
@@ -91,7 +107,9 @@ def _optimizer_text(key, learning_rate) -> str | None:
 def _run_notes(meta: dict, epochs: int, has_model: bool) -> str:
     status = meta.get("status") or "unknown"
     planned = _as_int((meta.get("settings") or {}).get("epochs"))
-    if status in ("queued", "running"):
+    if status == RunStatus.DAMAGED:
+        return str(meta.get("problem") or "Damaged.")
+    if status in ACTIVE:
         return f"training: {epochs} of {planned} epochs done" if planned else "training"
     notes = []
     if meta.get("message"):
@@ -101,6 +119,51 @@ def _run_notes(meta: dict, epochs: int, has_model: bool) -> str:
     elif not has_model:
         notes.append("no saved model file")
     return "; ".join(notes)
+
+
+def batch_normalization_progress(meta: dict) -> tuple[int, float] | None:
+    """(batches trained, share of the way BatchNormalization's running averages have come) for a run of
+    a net with BatchNormalization; None for a net without it or a run whose size is not known."""
+    layers = (meta.get("architecture") or {}).get("layers") or []
+    if not any(isinstance(layer, dict) and layer.get("type") == "BatchNormalization" for layer in layers):
+        return None
+    record = meta.get("batch_normalization")
+    if isinstance(record, dict) and _as_int(record.get("batches")):
+        batches = _as_int(record["batches"])
+    else:
+        settings = meta.get("settings") or {}
+        train_size, batch_size = _as_int(settings.get("train_size")), _as_int(settings.get("batch_size"))
+        epochs = _as_int(meta.get("epochs_done")) or 0
+        if not train_size or not batch_size or epochs < 1:
+            return None
+        batches = epochs * math.ceil(train_size / batch_size)
+    return batches, 1 - BATCH_NORMALIZATION_MOMENTUM ** batches
+
+
+def short_run_explanation(meta: dict) -> str | None:
+    """Why a short run of a net with BatchNormalization scores far below what it learnt, or None.
+
+    The one explanation of a low score after few batches, for the Compare and the Train page alike:
+    validation, testing and drawings use BatchNormalization's running averages, which after a short run
+    are still far from the images' real statistics. Fewer images per epoch are not the cause.
+    """
+    progress = batch_normalization_progress(meta)
+    if progress is None or 1 - progress[1] < SHORT_RUN_LAG:
+        return None
+    batches, caught_up = progress
+    text = (f"After only {batches:,} batches, its BatchNormalization running averages (they move 1 % per batch) "
+            f"are {100 * caught_up:.0f} % of the way to the images' real statistics. Validation, testing and "
+            "drawings use those averages, so the net scores far below what it has learnt; more batches (more "
+            "epochs or images, or a smaller batch) close the gap.")
+    record = meta.get("batch_normalization")
+    after = meta.get("test_accuracy")
+    if isinstance(record, dict) and _is_number(after):
+        before = record.get("test_accuracy_before")
+        before = f"{100 * before:.1f} %" if _is_number(before) else MISSING
+        text += (f" When training ended the lab measured those statistics directly on {_as_int(record.get('images')) or 0:,} "
+                 f"training images, changing no weight: test accuracy {before} before, {100 * after:.1f} % after; "
+                 "the validation curve, measured while it trained, still shows the lag.")
+    return text
 
 
 def run_entry(meta: dict, history: list[dict], has_model: bool) -> Entry:
@@ -129,6 +192,7 @@ def run_entry(meta: dict, history: list[dict], has_model: bool) -> Entry:
         notes=_run_notes(meta, epochs, has_model),
         created=str(meta.get("created") or ""),
         has_model=has_model,
+        explanation=short_run_explanation(meta) or "",
     )
 
 
@@ -191,6 +255,11 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else 100.0 * value
 
 
+def started_text(created: str) -> str:
+    """'2026-12-02 11:55:30' from run.json's ISO time (UTC): short, and enough to tell two runs apart."""
+    return created[:19].replace("T", " ") if created else MISSING
+
+
 def runs_table(entries: list[Entry]) -> pd.DataFrame:
     """One row per entry, indexed by key, with the columns of TABLE_COLUMNS (accuracies in percent)."""
     rows = [{
@@ -200,10 +269,12 @@ def runs_table(entries: list[Entry]) -> pd.DataFrame:
         "parameters": entry.parameters,
         "epochs": entry.epochs,
         "batch size": entry.batch_size,
-        "optimizer": entry.optimizer,
+        "optimizer": entry.optimizer or MISSING,
         "training images": entry.train_size,
         "augmentation": "on" if entry.augment else "off",
-        "device": entry.device,
+        "device": entry.device or MISSING,
+        "started": started_text(entry.created) if entry.kind == RUN else MISSING,
+        "s / 1,000 images": entry.seconds_per_thousand,
         "s / epoch": entry.seconds_per_epoch,
         "best val. accuracy %": _percent(entry.best_val_accuracy),
         "test accuracy %": _percent(entry.test_accuracy),
@@ -213,7 +284,7 @@ def runs_table(entries: list[Entry]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS), index=pd.Index([e.key for e in entries], name="key"))
     for column in ("parameters", "epochs", "batch size", "training images"):
         table[column] = table[column].astype("Int64")
-    for column in ("s / epoch", "best val. accuracy %", "test accuracy %"):
+    for column in ("s / 1,000 images", "s / epoch", "best val. accuracy %", "test accuracy %"):
         table[column] = table[column].astype("Float64")
     return table
 
@@ -284,9 +355,16 @@ def default_overlay(entries: list[Entry], preferred=(), newest: int = 2) -> list
     return chosen + [key for key in matching if key not in chosen]
 
 
+def plain(text: str) -> str:
+    """Text for st.markdown, st.caption and the like that shows as typed: every Markdown special
+    (HTML's < and > too) backslashed, line breaks made spaces, so no learner text becomes markup."""
+    return "".join("\\" + char if char in MARKDOWN_SPECIAL else " " if char in "\r\n" else char
+                   for char in str(text))
+
+
 def quoted(label: str) -> str:
-    """A run name inside markdown: in quotes, its punctuation escaped so that it shows as typed."""
-    return "“" + "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in label) + "”"
+    """A run name inside markdown: in quotes, shown as typed (see plain)."""
+    return f"“{plain(label)}”"
 
 
 def _points(value: float) -> str:
@@ -356,18 +434,25 @@ def _cost_observation(entries):
             f"{gain:.2f} more points of test accuracy.")
 
 
+def _per_thousand(entry) -> str:
+    return (f"{entry.seconds_per_thousand:.2f} s per 1,000 training images ({entry.seconds_per_epoch:.1f} s per "
+            f"epoch of {entry.train_size:,})")
+
+
 def _speed_observations(entries):
+    """The fastest and the slowest net in time per 1,000 training images: epochs of 10,000 and of 60,000
+    images cannot be compared per epoch."""
     texts = []
-    for kind, intro in ((RUN, "**Fastest per epoch:**"), (NOTEBOOK, "**Fastest per epoch in the notebook:**")):
-        timed = sorted((entry for entry in entries if entry.kind == kind and entry.seconds_per_epoch),
-                       key=lambda entry: entry.seconds_per_epoch)
+    for kind, intro in ((RUN, "**Fastest:**"), (NOTEBOOK, "**Fastest in the notebook:**")):
+        timed = sorted((entry for entry in entries if entry.kind == kind and entry.seconds_per_thousand),
+                       key=lambda entry: entry.seconds_per_thousand)
         if not timed:
             continue
         fastest, slowest = timed[0], timed[-1]
-        text = f"{intro} {quoted(fastest.label)}, {fastest.seconds_per_epoch:.1f} s per epoch"
-        if len(timed) > 1 and slowest.seconds_per_epoch > fastest.seconds_per_epoch:
-            ratio = slowest.seconds_per_epoch / fastest.seconds_per_epoch
-            text += f"; {quoted(slowest.label)} takes {ratio:.1f}x as long ({slowest.seconds_per_epoch:.1f} s)"
+        text = f"{intro} {quoted(fastest.label)}, {_per_thousand(fastest)}"
+        if len(timed) > 1 and slowest.seconds_per_thousand > fastest.seconds_per_thousand:
+            ratio = slowest.seconds_per_thousand / fastest.seconds_per_thousand
+            text += f"; {quoted(slowest.label)} takes {ratio:.1f}x as long ({_per_thousand(slowest)})"
         texts.append(text + ".")
     if len(texts) == 2:
         texts.append("The notebook's times were measured on its own machine: compare them with each other, "
@@ -415,7 +500,9 @@ def _tracking_observations(entries, references):
         text = (f"**{quoted(entry.label)} {verdict}:** after epoch {epoch} it has {_points(ours[epoch])} validation "
                 f"accuracy; the notebook's net of the same architecture had {_points(theirs[epoch])} "
                 f"({difference:+.2f} points).")
-        if entry.train_size and entry.train_size < MNIST_TRAIN_IMAGES and difference < -TRACKING_POINTS:
+        if entry.explanation and difference < -TRACKING_POINTS:
+            text += " " + entry.explanation
+        elif entry.train_size and entry.train_size < MNIST_TRAIN_IMAGES and difference < -TRACKING_POINTS:
             text += (f" It trains on {entry.train_size:,} images per epoch, the notebook on "
                      f"{MNIST_TRAIN_IMAGES:,}: each of its epochs teaches less, so it needs more of them.")
         texts.append(text)

@@ -10,10 +10,15 @@ import streamlit as st
 
 from mnist_lab import comparison, data, evaluation
 from mnist_lab.reference import ReferenceResultsError
-from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
+from mnist_lab.errors import LabError
+from mnist_lab.runs import ACTIVE, ModelUnavailable, RunNotFound, RunStatus, RunStore
 
 GALLERY_SIZE = 40
 ANY = "any"
+# How the table writes its numbers; a missing one is a dash, never "None".
+NUMBER_FORMATS = {"test accuracy %": "{:.2f}", "best val. accuracy %": "{:.2f}", "s / 1,000 images": "{:.2f}",
+                  "s / epoch": "{:.1f}", "parameters": "{:,}", "training images": "{:,}", "epochs": "{:d}",
+                  "batch size": "{:d}"}
 
 st.title("Compare")
 st.markdown("The notebook ended on a table, *Architecture / Accuracy-%*. Here it is live: every run you "
@@ -23,11 +28,12 @@ store = RunStore()
 try:
     entries = comparison.entries_from_store(store)
 except ReferenceResultsError as error:
-    st.error(str(error))
+    st.error(comparison.plain(error))
     entries = comparison.build_entries(store.list(), {}, references=[])
 by_key = {entry.key: entry for entry in entries}
 runs = [entry for entry in entries if entry.kind == comparison.RUN]
-evaluable = [entry for entry in runs if entry.has_model]
+damaged = [entry for entry in runs if entry.status == RunStatus.DAMAGED]
+evaluable = [entry for entry in runs if entry.has_model and entry.status != RunStatus.DAMAGED]
 
 
 def label(key: str) -> str:
@@ -37,6 +43,11 @@ def label(key: str) -> str:
 
 if notice := st.session_state.pop("compare_notice", None):
     st.success(notice)
+if damaged:
+    st.warning(f"{len(damaged)} run{' is' if len(damaged) == 1 else 's are'} damaged: "
+               + "; ".join(f"{comparison.quoted(entry.label)} ({comparison.plain(entry.notes)})" for entry in damaged)
+               + " Their rows say what is wrong; delete them under *Export or delete*, or repair their files.",
+               icon=":material/broken_image:")
 
 # ---- The table ---------------------------------------------------------------------------------
 st.header("All runs")
@@ -68,19 +79,21 @@ def shade_notebook_rows(row: pd.Series):
 
 
 st.dataframe(
-    shown.style.apply(shade_notebook_rows, axis=1),
+    shown.style.apply(shade_notebook_rows, axis=1).format(NUMBER_FORMATS, na_rep=comparison.MISSING),
     hide_index=True,
     height=min(38 + 35 * max(len(shown), 1), 460),
     column_config={
-        "name": st.column_config.TextColumn("name", width="medium", pinned=True),
-        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-        "training images": st.column_config.NumberColumn("training images", format="localized"),
-        "s / epoch": st.column_config.NumberColumn("s / epoch", format="%.1f",
-                                                   help="Median seconds per epoch"),
-        "best val. accuracy %": st.column_config.NumberColumn(
-            "best val. accuracy %", format="%.2f", help="Highest validation accuracy over the epochs"),
         "test accuracy %": st.column_config.NumberColumn(
-            "test accuracy %", format="%.2f", help="On the 10,000 MNIST test images, after the last epoch"),
+            "test accuracy %", width="small", pinned=True,
+            help="On the 10,000 MNIST test images, after the last epoch"),
+        "name": st.column_config.TextColumn("name", width="medium"),
+        "started": st.column_config.TextColumn("started", help="When the run was created (UTC)"),
+        "s / 1,000 images": st.column_config.NumberColumn(
+            "s / 1,000 images", help="Median seconds per epoch for each 1,000 training images: epochs of "
+                                     "different sizes compared fairly"),
+        "s / epoch": st.column_config.NumberColumn("s / epoch", help="Median seconds per epoch"),
+        "best val. accuracy %": st.column_config.NumberColumn(
+            "best val. accuracy %", help="Highest validation accuracy over the epochs"),
         "notes": st.column_config.TextColumn("notes", width="large"),
     },
     key="compare_table",
@@ -146,7 +159,7 @@ def evaluate(run_id: str):
             probabilities, labels = evaluated(str(store.root), run_id, (stat.st_mtime_ns, stat.st_size),
                                               mnist.source)
     except (ModelUnavailable, data.DataError) as error:
-        st.warning(str(error))
+        st.warning(comparison.plain(error))
         return None
     except FileNotFoundError:
         st.warning(f"The model file of {comparison.quoted(label(run_id))} is gone (the run was deleted).")
@@ -175,7 +188,7 @@ def show_in_depth(run_id: str):
     predictions, confidence = scores.predictions, scores.confidence
     matrix = evaluation.confusion_matrix(scores.labels, predictions)
     digits = evaluation.per_digit_accuracy(scores.labels, predictions)
-    if by_key[run_id].status in ("queued", "running"):
+    if by_key[run_id].status in ACTIVE:
         st.caption(f"Still training: this is its model after epoch {by_key[run_id].epochs}. Reopen the page "
                    "after the next epoch to see it improve.")
     metrics = st.columns(3)
@@ -257,7 +270,7 @@ def show_export_and_delete(run_id: str):
     try:
         meta = store.get(run_id)
     except RunNotFound as error:
-        st.warning(str(error))
+        st.warning(comparison.plain(error))
         return
     stem = comparison.export_name(meta)
     buttons = st.columns(3)
@@ -273,7 +286,7 @@ def show_export_and_delete(run_id: str):
     try:
         architecture = comparison.architecture_json(meta)
     except ValueError as error:
-        buttons[2].caption(str(error))
+        buttons[2].caption(comparison.plain(error))
     else:
         buttons[2].download_button(
             "Architecture (JSON)", data=architecture, file_name=f"{stem}-architecture.json",
@@ -289,8 +302,8 @@ def show_export_and_delete(run_id: str):
                  key="compare_delete"):
         try:
             store.delete(run_id)
-        except (ValueError, RunNotFound) as error:
-            st.error(str(error))
+        except (ValueError, LabError) as error:
+            st.error(comparison.plain(error))
         else:
             st.session_state.compare_notice = f"Deleted {comparison.quoted(label(run_id))}."
             st.session_state.pop("compare_delete_confirm", None)

@@ -6,6 +6,7 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mnist_lab import evaluation
@@ -244,3 +245,14 @@ def test_missing_or_unreadable_model_gives_a_readable_error(store, synthetic):
     store.model_path(meta["id"]).write_bytes(b"garbage")
     with pytest.raises(ModelUnavailable, match="cannot be read"):
         evaluation.evaluate_run(store, meta["id"], synthetic.x_test, synthetic.y_test)
+
+
+def test_per_digit_chart_says_where_its_axis_starts():
+    good = pd.DataFrame({"digit": range(10), "images": [100] * 10, "correct": [97] * 10,
+                         "accuracy": [97.4] + [99.0] * 9})
+    spec = evaluation.per_digit_chart(good).to_dict()
+    x = spec["layer"][0]["encoding"]["x"]
+    assert x["scale"]["domain"] == [96.0, 100] and "starts at 96 %, not 0" in x["title"]
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "accuracy"  # each bar shows its value
+    poor = good.assign(accuracy=[30.0] + [99.0] * 9)
+    assert evaluation.per_digit_chart(poor).to_dict()["layer"][0]["encoding"]["x"]["title"] == "accuracy %"

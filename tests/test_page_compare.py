@@ -70,7 +70,7 @@ def test_runs_without_models_keep_their_rows_and_do_not_crash(store, synthetic):
     assert "no finished epoch" in notes["stopped at once"] and notes["lost model"] == "no saved model file"
     # The only run with a model file is offered in depth; its file is unreadable: a warning, no traceback.
     assert at.selectbox(key="compare_depth_run").value == broken["id"]
-    assert any("cannot be read" in warning.value for warning in at.warning)
+    assert any("is damaged" in warning.value and "not found" not in warning.value for warning in at.warning)
     assert missing["id"] not in at.selectbox(key="compare_depth_run").options
 
 
