@@ -68,7 +68,7 @@ def run(preset: str = "seed-5layer", calls: int = 200, run_id: str | None = None
         return inference.predict(model, preprocessing.preprocess_canvas(canvas).image)
 
     def with_predict():
-        return model.predict(preprocessing.preprocess_canvas(canvas).model_input(), verbose=0)[0]
+        return model.predict(inference.model_input(preprocessing.preprocess_canvas(canvas).image), verbose=0)[0]
 
     if not np.allclose(direct(), with_predict(), atol=1e-5):
         raise RuntimeError("model(x) and model.predict disagree: the comparison would be meaningless")

@@ -1,28 +1,44 @@
-"""Draw: write a digit, see the 28x28 image a model gets and how it is made, every chosen model's guess
-side by side, why a model guessed what it did, and a personal set of handwriting to score models on."""
+"""Draw: write a digit and see every chosen model's guess beside it; below, the 28x28 image a model gets and
+how it is made, why a model guessed what it did, and a personal set of handwriting to score models on."""
+import app
+app.route_through_navigation()
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from mnist_lab import explanation, inference, preprocessing
+from mnist_lab.errors import LabError
 from mnist_lab.gallery import digit_grid
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
+from mnist_lab.teaching import markdown_text
 
 CANVAS_SIDE = 280
 MAX_MODELS = 4
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
+# The canvas component draws its own floating toolbar (send, undo, redo, edit, reset) above its top edge, over
+# whatever is there; its parameters cannot hide it and page CSS cannot reach into its shadow root. This page's
+# Undo and Clear are the one set of controls, so the canvas's element clips whatever overflows it.
+CANVAS_CLIP = "<style>[class*='st-key-draw_canvas_'] { clip-path: inset(0); }</style>"
 
 st.session_state.setdefault("draw_canvas_generation", 0)
 st.session_state.setdefault("draw_initial_drawing", None)
 st.session_state.setdefault("draw_last_drawing", None)
 st.session_state.setdefault("draw_undo_count", 0)
+st.session_state.setdefault("draw_stroke_width", 22)
+for step in preprocessing.STEPS:  # the switches render further down; the preprocessing needs them first
+    st.session_state.setdefault(f"draw_step_{step.key}", getattr(preprocessing.Options(), step.key))
 
 store = RunStore()
 runs = inference.usable_runs(store)
 runs_by_id = {meta["id"]: meta for meta in runs}
 handwriting = HandwritingSet()
+
+
+def run_name(run_id: str) -> str:
+    """A run's name as Markdown shows it: exactly as the learner typed it."""
+    return markdown_text(runs_by_id[run_id]["name"])
 
 
 def run_label(run_id: str) -> str:
@@ -31,26 +47,25 @@ def run_label(run_id: str) -> str:
     return f"{meta['name']} ({accuracy:.1%})" if isinstance(accuracy, (int, float)) else meta["name"]
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def load_model(run_id: str, version: float, root: str):
-    """A run's model, loaded once per model file (a new file has a new version)."""
-    return inference.load_model(RunStore(root), run_id)
-
-
 def model_for(run_id: str):
-    return load_model(run_id, inference.model_version(store, run_id), str(store.root))
+    """A run's model from the lab's one model cache, with a spinner while it is read from disk."""
+    if inference.is_cached(store, run_id):
+        return inference.cached_model(store, run_id)
+    with st.spinner("Loading the model…"):
+        return inference.cached_model(store, run_id)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def upload_ink(data: bytes):
-    return preprocessing.ink_from_image(preprocessing.read_image(data))
+    return preprocessing.read_ink(data)
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring your handwriting…")
 def handwriting_accuracy(run_id: str, version: float, root: str, handwriting_root: str, samples: tuple[str, ...]):
-    """A run's accuracy on the handwriting set; `samples` (the ids) changes when the set does."""
+    """A run's accuracy on the handwriting set; `version` (the model file's) and `samples` (the ids) change
+    when the model or the set does."""
     images, labels, _ = HandwritingSet(handwriting_root).load()
-    return inference.accuracy(load_model(run_id, version, root), images, labels)
+    return inference.accuracy(inference.cached_model(RunStore(root), run_id), images, labels)
 
 
 def undo_stroke():
@@ -95,45 +110,16 @@ def probability_chart(probabilities):
         y=alt.Y("probability:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=3)),
         color=alt.condition(alt.datum.digit == top, alt.value("#e4572e"), alt.value("#9aa5b1")),
         tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
-    ).properties(height=170)
+    ).properties(height=130)
 
 
 st.title("Draw")
-st.markdown("Write a digit and watch each model guess it. On the right: the 28x28 image the models actually "
-            "get, made the way MNIST was made; switch a step off to see what it is worth. Below: why a model "
-            "guessed what it did, and your own handwriting as a test set.")
-
-if not runs:
-    with st.container(border=True):
-        st.markdown("**No trained model yet.** Predictions need a trained run: on the Train page pick the "
-                    "3-layer net and train it for one epoch (about a minute on a laptop), then come back. "
-                    "Meanwhile you can draw and see how a drawing becomes MNIST's 28x28 input.")
-        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-        st.caption("From a terminal: `python -m mnist_lab train --arch seed-3layer --epochs 1`")
-    chosen = []
-else:
-    if "draw_run_ids" in st.session_state:
-        st.session_state.draw_run_ids = [run_id for run_id in st.session_state.draw_run_ids if run_id in runs_by_id]
-    else:
-        shared = [run_id for run_id in st.session_state.get("selected_run_ids", []) if run_id in runs_by_id]
-        st.session_state.draw_run_ids = (shared or [meta["id"] for meta in runs[:2]])[:MAX_MODELS]
-    chosen = st.multiselect("Models", list(runs_by_id), format_func=run_label, key="draw_run_ids",
-                            max_selections=MAX_MODELS, help="Completed runs (and stopped ones with a saved model). "
-                            "Pick several to see them disagree.")
-    st.session_state.selected_run_ids = list(chosen)
-
-left, right = st.columns([2, 3], gap="large")
+st.caption("Write a digit and watch each model guess it. Below: the 28x28 image the models actually get, made the "
+           "way MNIST was made, why a model guessed what it did, and your own handwriting as a test set.")
+options = preprocessing.Options(**{step.key: st.session_state[f"draw_step_{step.key}"] for step in preprocessing.STEPS})
+left, right = st.columns([5, 7], gap="large")
 
 # ---- Input: the canvas or an upload ----------------------------------------------------------------
-with right:
-    st.subheader("What the model sees")
-    pictures_area = st.container()
-    step_columns = st.columns(3)
-    switches = {step.key: step_columns[number % 3].toggle(step.title, value=True, key=f"draw_step_{step.key}",
-                                                           help=step.help)
-                for number, step in enumerate(preprocessing.STEPS)}
-    options = preprocessing.Options(**switches)
-
 prepared = None
 with left:
     source = st.segmented_control("Input", ["Draw", "Upload an image"], default="Draw", required=True,
@@ -141,17 +127,18 @@ with left:
     if source == "Draw":
         from streamlit_drawable_canvas import st_canvas
 
-        stroke = st.slider("Pen width", 8, 40, 22, key="draw_stroke_width",
-                           help="MNIST's strokes are about 2 to 3 pixels wide in the 28x28 image.")
-        canvas = st_canvas(stroke_width=stroke, stroke_color="#ffffff", background_color="#000000",
-                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+        st.html(CANVAS_CLIP)
+        canvas = st_canvas(stroke_width=st.session_state.draw_stroke_width, stroke_color="#ffffff",
+                           background_color="#000000", height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
                            initial_drawing=st.session_state.draw_initial_drawing, return_image_data=True,
                            key=f"draw_canvas_{st.session_state.draw_canvas_generation}")
         st.session_state.draw_last_drawing = canvas.json_data
-        buttons = st.columns(2)
-        buttons[0].button("Undo stroke", icon=":material/undo:", on_click=undo_stroke, width="stretch",
-                          disabled=not (canvas.json_data or {}).get("objects"))
-        buttons[1].button("Clear", icon=":material/delete:", on_click=clear_canvas, width="stretch")
+        with st.container(horizontal=True, key="draw_canvas_buttons"):
+            st.button("Undo stroke", icon=":material/undo:", on_click=undo_stroke,
+                      disabled=not (canvas.json_data or {}).get("objects"))
+            st.button("Clear", icon=":material/delete:", on_click=clear_canvas)
+        st.slider("Pen width", 8, 40, key="draw_stroke_width",
+                  help="MNIST's strokes are about 2 to 3 pixels wide in the 28x28 image.")
         prepared = preprocessing.preprocess_canvas(canvas.image_data, options)
     else:
         upload = st.file_uploader("A picture of one digit: a drawing, or a photo of a digit written on paper",
@@ -163,7 +150,7 @@ with left:
             try:
                 ink, dark_on_light = upload_ink(upload.getvalue())
             except preprocessing.ImageError as error:
-                st.error(f"{upload.name}: {error}")
+                st.error(f"{markdown_text(upload.name)}: {markdown_text(error)}")
             else:
                 prepared = preprocessing.preprocess_found_ink(ink, dark_on_light, options)
                 st.image(upload.getvalue(), caption=upload.name, width=CANVAS_SIDE)
@@ -173,42 +160,72 @@ with left:
 if prepared is None:
     prepared = preprocessing.preprocess_canvas(None, options)
 
-with pictures_area:
-    pictures = preprocessing.step_pictures(prepared, size=150)
-    picture_columns = st.columns(4)
-    for column, (caption, picture) in zip(picture_columns, pictures):
-        column.image(picture, caption=caption, width="stretch")
-    if prepared.empty:
-        picture_columns[min(len(pictures), 3)].caption("The steps appear once there is a digit.")
-
-# ---- Predictions ---------------------------------------------------------------------------------
+# ---- Predictions, beside the input -----------------------------------------------------------------
 predictions = {}
 with right:
-    st.subheader("Predictions")
+    guess_area = st.container()
+    if not runs:
+        with st.container(border=True):
+            st.markdown("**No trained model yet.** Predictions need a trained run: on the Train page pick the "
+                        "3-layer net and train it for one epoch (about a minute on a laptop), then come back. "
+                        "Meanwhile you can draw and see how a drawing becomes MNIST's 28x28 input.")
+            st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+            st.caption("From a terminal: `python -m mnist_lab train --arch seed-3layer --epochs 1`")
+        chosen = []
+    else:
+        if "draw_run_ids" in st.session_state:
+            st.session_state.draw_run_ids = [run_id for run_id in st.session_state.draw_run_ids
+                                             if run_id in runs_by_id]
+        else:
+            shared = [run_id for run_id in st.session_state.get("selected_run_ids", []) if run_id in runs_by_id]
+            st.session_state.draw_run_ids = (shared or [meta["id"] for meta in runs[:2]])[:MAX_MODELS]
+        chosen = st.multiselect("Models", list(runs_by_id), format_func=run_label, key="draw_run_ids",
+                                max_selections=MAX_MODELS, help="Completed runs (and stopped ones with a saved "
+                                "model). Pick several to see them disagree.")
+        st.session_state.selected_run_ids = list(chosen)
+
+with guess_area:
+    st.subheader("Prediction")
+    failures = []
+    if not prepared.empty:
+        for run_id in chosen:
+            try:
+                predictions[run_id] = inference.predict(model_for(run_id), prepared.image)
+            except LabError as error:
+                failures.append(f"{run_name(run_id)}: {markdown_text(error)}")
+    for failure in failures:
+        st.warning(failure)
     if prepared.empty:
         st.info(prepared.message, icon=":material/draw:")
-    elif not runs:
-        st.info("Train a model to see its guess: the page link is at the top.")
-    elif not chosen:
-        st.info("Choose one or more models above.")
-    else:
-        prediction_columns = st.columns(len(chosen))
-        for column, run_id in zip(prediction_columns, chosen):
+    elif runs and not chosen:
+        st.info("Choose one or more models below.")
+    if predictions:
+        for column, (run_id, probabilities) in zip(st.columns(len(predictions)), predictions.items()):
             with column:
-                try:
-                    probabilities = inference.predict(model_for(run_id), prepared.image)
-                except ValueError as error:
-                    st.warning(f"{runs_by_id[run_id]['name']}: {error}")
-                    continue
-                predictions[run_id] = probabilities
                 top = int(probabilities.argmax())
-                st.markdown(f"<div style='font-size:0.85rem;opacity:0.8'>{runs_by_id[run_id]['name']}</div>"
-                            f"<div data-testid='draw-guess' style='font-size:2.2rem;font-weight:700;line-height:1.1'>"
+                st.text(runs_by_id[run_id]["name"])  # plain text: no Markdown, no HTML, no links made of URLs
+                # Only numbers go into this HTML.
+                st.markdown(f"<div data-testid='draw-guess' style='font-size:2.2rem;font-weight:700;line-height:1.1'>"
                             f"{top} <span style='font-size:1rem;font-weight:400'>{probabilities[top]:.0%} sure</span>"
                             f"</div>", unsafe_allow_html=True)
                 st.altair_chart(probability_chart(probabilities), width="stretch")
         if len(predictions) > 1 and len({int(values.argmax()) for values in predictions.values()}) > 1:
             st.caption("The models disagree: look below at what each one picks up.")
+    # After the guesses, so that on a phone the guess comes right after the canvas.
+    if not prepared.empty and (verdict := inference.not_a_digit(prepared, list(predictions.values()))):
+        st.warning(f"**This does not look like a digit.** {verdict}", icon=":material/help:")
+
+# ---- What the model sees ---------------------------------------------------------------------------
+st.subheader("What the model sees")
+pictures = preprocessing.step_pictures(prepared, size=150)
+picture_columns = st.columns(5)
+for column, (caption, picture) in zip(picture_columns, pictures):
+    column.image(picture, caption=caption, width="stretch")
+if prepared.empty:
+    picture_columns[min(len(pictures), 4)].caption("The steps appear once there is a digit.")
+step_columns = st.columns(len(preprocessing.STEPS))
+for column, step in zip(step_columns, preprocessing.STEPS):
+    column.toggle(step.title, key=f"draw_step_{step.key}", help=step.help)
 
 # ---- Why -----------------------------------------------------------------------------------------
 if predictions:
@@ -216,7 +233,7 @@ if predictions:
     st.subheader("Why")
     explained = next(iter(predictions))
     if len(predictions) > 1:
-        explained = st.segmented_control("Explain", list(predictions), format_func=lambda key: runs_by_id[key]["name"],
+        explained = st.segmented_control("Explain", list(predictions), format_func=run_name,
                                          default=explained, required=True, key="draw_explained")
     model = model_for(explained)
     guess = int(predictions[explained].argmax())
@@ -274,8 +291,8 @@ if sample_ids and chosen:
         try:
             accuracy = handwriting_accuracy(run_id, inference.model_version(store, run_id), str(store.root),
                                             str(handwriting.root), tuple(sample_ids))
-        except ValueError as error:
-            st.warning(f"{meta['name']}: {error}")
+        except LabError as error:
+            st.warning(f"{run_name(run_id)}: {markdown_text(error)}")
             continue
         mnist = meta.get("test_accuracy")
         rows.append({"run": meta["name"], "MNIST test": mnist, "my handwriting": accuracy,

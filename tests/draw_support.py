@@ -90,3 +90,15 @@ def mnist_on_canvas(digit: np.ndarray, side: int, left: int, top: int, size: int
     canvas = Image.new("L", (side, side), 0)
     canvas.paste(enlarged, (left, top))
     return np.asarray(canvas).astype("float32") / 255.0
+
+
+TINY_LAYERS = [{"type": "Conv2D", "filters": 2, "kernel_size": [3, 3], "activation": "relu"}, {"type": "Flatten"}]
+
+
+def install_untrained_run(store: RunStore, name: str, test_accuracy: float = 0.5) -> dict:
+    """A completed run with a tiny untrained model: for pages whose layout, not whose guesses, is tested."""
+    from mnist_lab import architectures
+
+    meta = store.create(name, {"name": "custom", "source": "custom", "layers": TINY_LAYERS}, {"epochs": 1})
+    architectures.build_model(TINY_LAYERS, "tiny").save(store.model_path(meta["id"]))
+    return store.update(meta["id"], status="completed", test_accuracy=test_accuracy)

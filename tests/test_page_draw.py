@@ -13,15 +13,16 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import open_app_page, open_page, page_texts, wait_idle
-from draw_support import install_run, trained_model_folder
+from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
+from draw_support import install_run, install_untrained_run, trained_model_folder
 from mnist_lab import data
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
+from mnist_lab.teaching import markdown_text
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,9 @@ def test_without_runs_the_page_says_how_to_train_one_and_still_shows_the_steps()
     assert any("train" in link.proto.page.lower() for link in at.get("page_link"))
     assert "python -m mnist_lab train" in texts(at)
     assert "Draw a digit" in texts(at)  # the canvas is empty in a headless run
-    assert {toggle.label for toggle in at.toggle} == {"Remove specks", "Crop to ink", "Keep aspect ratio",
+    assert {toggle.label for toggle in at.toggle} == {"Remove specks", "Crop to ink", "Deskew", "Keep aspect ratio",
                                                       "Anti-aliasing", "Centre of mass"}
+    assert not at.toggle(key="draw_step_deskew").value and at.toggle(key="draw_step_crop").value
     assert not at.multiselect  # no models to choose
 
 
@@ -248,3 +250,108 @@ def test_drawn_digits_are_predicted_in_the_browser(trained_run, app_server, page
     page.get_by_text("Saliency").first.wait_for()
     expect(page.get_by_text("Layer 1: Conv2D 64 3x3")).to_have_count(1)
     page.get_by_role("heading", name="What the model sees").scroll_into_view_if_needed()
+
+
+# --- names as typed, layout at two screen sizes ---------------------------------------------------
+
+COVERING_NAME = '<div style="position:fixed;inset:0;z-index:9999;background:red">'
+MARKDOWN_NAME = "[click me](http://example.invalid/x) ![seen](http://example.invalid/y.png) **bold**"
+
+
+def test_run_names_are_shown_as_typed_never_as_markup():
+    store = RunStore()
+    for name in (COVERING_NAME, MARKDOWN_NAME):
+        install_untrained_run(store, name)
+    blob = np.zeros((200, 200), np.uint8)
+    blob[40:160, 90:110] = 255
+    at = upload(open_draw(), "bar.png", png(blob))
+    assert len(guesses(at)) == 2
+    for markdown in at.markdown:
+        if markdown.proto.allow_html:
+            assert "div style" not in markdown.value and "example.invalid" not in markdown.value, markdown.value
+    assert {text.value for text in at.text} >= {COVERING_NAME, MARKDOWN_NAME}  # st.text: shown as typed
+    explained = at.segmented_control(key="draw_explained")
+    assert {option.content for option in explained.proto.options} == {markdown_text(COVERING_NAME),
+                                                                       markdown_text(MARKDOWN_NAME)}
+
+
+def open_draw_in_browser(page, app_server):
+    open_page(page, app_server, "draw")
+    page.get_by_text("Draw a digit: there is no ink yet.").wait_for()
+    wait_canvas_ready(page)
+
+
+@pytest.mark.browser
+def test_names_with_markup_show_as_text_in_the_browser(app_server, browser):
+    store = RunStore()
+    for name in (COVERING_NAME, MARKDOWN_NAME):
+        install_untrained_run(store, name)
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        open_draw_in_browser(page, app_server)
+        draw(page, DIGITS["7"])
+        expect(page.locator("[data-testid='draw-guess']")).to_have_count(2, timeout=60_000)
+        wait_idle(page)
+        assert page.evaluate("() => [...document.querySelectorAll('div')].filter(element =>"
+                             " getComputedStyle(element).position === 'fixed'"
+                             " && getComputedStyle(element).backgroundColor === 'rgb(255, 0, 0)').length") == 0
+        live = page.locator("a[href*='example.invalid'], img[src*='example.invalid']")
+        assert live.count() == 0, live.evaluate_all("elements => elements.map(element => element.parentElement.outerHTML)")
+        expect(page.get_by_text(COVERING_NAME, exact=True).first).to_be_visible()
+        expect(page.get_by_text(MARKDOWN_NAME, exact=True).first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "draw-names-as-text.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def box_of(page, locator) -> dict:
+    locator.first.wait_for()
+    return locator.first.bounding_box()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width, height", [(1280, 720), (390, 844)], ids=["laptop", "phone"])
+def test_the_guess_is_beside_the_canvas_or_right_after_it(app_server, browser, width, height):
+    install_untrained_run(RunStore(), "tiny net")
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_draw_in_browser(page, app_server)
+        canvas = box_of(page, page.locator("canvas").last)
+        draw(page, DIGITS["7"])
+        guess_locator = page.locator("[data-testid='draw-guess']")
+        expect(guess_locator).to_have_count(1, timeout=60_000)
+        wait_idle(page)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        canvas = box_of(page, page.locator("canvas").last)
+        guess = box_of(page, guess_locator)
+        clear = box_of(page, page.get_by_role("button", name="Clear", exact=True))
+        slider = box_of(page, page.get_by_role("slider"))
+        page.screenshot(path=str(ARTIFACTS / f"draw-layout-{width}x{height}.png"))
+        if width >= 1000:
+            assert guess["x"] >= canvas["x"] + canvas["width"], (guess, canvas)  # beside the canvas
+            assert guess["y"] + guess["height"] <= height and canvas["y"] + canvas["height"] <= height
+            assert clear["y"] + clear["height"] <= height, clear  # in view without scrolling
+        else:
+            gap = guess["y"] - (canvas["y"] + canvas["height"])
+            assert 0 <= gap <= 320, (guess, canvas)  # right after the canvas and its controls
+        # Nothing covers the pen-width slider, nor what is above the canvas, even while the pointer is on the canvas.
+        page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2)
+        for x, y in [(slider["x"] + slider["width"] / 2, slider["y"] + slider["height"] / 2),
+                     (canvas["x"] + canvas["width"] - 30, canvas["y"] - 20)]:
+            covered = page.evaluate("([x, y]) => { const hit = document.elementFromPoint(x, y);"
+                                    " return !!hit && !!hit.closest(\"[class*='st-key-draw_canvas_']\")"
+                                    " && !hit.closest('canvas'); }", [x, y])
+            assert not covered, (x, y)
+    finally:
+        context.close()
+
+
+def test_a_blot_is_said_not_to_look_like_a_digit():
+    blot = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(blot).ellipse([80, 80, 200, 200], fill=255)
+    at = upload(open_draw(), "blot.png", png(np.asarray(blot)))
+    assert any("This does not look like a digit" in warning.value and "blot or a scribble" in warning.value
+               for warning in at.warning)
