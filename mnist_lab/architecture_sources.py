@@ -7,7 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_lab import architectures
-from mnist_lab.errors import LabError
+from mnist_lab.errors import LabError, shown_value
+
+
+SOURCES = ("preset", "saved", "edited", "imported")
+UNNAMED = "custom"  # the architecture name runs of an edited or imported net are listed under
 
 
 def preset_architecture(preset_id: str) -> dict:
@@ -20,9 +24,42 @@ def saved_architecture(name: str) -> dict:
     return {"name": name, "source": "saved", "layers": ArchitectureStore().load(name)}
 
 
-def custom_architecture(layers: list, label: str = "custom") -> dict:
-    """An architecture that is neither a preset nor saved, e.g. the one being edited, or a file."""
-    return {"name": "custom", "source": "custom", "layers": layers, "label": label or "custom"}
+def custom_architecture(layers: list, label: str = UNNAMED, source: str = "edited") -> dict:
+    """An architecture that is neither a preset nor saved: the one being edited, or an imported file."""
+    return {"name": UNNAMED, "source": source, "layers": layers, "label": label or UNNAMED}
+
+
+def choice_key(source: str, name: str = "") -> str:
+    """How a picker names a choice: "preset:seed-3layer", "saved:my-net", "edited"."""
+    return source if source == "edited" else f"{source}:{name}"
+
+
+def choices(current: str | None, edited: bool) -> tuple[dict[str, str], str]:
+    """A picker's options (key: label) and its default: the net being edited if any, else `current`
+    (a preset id or saved name), else the first preset."""
+    options = {}
+    if edited:
+        options[choice_key("edited")] = f"{current or UNNAMED} (being edited on the Architecture page)"
+    for preset in architectures.PRESETS.values():
+        options[choice_key("preset", preset.id)] = f"{preset.id}: {preset.title}"
+    for name in saved_architecture_names():
+        options[choice_key("saved", name)] = f"{name} (saved)"
+    for default in (choice_key("edited") if edited else None, choice_key("preset", current or ""),
+                    choice_key("saved", current or ""), next(iter(options))):
+        if default in options:
+            return options, default
+
+
+def from_choice(key: str, edited_layers: list | None = None, edited_name: str | None = None) -> dict:
+    """The architecture a picker's key names; the edited one comes from the caller (the Architecture page)."""
+    source, _, name = key.partition(":")
+    if source == "edited":
+        return custom_architecture(edited_layers or [], label=edited_name or UNNAMED)
+    if source == "preset":
+        return preset_architecture(name)
+    if source == "saved":
+        return saved_architecture(name)
+    raise LabError(f"Unknown architecture choice {key!r}.")
 
 
 def saved_architecture_names() -> list[str]:
@@ -46,19 +83,19 @@ def architecture_from_argument(text: str) -> dict:
         except OSError as error:
             raise LabError(f"Cannot read the architecture file {text} ({error.strerror or error}).") from None
         name, layers = architectures.from_json(source)
-        return custom_architecture(layers, label=name)
+        return custom_architecture(layers, label=name, source="imported")
     if text in saved_architecture_names():
         return saved_architecture(text)
-    raise LabError(f"Unknown architecture {text!r}: use a preset ({', '.join(architectures.PRESETS)}), "
-                     "a saved architecture's name, or the path of an architecture .json file.")
+    raise LabError(f"Unknown architecture {shown_value(text)}: use a preset ({', '.join(architectures.PRESETS)}), "
+                   "a saved architecture's name, or the path of an architecture .json file.")
 
 
 def check_architecture(architecture: dict) -> tuple[dict, architectures.ArchitectureReport]:
     """Validate an architecture dict; returns it with normalised layers, and its report."""
     if not isinstance(architecture, dict) or not isinstance(architecture.get("layers"), list):
         raise LabError("An architecture is a dict with a 'layers' list.")
-    if architecture.get("source") not in ("preset", "saved", "custom"):
-        raise LabError("An architecture's source must be 'preset', 'saved' or 'custom'.")
+    if architecture.get("source") not in SOURCES:
+        raise LabError(f"An architecture's source must be one of {', '.join(SOURCES)}.")
     layers = [architectures.normalize_layer(layer, number)
               for number, layer in enumerate(architecture["layers"], start=1)]
     report = architectures.analyze(layers)

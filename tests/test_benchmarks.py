@@ -24,4 +24,6 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     assert results["first_render"]["home_first_render_s"] > 0 and results["first_render"]["ratio"] > 0
     assert results["quick_cnn"]["epochs"] == 1 and 0 <= results["quick_cnn"]["test_accuracy"] <= 1
     assert results["quick_cnn"]["settings"]["schedule"] == "warmup-cosine"
-    assert "1. Seconds per epoch" in completed.stdout and "4. quick-cnn" in completed.stdout
+    process = results["process_executor"]["results"]["quick-cnn"]
+    assert process["ratio"] > 0 and process["seconds_to_first_batch"] > 0 and len(process["executor_seconds"]) == 2
+    assert "1. Seconds per epoch" in completed.stdout and "5. An epoch in a worker process" in completed.stdout

@@ -105,7 +105,7 @@ def test_architecture_arguments(tmp_path):
     path = tmp_path / "mine.json"
     path.write_text(architectures.to_json(TINY, "mine"))
     from_file = architecture_sources.architecture_from_argument(str(path))
-    assert (from_file["name"], from_file["source"], from_file["label"]) == ("custom", "custom", "mine")
+    assert (from_file["name"], from_file["source"], from_file["label"]) == ("custom", "imported", "mine")
     with pytest.raises(ValueError, match="Unknown architecture 'nope'"):
         architecture_sources.architecture_from_argument("nope")
     with pytest.raises(ValueError, match="Cannot read"):

@@ -7,6 +7,7 @@
     executors         where runs train (thread, process, ray) behind one RunHandle interface
     process_executor  worker processes, one kept warm
     ray_executor      Ray tasks, on a local instance or a cluster
+    plans             the Train page's form: a net's recipe, the one-click plans
     manager           the queue that hands runs to an executor, stops them and reports on them
 """
 
@@ -20,7 +21,7 @@ from mnist_lab.training.manager import (MAX_CONCURRENT_VARIABLE, MAX_QUEUED_VARI
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, PUBLISH_SECONDS, SMOOTHING, LivePublisher, LiveState,
                                          StopRequested, TrainingDiverged, live_metrics_class)
 from mnist_lab.training.settings import (BATCH_SIZE_CHOICES, LEARNING_RATE_CHOICES, MAX_EPOCHS, MAX_NAME_LENGTH,
-                                         OPTIMIZERS, QUICK_DEMO, SCHEDULES, TEST_VALIDATION_NOTE, VALIDATION_CHOICES,
+                                         OPTIMIZERS, SCHEDULES, TEST_VALIDATION_NOTE, VALIDATION_CHOICES,
                                          SettingsError, TrainSettings, clean_run_name, default_holdout,
                                          learning_rate_schedule, preset_training_defaults, settings_fields,
                                          training_size_choices)

@@ -121,6 +121,12 @@ class ProcessExecutor:
             if self._warm_worker is None or self._warm_worker.poll() is not None:
                 self._warm_worker = self._start_worker()
 
+    def wait_until_warm(self) -> bool:
+        """Block until the warm worker has loaded Keras (its first line); False if it died first."""
+        with self._lock:
+            worker = self._warm_worker
+        return worker is not None and '"ready"' in worker.stdout.readline()
+
     def _take_worker(self) -> subprocess.Popen:
         with self._lock:
             worker, self._warm_worker = self._warm_worker, None

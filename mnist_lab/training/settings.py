@@ -27,7 +27,6 @@ VALIDATION_CHOICES = {
 }
 TEST_VALIDATION_NOTE = ("Choosing epochs or settings by their test score and then reporting that score "
                         "flatters it: the test images are no longer unseen.")
-QUICK_DEMO = {"train_size": 10_000, "epochs": 1}
 
 
 # --- optimizers -----------------------------------------------------------------------------------
