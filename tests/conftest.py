@@ -63,8 +63,11 @@ def synthetic_npz(tmp_path):
 
 def app_test(timeout: float = 60):
     """An AppTest of the whole app (router included); switch pages with at.switch_page("pages/x.py")."""
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
 
+    # Learners see no error details (.streamlit/config.toml); a failing test shows them in full.
+    config.set_option("client.showErrorDetails", "full")
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
 
 
@@ -92,14 +95,15 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`streamlit run app.py` on a free port of 127.0.0.1, stopped when the test ends."""
+    """`streamlit run app.py` (or another script, with the lab's config) on a free port of 127.0.0.1."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, env: dict, log_path: Path, script: str = "app.py"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -137,6 +141,22 @@ def app_server(isolated_storage, request):
     server = AppServer(env, ARTIFACTS / f"{request.node.name}.server.log")
     yield server
     server.stop()
+    fail_on_logged_traceback(server.log_path)
+
+
+@pytest.fixture
+def synthetic_app_server(synthetic_npz, monkeypatch, request):
+    """A live app on the tiny synthetic data set (its path is only known once that fixture ran)."""
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    return request.getfixturevalue("app_server")
+
+
+def fail_on_logged_traceback(log_path: Path):
+    """Learners see no error details, so an exception in a browser test shows only in the server's log."""
+    log = log_path.read_text(errors="replace")
+    if "Traceback" in log:
+        start = log.index("Traceback")
+        pytest.fail(f"the server logged a traceback ({log_path}):\n{log[max(0, start - 300): start + 3000]}")
 
 
 @pytest.fixture(scope="session")
@@ -165,15 +185,8 @@ def page(browser, request):
 
 
 def open_page(page, server: AppServer, path: str = ""):
-    """Open an app page and wait until Streamlit has finished running its script.
-
-    A fresh server runs a deep link's page file alone (Streamlit's pages/-folder mode) until
-    app.py has called st.navigation once, so the home page is opened first.
-    """
-    if path:
-        page.goto(server.url)
-        page.wait_for_selector("[data-testid='stApp']")
-        wait_idle(page)
+    """Open an app page (a deep link, even as the server's first request) and wait until Streamlit
+    has finished running its script."""
     page.goto(f"{server.url}/{path}")
     page.wait_for_selector("[data-testid='stApp']")
     wait_idle(page)
