@@ -2,6 +2,10 @@
 
 The arrays are loaded once per process and shared read-only: the app's pages, the training
 threads and the command line all call `load_mnist()`.
+
+A DataError's message is for a learner, who can do nothing about the server's files: it says what
+happened and to ask the teacher. Its `detail` names the variable, the path and what is wrong, for
+the command line and the server's log.
 """
 
 from __future__ import annotations
@@ -24,8 +28,19 @@ EXPECTED = {
 }
 
 
+MISSING = "This server's MNIST file is missing: ask your teacher to check the lab's set-up."
+DAMAGED = "The MNIST file on this server is damaged: ask your teacher to replace it."
+NO_DOWNLOAD = ("This server could not download MNIST: ask your teacher to connect it to the internet "
+               "or to give the lab a copy of MNIST.")
+
+
 class DataError(LabError):
-    """MNIST could not be loaded; the message says what to fix."""
+    """MNIST could not be loaded. The message is the learner's; `detail` says what to fix, for whoever
+    runs the server (it names MNIST_LAB_DATA and the file)."""
+
+    def __init__(self, message: str, detail: str):
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -54,33 +69,33 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 def load_npz(path: str) -> Mnist:
     """Read and check an npz with x_train, y_train, x_test, y_test (layout of Keras' mnist.npz)."""
     if not os.path.isfile(path):
-        raise DataError(
+        raise DataError(MISSING, (
             f"{DATA_VARIABLE} is set to {path!r}, but there is no file there. Point {DATA_VARIABLE} "
-            "at an mnist.npz, or unset it to use Keras' download.")
+            "at an mnist.npz, or unset it to use Keras' download."))
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [key for key in EXPECTED if key not in data.files]
-            if missing:
-                raise DataError(
-                    f"The file in {DATA_VARIABLE} ({path}) has no array {missing[0]!r}: it needs "
-                    f"{', '.join(EXPECTED)}.")
-            arrays = {key: data[key] for key in EXPECTED}
+            arrays = {key: data[key] for key in EXPECTED if key in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(
-            f"The file in {DATA_VARIABLE} ({path}) is not a readable npz file ({error}).") from None
+        raise DataError(DAMAGED, (
+            f"The file in {DATA_VARIABLE} ({path}) is not a readable npz file ({error}).")) from None
+    if missing:
+        raise DataError(DAMAGED, (
+            f"The file in {DATA_VARIABLE} ({path}) has no array {missing[0]!r}: it needs "
+            f"{', '.join(EXPECTED)}."))
     for key, shape in EXPECTED.items():
         array = arrays[key]
         if array.shape[1:] != shape[1:] or array.shape[0] == 0 or array.dtype != np.uint8:
-            raise DataError(
+            raise DataError(DAMAGED, (
                 f"The file in {DATA_VARIABLE} ({path}) has {key} of shape {array.shape} and type "
-                f"{array.dtype}; expected uint8 of shape (n,{','.join(map(str, shape[1:]))}).")
+                f"{array.dtype}; expected uint8 of shape (n,{','.join(map(str, shape[1:]))})."))
     for split in ("train", "test"):
         if arrays[f"x_{split}"].shape[0] != arrays[f"y_{split}"].shape[0]:
-            raise DataError(
+            raise DataError(DAMAGED, (
                 f"The file in {DATA_VARIABLE} ({path}) has {arrays[f'x_{split}'].shape[0]} {split} images "
-                f"but {arrays[f'y_{split}'].shape[0]} labels.")
+                f"but {arrays[f'y_{split}'].shape[0]} labels."))
         if arrays[f"y_{split}"].max() > 9:
-            raise DataError(f"The file in {DATA_VARIABLE} ({path}) has {split} labels outside 0..9.")
+            raise DataError(DAMAGED, f"The file in {DATA_VARIABLE} ({path}) has {split} labels outside 0..9.")
     for array in arrays.values():
         array.setflags(write=False)
     return Mnist(source=path, **arrays)
@@ -95,9 +110,9 @@ def _load(path: str | None) -> Mnist:
 
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # the download can fail in many ways; all mean the same to a user
-        raise DataError(
+        raise DataError(NO_DOWNLOAD, (
             f"Could not download MNIST through Keras ({error}). Set {DATA_VARIABLE} to the path of an "
-            "mnist.npz file.") from None
+            "mnist.npz file.")) from None
     arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     for array in arrays.values():
         array.setflags(write=False)
