@@ -1,16 +1,23 @@
 """What this machine trains on: the Keras backend, its version, the GPU or the CPU cores.
 
-Importing Keras takes seconds on a laptop, so the app never does it on its first render: it calls
-`start_warm_up()`, shows the page, and fills the device details in once `device_info()` is ready.
+Importing Keras takes seconds on a laptop, so the app never does it on its first render: it shows
+`machine_facts()` (read without Keras, in milliseconds) at once, calls `start_warm_up()`, and fills the
+device details in once `device_info()` is ready.
 Before Keras is imported, `configure_gpu_memory()` asks each backend to claim GPU memory as needed
 rather than all at once, so several runs (and several learners) can share one card.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+FRAMEWORK_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,65 @@ class DeviceInfo:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "description": self.description}
+
+
+@dataclass(frozen=True)
+class MachineFacts:
+    """What is known before Keras is imported: the cores, the installed versions, the backend Keras
+    will choose and the NVIDIA cards the driver lists (whether Keras can use them is only known later)."""
+    cpu_cores: int
+    backend: str
+    keras_version: str
+    framework_version: str
+    nvidia_gpus: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        parts = [f"{self.cpu_cores} CPU core{'s' if self.cpu_cores != 1 else ''}"]
+        if self.nvidia_gpus:
+            parts.append(f"GPU: {', '.join(self.nvidia_gpus)}")
+        if self.keras_version:
+            parts.append(f"Keras {self.keras_version} on the {self.backend} backend {self.framework_version}".rstrip())
+        return " · ".join(parts)
+
+
+def machine_facts() -> MachineFacts:
+    """The machine's facts that need no Keras import (package metadata, /proc), in milliseconds."""
+    backend = keras_backend_setting()
+    return MachineFacts(cpu_cores(), backend, _installed_version("keras"),
+                        _installed_version(FRAMEWORK_PACKAGES.get(backend, backend)), nvidia_gpus())
+
+
+def keras_backend_setting() -> str:
+    """The backend Keras will load, found the way Keras finds it: KERAS_BACKEND, else keras.json in
+    KERAS_HOME (or ~/.keras), else TensorFlow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    folder = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        backend = json.loads((folder / "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        backend = None
+    return backend if isinstance(backend, str) and backend else "tensorflow"
+
+
+def _installed_version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def nvidia_gpus(folder: Path = NVIDIA_GPUS) -> tuple[str, ...]:
+    """The NVIDIA cards the driver lists in /proc ("Model:" lines); empty without the driver."""
+    names = []
+    for information in sorted(folder.glob("*/information")):
+        try:
+            lines = information.read_text().splitlines()
+        except OSError:
+            continue
+        names += [line.split(":", 1)[1].strip() for line in lines if line.startswith("Model:")]
+    return tuple(names)
 
 
 def configure_gpu_memory() -> None:

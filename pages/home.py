@@ -2,12 +2,21 @@
 import app
 app.route_through_navigation()
 
+import os
+
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image, ImageDraw, ImageFont
+from streamlit.logger import get_logger
 
 from mnist_lab import data, system
 from mnist_lab.gallery import digit_grid
+
+SAMPLES_PER_DIGIT = 3
+LABEL_FONT_SIZE = 34  # grid pixels: about 20 px on screen once the grid is scaled to its column
+LABEL_COLOUR = (31, 36, 48)  # the theme's text colour, on white
 
 st.title("MNIST Lab")
 st.markdown(
@@ -28,24 +37,45 @@ for column, (page, title, text) in zip(steps, [
         st.caption(text)
 
 
+def labelled_digit_grid(images: np.ndarray, labels: np.ndarray):
+    """One column per digit with its label under it, drawn large: the grid is scaled down to fit its
+    column, and the gallery's own captions (10 px) become unreadable there."""
+    by_column = np.concatenate([images[labels == digit][:SAMPLES_PER_DIGIT] for digit in range(10)])
+    order = np.arange(len(by_column)).reshape(10, SAMPLES_PER_DIGIT).T.ravel()
+    tiles = digit_grid(by_column[order], None, columns=10, scale=3)
+    cell = (tiles.width - 4) // 10
+    font = ImageFont.load_default(size=LABEL_FONT_SIZE)
+    strip = LABEL_FONT_SIZE + 12
+    grid = Image.new("RGB", (tiles.width, tiles.height + strip), "white")
+    grid.paste(tiles, (0, 0))
+    draw = ImageDraw.Draw(grid)
+    for digit in range(10):
+        draw.text((4 + digit * cell + (cell - 4) / 2, tiles.height + strip / 2), str(digit),
+                  fill=LABEL_COLOUR, font=font, anchor="mm")
+    return grid
+
+
 @st.cache_data(show_spinner=False)
-def load_overview():
-    """Sample images and class counts: small, computed once per data file."""
+def load_overview(data_file: str):
+    """Sample images and class counts: small, computed once per data file (the argument is the cache key)."""
     mnist = data.load_mnist()
-    images, labels = data.sample_digits(mnist, per_class=3)
-    return digit_grid(images, labels, columns=10, scale=3), mnist.class_counts(), mnist.source
+    images, labels = data.sample_digits(mnist, per_class=SAMPLES_PER_DIGIT)
+    return labelled_digit_grid(images, labels), mnist.class_counts()
 
 
 try:
-    grid, counts, source = load_overview()
+    grid, counts = load_overview(os.environ.get(data.DATA_VARIABLE, ""))
 except data.DataError as error:
+    get_logger(__name__).warning("MNIST could not be loaded: %s", error.detail)
     st.error(str(error))
     st.stop()
 
+train_count, test_count = sum(counts["train"]), sum(counts["test"])
 left, right = st.columns([3, 2])
 with left:
-    st.subheader("The data: 70,000 handwritten digits")
-    st.image(grid, caption="Three training images of each digit, 28x28 pixels each", width="stretch")
+    st.subheader(f"The data: {train_count + test_count:,} handwritten digits")
+    st.image(grid, caption="Three training images of each digit, one digit per column, 28x28 pixels each",
+             width="stretch")
 with right:
     st.subheader("Images per digit")
     table = pd.DataFrame(
@@ -60,18 +90,20 @@ with right:
         tooltip=["split", "digit", "images"],
     ).properties(height=260)
     st.altair_chart(chart, width="stretch")
-    st.caption(f"60,000 training and 10,000 test images, from `{source}`. The classes are close to balanced, "
-               "so accuracy is a fair single score.")
+    st.caption(f"MNIST ({train_count:,} training and {test_count:,} test images). The classes are close to "
+               "balanced, so accuracy is a fair single score.")
 
 
 def device_panel():
+    """What is known without Keras at once; the backend and the GPU Keras uses once it has started."""
     try:
         info = system.device_info(timeout=0)
     except RuntimeError as error:
         st.error(str(error))
         return
     if info is None:
-        st.markdown("**This machine:** starting Keras, a moment…")
+        st.markdown(f"**This machine:** {system.machine_facts().description}")
+        st.caption("Starting Keras, to see what it trains on: a moment…")
         return
     st.markdown(f"**This machine trains on:** {info.description}")
     st.caption(f"Keras {info.keras_version} on the {info.backend} backend {info.framework_version}. "
