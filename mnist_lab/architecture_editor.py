@@ -193,12 +193,10 @@ def safe_label(layer, number: int) -> str:
 
 def table_rows(report: architectures.ArchitectureReport) -> list[dict]:
     """One row per analysed layer for the page's table, the output layer last."""
-    total = report.total_parameters
     return [{
         "layer": f"{layer.number} · {layer.label}",
         "output": shape_text(layer.output_shape),
         "parameters": layer.parameters,
-        "share": 100 * layer.parameters / total if total else 0.0,
         "multiply-adds": layer.multiply_adds,
     } for layer in report.layers]
 
@@ -382,5 +380,6 @@ class EditorSession:
             self.tell("error", f"Not imported: {error}", "import")
             return None
         self.commit(layers, None)
-        self.tell("success", f"Imported {name!r} ({len(layers)} layers). Save it to keep it.", "import")
+        count = f"{len(layers)} layer{'' if len(layers) == 1 else 's'}"
+        self.tell("success", f"Imported {name!r} ({count}). Save it to keep it.", "import")
         return name

@@ -201,13 +201,17 @@ with analysis_column:
     if rows.empty:
         st.caption("No layer can be worked out yet: fix the problem above.")
     else:
+        # Four columns whose widths (pixels) add up to less than the column's at 1280 px and up, so none is cut
+        # off; each layer's share of the parameters is the bar beside its count, not a rounded percentage.
         st.dataframe(rows, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3, column_config={
-            "layer": st.column_config.TextColumn(width="medium"),
-            "parameters": st.column_config.NumberColumn(format="localized"),
-            "multiply-adds": st.column_config.NumberColumn(format="compact", help="Multiply-adds per image"),
-            "output": st.column_config.TextColumn(help="Output shape: height×width×channels, or a flat length"),
-            "share": st.column_config.ProgressColumn(format="%.0f %%", min_value=0, max_value=100, width="small",
-                                                     help="Share of all parameters"),
+            "layer": st.column_config.TextColumn(width=180),
+            "output": st.column_config.TextColumn(width=80, help="Output shape: height×width×channels, or a flat "
+                                                                 "length"),
+            "parameters": st.column_config.ProgressColumn(
+                format="localized", min_value=0, max_value=max(report.total_parameters, 1), width=115,
+                help="The bar shows the layer's share of all the parameters."),
+            "multiply-adds": st.column_config.NumberColumn(format="compact", width=95,
+                                                           help="Multiply-adds per image"),
         })
         if error is not None:
             st.caption(f"Shapes up to layer {len(report.layers)}; layer {error.layer_number} cannot be built.")

@@ -192,7 +192,7 @@ def test_table_rows_and_labels():
     assert [row["layer"] for row in rows][:2] == ["1 · Conv2D 64 3x3", "2 · MaxPooling2D 2x2"]
     assert rows[-1]["layer"] == "12 · Dense 10 softmax output" and rows[0]["output"] == "26×26×64"
     assert sum(row["parameters"] for row in rows) == report.total_parameters
-    assert sum(row["share"] for row in rows) == pytest.approx(100)
+    assert set(rows[0]) == {"layer", "output", "parameters", "multiply-adds"}  # the share is the bar of parameters
     assert editor.safe_label({"type": "Conv2D", "filters": 0}, 1) == "Conv2D"
     assert editor.safe_label({"type": "Conv2D", "filters": 5}, 1) == "Conv2D 5 3x3"
     assert editor.safe_label("junk", 1) == "?"

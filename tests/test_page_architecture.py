@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import open_app_page, open_page, page_texts, wait_idle
 from mnist_lab.architecture_store import ArchitectureStore
-from mnist_lab.architectures import MAX_PARAMETERS, analyze, preset_layers, to_json
+from mnist_lab.architectures import MAX_PARAMETERS, PRESETS, analyze, preset_layers, to_json
 
 
 def open_architecture(**session) -> AppTest:
@@ -337,6 +337,68 @@ def test_architecture_from_the_session_is_opened():
     assert at.session_state["architecture_name"] == "seed-3layer"
 
 
+INJECTED = "[link](http://x) ![img](http://x/i.png) <b>bold</b>"
+LIVE_MARKUP = ("](http", "![", "<b>")  # what Markdown would turn into a link, an image, bold
+
+
+def markdown_elements(at) -> list[str]:
+    """The Markdown sources of every element Streamlit renders as Markdown."""
+    return [element.value for kind in (at.markdown, at.caption, at.info, at.warning, at.error, at.success)
+            for element in kind]
+
+
+def test_an_imported_name_is_shown_as_text():
+    at = open_architecture()
+    at.text_area(key="architecture_import_text").set_value(to_json([{"type": "Flatten"}], INJECTED))
+    at.button(key="architecture_import").click()
+    run(at)
+    assert any(f"Imported '{INJECTED}' (1 layer)" in success for success in successes(at))
+    assert at.text_input(key="architecture_save_name").value == INJECTED  # a text box shows it as typed
+    assert not [text for text in markdown_elements(at) if any(live in text for live in LIVE_MARKUP)]
+
+
+def test_values_quoted_in_errors_are_shown_as_text():
+    at = open_architecture()
+    at.text_area(key="architecture_import_text").set_value(json.dumps([{"type": INJECTED}]))
+    at.button(key="architecture_import").click()
+    run(at)
+    assert any(f"unknown layer type '{INJECTED}'" in error for error in errors(at)), errors(at)
+    setting(at, 0, "kernel_size").set_value(INJECTED)
+    run(at)
+    assert any(f"not '{INJECTED}'" in error for error in errors(at)), errors(at)
+    assert not [text for text in markdown_elements(at) if any(live in text for live in LIVE_MARKUP)]
+
+
+def test_saved_names_with_markdown_marks_are_shown_as_text():
+    ArchitectureStore().save("__init__ v1.0", [{"type": "Flatten"}])
+    at = open_architecture()
+    assert "**\\_\\_init\\_\\_ v1.0**" in markdown_elements(at)
+    at.selectbox(key="architecture_start").set_value("saved:__init__ v1.0")
+    run(at)
+    assert at.session_state["architecture_name"] == "__init__ v1.0"
+
+
+def test_an_edited_presets_note_says_it_is_edited():
+    at = open_architecture()
+    assert at.info[0].value == PRESETS["seed-3layer"].note
+    setting(at, 0, "filters").set_value(16)
+    run(at)
+    assert at.info[0].value.startswith("**Edited: this note is about seed-3layer as the notebook has it")
+
+
+def test_option_labels_name_each_preset_once():
+    at = open_architecture()
+    labels = at.selectbox(key="architecture_start").options
+    assert "quick-cnn: a fast modern net for a lesson (not from the notebook)" in labels
+    assert not [label for label in labels if label.count("quick-cnn") > 1]
+
+
+def test_a_share_near_all_parameters_is_not_rounded_to_100_percent():
+    layers = [{"type": "Flatten"}, {"type": "Dense", "units": 2000}, {"type": "Dense", "units": 1}]
+    at = open_architecture(architecture_name="custom", architecture_layers=layers)
+    assert "1,570,000 of the 1,572,021 parameters (99.9 %)" in texts(at)
+
+
 @pytest.fixture
 def offline_data(synthetic_npz, monkeypatch):
     """The home page (opened first) shows MNIST: give it the tiny synthetic file, so it never downloads.
@@ -359,6 +421,8 @@ def test_architecture_page_in_browser(offline_data, app_server, page):
     page.get_by_text("Total params: 30,706").wait_for(timeout=90_000)  # Keras' own summary
     table_cell(page, "1 · Conv2D 64 3x3").wait_for(state="attached")
     wait_idle(page)
+    scroller = page.locator("[data-testid='stDataFrame'] .dvn-scroller").first
+    assert scroller.evaluate("element => element.scrollWidth <= element.clientWidth"), "the layer table scrolls sideways"
 
     layers = preset_layers("seed-3layer")
     layers[0]["filters"] = 20
@@ -415,3 +479,15 @@ def test_import_a_file_save_and_delete_in_browser(offline_data, app_server, page
     page.get_by_text("Deleted 'from a friend'").wait_for()
     assert ArchitectureStore().list() == []
     wait_idle(page)
+
+    page.locator("[data-testid='stFileUploader'] [data-testid='stFileChipDeleteBtn'] button, [data-testid='stFileUploader'] button[data-testid='stFileChipDeleteBtn']").first.click()
+    wait_idle(page)
+    page.get_by_placeholder('{"name": "mine", "layers": [{"type": "Flatten"}]}').fill(
+        to_json([{"type": "Flatten"}], INJECTED))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text(f"Imported '{INJECTED}' (1 layer)").wait_for()
+    wait_idle(page)
+    main = page.locator("[data-testid='stMain']")
+    assert main.locator("a[href^='http://x']").count() == 0
+    assert main.locator("img[src^='http://x']").count() == 0
+    assert main.locator("b", has_text="bold").count() == 0
