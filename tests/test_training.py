@@ -403,3 +403,66 @@ def test_learning_rate_schedules():
 def test_quick_cnn_comes_with_its_schedule():
     defaults = training.preset_training_defaults("quick-cnn")
     assert defaults["schedule"] == "warmup-cosine" and defaults["batch_size"] == 256
+
+
+# --- BatchNormalization after a short run, and the one-click plans -----------------------------------
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_reestimated_statistics_are_those_of_the_whole_training_set(axis):
+    import keras
+
+    layers = [{"type": "Conv2D", "filters": 4, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": axis},
+              {"type": "Conv2D", "filters": 3, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": axis},
+              {"type": "Flatten"}]
+    model = architectures.build_model(layers)
+    images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
+    training.reestimate_batch_normalization(model, images, batch_size=64)
+    for layer in (layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)):
+        normalized_as_trained = keras.Model(model.inputs[0], layer.output)
+        # One batch holding every image: the batch statistics are the statistics of the whole set.
+        whole_batch = keras.ops.convert_to_numpy(normalized_as_trained(images, training=True))
+        inference = keras.ops.convert_to_numpy(normalized_as_trained(images, training=False))
+        np.testing.assert_allclose(inference, whole_batch, rtol=1e-3, atol=2e-3)
+
+
+def test_batch_normalization_lag_counts_the_batches():
+    model = architectures.build_model(architectures.preset_layers("seed-3layer"))
+    assert training.batch_normalization_lag(model, 79) == pytest.approx(0.99 ** 79)
+    assert training.batch_normalization_lag(architectures.build_model(TINY), 79) is None
+
+
+def test_a_short_run_of_a_batch_normalized_net_is_corrected_and_says_so(manager):
+    layers = [{"type": "Conv2D", "filters": 4, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": -1},
+              {"type": "Flatten"}]
+    run_id = manager.submit(architecture_sources.custom_architecture(layers, "bn"), {"epochs": 1, "batch_size": 50})
+    assert manager.wait(run_id, 300)
+    meta = manager.store.get(run_id)
+    record = meta["batch_normalization"]
+    assert meta["status"] == "completed" and record["batches"] == 10 and record["images"] == 500
+    assert record["caught_up"] == pytest.approx(1 - 0.99 ** 10, abs=1e-4)
+    assert 0 <= record["test_accuracy_before"] <= 1 and meta["test_accuracy"] != record["test_accuracy_before"]
+    note = presentation.result_notes(meta, manager.store.history(run_id))[0]
+    assert "only 10 batches" in note and "10 % of the way" in note and "changes no weight" in note
+    assert f"{100 * meta['test_accuracy']:.1f} %" in note
+
+
+def test_presets_fill_in_their_recipe_and_plans_cap_the_images():
+    assert training.plans.recipe("preset", "seed-3layer") == {
+        "epochs": 12, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001, "schedule": "constant"}
+    quick_cnn = training.plans.recipe("preset", "quick-cnn")
+    assert (quick_cnn["batch_size"], quick_cnn["schedule"], quick_cnn["epochs"]) == (256, "warmup-cosine", 2)
+    assert training.plans.recipe("saved", "mine") == {} and training.plans.recipe("edited", "") == {}
+    quick, notebook = training.plans.PLANS["quick"], training.plans.PLANS["notebook"]
+    assert quick.values(55_000) == {"train_size": 10_000, "epochs": 1, "batch_size": 32}
+    assert quick.values(500)["train_size"] == 500 and notebook.values(55_000)["train_size"] == 55_000
+
+
+@pytest.mark.slow
+def test_the_quick_demo_of_the_notebooks_3_layer_net_gives_a_good_model(real_mnist, isolated_storage):
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
+    run_id = manager.submit(architecture_sources.preset_architecture("seed-3layer"),
+                            {**training.plans.recipe("preset", "seed-3layer"),
+                             **training.plans.PLANS["quick"].values(55_000)})
+    assert manager.wait(run_id, 900)
+    meta = manager.store.get(run_id)
+    assert meta["status"] == "completed" and meta["test_accuracy"] >= 0.90, meta

@@ -13,9 +13,11 @@
 
 from mnist_lab.training.executors import (EXECUTOR_NAMES, EXECUTOR_VARIABLE, ExecutorUnavailable, RunHandle,
                                           ThreadExecutor, executor_name, make_executor)
-from mnist_lab.training.fitting import (KERAS_SETUP_LOCK, FitOutcome, build_for_training, device_details,
-                                        fit_epochs, prepare_arrays, readable_error, save_model_atomic,
-                                        split_indices, test_scores, train_run)
+from mnist_lab.training import plans
+from mnist_lab.training.fitting import (KERAS_SETUP_LOCK, FitOutcome, batch_normalization_lag, build_for_training,
+                                        device_details, fit_epochs, prepare_arrays, readable_error,
+                                        reestimate_batch_normalization, save_model_atomic, split_indices,
+                                        test_scores, train_run)
 from mnist_lab.training.manager import (MAX_CONCURRENT_VARIABLE, MAX_QUEUED_VARIABLE, QueueFull, TrainingManager,
                                         wait_for_background, wait_for_run)
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, PUBLISH_SECONDS, SMOOTHING, LivePublisher, LiveState,

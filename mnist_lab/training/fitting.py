@@ -217,7 +217,7 @@ def reestimate_batch_normalization(model, images: np.ndarray, batch_size: int = 
     for layer in model.layers:
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
-        probe = keras.Model(model.inputs, layer.input)
+        probe = keras.Model(model.inputs[0], layer.input)
         axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
         total = squares = None
         count = 0
