@@ -1,9 +1,12 @@
 """Train: pick a net and its settings, see how long it will take, watch it learn, stop it any time."""
+import app
+app.route_through_navigation()
 
 import streamlit as st
 
 from mnist_lab import architecture_sources, architectures, data, training
 from mnist_lab.errors import LabError
+from mnist_lab.training import plans
 from mnist_lab.presentation import chart_spec, describe_settings, format_duration, result_notes
 from mnist_lab.runs import ACTIVE_STATUSES as ACTIVE
 from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
@@ -51,45 +54,11 @@ store = manager.store
 
 # --- choosing the architecture ----------------------------------------------------------------------
 
-def architecture_options() -> tuple[dict[str, str], str]:
-    """Option keys with their labels, and the default: the one on the Architecture page."""
-    current = st.session_state.get("architecture_name") or "seed-3layer"
-    options = {}
-    if st.session_state.get("architecture_layers") is not None:
-        options["edited"] = f"{current} (being edited on the Architecture page)"
-    for preset in architectures.PRESETS.values():
-        options[f"preset:{preset.id}"] = f"{preset.id}: {preset.title}"
-    for name in architecture_sources.saved_architecture_names():
-        options[f"saved:{name}"] = f"{name} (saved)"
-    default = ("edited" if "edited" in options else f"preset:{current}" if f"preset:{current}" in options
-               else f"saved:{current}" if f"saved:{current}" in options else next(iter(options)))
-    return options, default
-
-
-def chosen_architecture(key: str) -> dict:
-    kind, _, name = key.partition(":")
-    if kind == "edited":
-        return architecture_sources.custom_architecture(st.session_state["architecture_layers"],
-                                            label=st.session_state.get("architecture_name") or "custom")
-    if kind == "preset":
-        return architecture_sources.preset_architecture(name)
-    return architecture_sources.saved_architecture(name)
-
-
 def apply_preset_defaults():
-    """Choosing a preset fills in its recipe: the notebook's settings for the notebook's nets, or what
-    the preset recommends (Preset.training). Saved and edited nets keep the current settings."""
-    kind, _, name = st.session_state["train_architecture"].partition(":")
-    choices = {"optimizer": tuple(training.OPTIMIZERS), "validation": tuple(training.VALIDATION_CHOICES),
-               "schedule": tuple(training.SCHEDULES)}
-    if kind == "preset":
-        notebook = training.TrainSettings()
-        recipe = {"epochs": notebook.epochs, "batch_size": notebook.batch_size, "optimizer": notebook.optimizer,
-                  "learning_rate": training.OPTIMIZERS[notebook.optimizer].default_learning_rate,
-                  "schedule": notebook.schedule, **training.preset_training_defaults(name)}
-        for setting, value in recipe.items():
-            if setting not in choices or value in choices[setting]:
-                st.session_state[f"train_{setting}"] = value
+    """Choosing a preset fills in its recipe; saved and edited nets keep the current settings."""
+    source, _, name = st.session_state["train_architecture"].partition(":")
+    for setting, value in plans.recipe(source, name).items():
+        st.session_state[f"train_{setting}"] = value
     st.session_state.train_defaults_for = st.session_state["train_architecture"]
 
 
@@ -98,29 +67,29 @@ def with_current(choices: tuple, key: str) -> list:
     return sorted(set(choices) | ({st.session_state[key]} if key in st.session_state else set()))
 
 
-def set_plan(train_size: int | None, epochs: int):
-    """None: all the training images (all but the held-out ones when validating on those)."""
-    held_out = holdout if st.session_state.get("train_validation") == "holdout" else 0
-    st.session_state.train_train_size = min(train_size or train_available, train_available - held_out)
-    st.session_state.train_epochs = epochs
+def images_to_train_on() -> int:
+    """All the training images, less the held-out ones when validating on those."""
+    return train_available - (holdout if st.session_state.get("train_validation") == "holdout" else 0)
+
+
+def set_plan(plan: plans.Plan):
+    for setting, value in plan.values(images_to_train_on()).items():
+        st.session_state[f"train_{setting}"] = value
 
 
 def reset_learning_rate():
     st.session_state.train_learning_rate = training.OPTIMIZERS[st.session_state.train_optimizer].default_learning_rate
 
 
-options, default_option = architecture_options()
+options, default_option = architecture_sources.choices(st.session_state.get("architecture_name"),
+                                                       edited=st.session_state.get("architecture_layers") is not None)
 if st.session_state.get("train_architecture") not in options:
     st.session_state.train_architecture = default_option
 if st.session_state.get("train_defaults_for") != st.session_state.train_architecture:
     apply_preset_defaults()
 
-defaults = training.TrainSettings()
 holdout = training.default_holdout(train_available)
-for key, value in {"epochs": defaults.epochs, "batch_size": defaults.batch_size, "optimizer": defaults.optimizer,
-                   "learning_rate": training.OPTIMIZERS[defaults.optimizer].default_learning_rate,
-                   "validation": defaults.validation, "seed": defaults.seed, "augment": defaults.augment,
-                   "schedule": defaults.schedule, "name": ""}.items():
+for key, value in plans.form_defaults().items():
     st.session_state.setdefault(f"train_{key}", value)
 
 setup, watch_column = st.columns([1, 1], gap="large")
@@ -130,7 +99,8 @@ with setup:
                                     help="The notebook's presets, your saved architectures, and the one open on "
                                          "the Architecture page.")
     try:
-        architecture = chosen_architecture(architecture_key)
+        architecture = architecture_sources.from_choice(architecture_key, st.session_state.get("architecture_layers"),
+                                                        st.session_state.get("architecture_name"))
         architecture, report, _, _ = manager.prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
     except (LabError, OSError) as error:
         st.error(f"This architecture cannot be trained: {error}")
@@ -140,12 +110,12 @@ with setup:
                f"per image · " + " → ".join(layer.label for layer in report.layers))
 
     st.subheader("2. How to train it")
-    quick, notebook = st.columns(2)
-    quick_size = min(training.QUICK_DEMO["train_size"], train_available - holdout)
-    quick.button(f"Quick demo: {quick_size:,} images, 1 epoch", on_click=set_plan,
-                 args=(quick_size, training.QUICK_DEMO["epochs"]), icon=":material/bolt:", width="stretch")
-    notebook.button("The notebook's plan: all images, 12 epochs", on_click=set_plan, args=(None, 12),
-                    icon=":material/menu_book:", width="stretch")
+    for column, plan in zip(st.columns(len(plans.PLANS)), plans.PLANS.values()):
+        column.button(plan.label, on_click=set_plan, args=(plan,), help=plan.description, width="stretch",
+                      icon=":material/bolt:" if plan.key == "quick" else ":material/menu_book:", key=f"plan_{plan.key}")
+    st.caption(" · ".join(f"{plan.label}: {plan.values(images_to_train_on())['train_size']:,} images, {plan.epochs} "
+                          f"epoch{'s' if plan.epochs != 1 else ''}, batch {plan.batch_size}"
+                          for plan in plans.PLANS.values()))
 
     left, right = st.columns(2)
     with left:
@@ -179,7 +149,7 @@ with setup:
         schedule = st.selectbox("Learning-rate schedule", list(training.SCHEDULES), key="train_schedule",
                                 format_func=SCHEDULE_LABELS.get, persist_state="session",
                                 help=training.SCHEDULES[st.session_state.train_schedule])
-        most = train_available - (holdout if validation == "holdout" else 0)
+        most = images_to_train_on()
         sizes = training.training_size_choices(most)
         if st.session_state.get("train_train_size") not in sizes:
             st.session_state.train_train_size = min(sizes, key=lambda size: abs(size - st.session_state.get(
@@ -295,7 +265,8 @@ def progress_panel(meta: dict, snapshot: dict):
     epoch, epochs = snapshot.get("epoch") or 1, snapshot.get("epochs") or meta["settings"]["epochs"]
     batch, batches = snapshot.get("batch") or 0, snapshot.get("batches") or 1
     phase = {"starting": "starting (building the net, preparing the images)", "training": "training",
-             "validating": "measuring validation accuracy", "testing": "measuring accuracy on the test images"}
+             "validating": "measuring validation accuracy", "testing": "measuring accuracy on the test images",
+             "normalizing": "re-estimating BatchNormalization's statistics"}
     done = min(1.0, ((epoch - 1) + batch / batches) / epochs)
     st.progress(done, text=f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · "
                            f"{phase.get(snapshot.get('phase'), snapshot.get('phase') or 'starting')}")

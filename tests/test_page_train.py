@@ -60,17 +60,19 @@ def test_settings_start_at_the_notebooks_values(synthetic_data):
 def test_quick_demo_optimizer_and_validation_choices(synthetic_data):
     at = train_page()
     at.number_input(key="train_epochs").set_value(5).run()
-    button(at, "Quick demo: 500 images, 1 epoch").click().run()
+    button(at, "Quick demo").click().run()
     assert at.number_input(key="train_epochs").value == 1
     assert at.select_slider(key="train_train_size").value == 500
+    assert at.select_slider(key="train_batch_size").value == 32
     at.selectbox(key="train_optimizer").select("adadelta").run()
     assert at.select_slider(key="train_learning_rate").value == pytest.approx(1.0)
     at.radio(key="train_validation").set_value("test").run()
     assert not at.exception
     assert training.TEST_VALIDATION_NOTE in texts(at.caption)
-    button(at, "The notebook's plan: all images, 12 epochs").click().run()
+    button(at, "The notebook's plan").click().run()
     assert at.select_slider(key="train_train_size").value == 600
     assert at.number_input(key="train_epochs").value == 12
+    assert at.select_slider(key="train_batch_size").value == 128
 
 
 def test_settings_survive_a_visit_to_another_page(synthetic_data):
@@ -98,7 +100,7 @@ def test_training_the_architecture_being_edited_from_the_page(synthetic_data, is
     assert not at.exception
     meta = RunStore(isolated_storage / "runs").get(run_id)
     assert meta["status"] == "completed" and meta["name"] == "my first run"
-    assert meta["architecture"]["source"] == "custom" and meta["architecture"]["label"] == "tiny"
+    assert meta["architecture"]["source"] == "edited" and meta["architecture"]["label"] == "tiny"
     assert "Watching: my first run" in texts(at.markdown)
     done = texts(at.success)
     assert f"{100 * meta['test_accuracy']:.2f} %" in done and "of the 200 test images" in done
