@@ -8,6 +8,7 @@ table and the observations are built from run.json and history.json alone.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, replace
 
@@ -33,6 +34,8 @@ OVERFIT_RISE = 0.10
 OVERFIT_EPOCHS = 2
 # Within this many accuracy points of the notebook at the same epoch, a run "tracks" it.
 TRACKING_POINTS = 0.5
+WORD_JOINER = "\u2060"
+LINK_LIKE = re.compile(r"(?i)(?<![a-z])(?:https?|ftp|mailto|xmpp)(?=:)|(?<![a-z])www(?=\.)|(?=@)")
 MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:&@")
 # Test accuracies closer than this (points) are within the noise of one random start.
 NOISE_POINTS = 0.15
@@ -357,9 +360,11 @@ def default_overlay(entries: list[Entry], preferred=(), newest: int = 2) -> list
 
 def plain(text: str) -> str:
     """Text for st.markdown, st.caption and the like that shows as typed: every Markdown special
-    (HTML's < and > too) backslashed, line breaks made spaces, so no learner text becomes markup."""
-    return "".join("\\" + char if char in MARKDOWN_SPECIAL else " " if char in "\r\n" else char
-                   for char in str(text))
+    (HTML's < and > too) backslashed, line breaks made spaces, and an invisible word joiner after a
+    URL scheme, "www" and before "@", where GitHub-flavoured Markdown would make a live link of plain
+    text even when its punctuation is escaped. So no learner text becomes markup."""
+    text = LINK_LIKE.sub(lambda match: match.group(0) + WORD_JOINER, str(text))
+    return "".join("\\" + char if char in MARKDOWN_SPECIAL else " " if char in "\r\n" else char for char in text)
 
 
 def quoted(label: str) -> str:

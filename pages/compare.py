@@ -84,7 +84,7 @@ st.dataframe(
     height=min(38 + 35 * max(len(shown), 1), 460),
     column_config={
         "test accuracy %": st.column_config.NumberColumn(
-            "test accuracy %", width="small", pinned=True,
+            "test accuracy %", width=112, pinned=True,
             help="On the 10,000 MNIST test images, after the last epoch"),
         "name": st.column_config.TextColumn("name", width="medium"),
         "started": st.column_config.TextColumn("started", help="When the run was created (UTC)"),

@@ -3,15 +3,17 @@ export and delete; and in Chromium with two trained runs."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import open_app_page, open_page, page_texts, wait_idle
+from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
 from mnist_lab import evaluation
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore
@@ -205,6 +207,28 @@ def choose(page, label: str, option: str):
     wait_idle(page)
 
 
+def click_chart_mark(page, selector: str, attempts: int = 5):
+    """Click a chart mark where a learner would. A rerun can replace the chart between finding the mark
+    and clicking it ("Element is not attached to the DOM"): then wait for the app to be idle and find
+    the mark again in the new chart."""
+    for attempt in range(attempts):
+        wait_idle(page)
+        mark = page.locator(selector).first
+        try:
+            mark.scroll_into_view_if_needed()
+            box = mark.bounding_box()
+            if box is None:
+                continue  # detached while measuring
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        except PlaywrightError:
+            if attempt == attempts - 1:
+                raise
+            continue
+        wait_idle(page)
+        return
+    raise AssertionError(f"the chart mark {selector} kept being replaced")
+
+
 @pytest.fixture
 def two_trained_runs(real_mnist):
     """Two small runs on real MNIST, stored before the server starts."""
@@ -245,11 +269,7 @@ def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_
     matrix = evaluation.confusion_matrix(scores.labels, scores.predictions)
     off_diagonal = matrix * (1 - np.eye(10, dtype=int))
     true_digit, predicted_digit = (int(d) for d in np.unravel_index(off_diagonal.argmax(), matrix.shape))
-    cell = page.locator(f"path[aria-label*='predicted digit: {predicted_digit}; true digit: {true_digit};']").first
-    cell.scroll_into_view_if_needed()
-    box = cell.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # where a learner clicks
-    wait_idle(page)
+    click_chart_mark(page, f"path[aria-label*='predicted digit: {predicted_digit}; true digit: {true_digit};']")
     page.get_by_text(f"{int(matrix[true_digit, predicted_digit]):,} mistakes match").wait_for()
 
     # Export: the downloaded model loads and predicts what the stored one predicts.
@@ -267,3 +287,76 @@ def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_
     reloaded = keras.saving.load_model(downloaded, compile=False)
     assert np.allclose(reloaded.predict(sample, verbose=0), store.load_model(three).predict(sample, verbose=0),
                        atol=1e-6)
+
+
+# ---- Screen sizes and names as typed, in a browser (no trained model needed) ---------------------
+
+COVERING_NAME = '<div style="position:fixed;inset:0;z-index:9999;background:red">x</div>'
+MARKDOWN_NAME = "[link](http://example.invalid) ![i](http://example.invalid/i.png)"
+
+
+def visible_headers(page) -> list[str]:
+    """The table's column headers as the grid's accessibility layer lists them: the columns on screen."""
+    return page.locator("[data-testid='data-grid-canvas'] th[role='columnheader']").all_inner_texts()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width, height", [(390, 844), (1280, 720)])
+def test_the_accuracy_is_the_first_column_in_view(store, app_server, browser, width, height):
+    for number in range(3):
+        stored_run(store, f"run {number} with a long descriptive name", ONE_EPOCH, test_accuracy=0.95 + number / 100)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, app_server, "compare")
+        grid = page.locator("[data-testid='data-grid-canvas']").first
+        grid.scroll_into_view_if_needed()
+        expect(page.locator("[data-testid='data-grid-canvas'] th[role='columnheader']").first).to_have_text(
+            "test accuracy %")
+        box = grid.bounding_box()
+        assert box["x"] >= 0 and box["x"] + 112 <= width  # the pinned accuracy column (112 px) is on screen
+        assert 0 <= box["y"] < height
+        assert "name" in visible_headers(page)  # and the run it belongs to beside it
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width  # no sideways page scroll
+        if width >= 1280:
+            charts = page.locator("[data-testid='stVegaLiteChart']")
+            expect(charts).to_have_count(2)
+            loss, accuracy = charts.nth(0).bounding_box(), charts.nth(1).bounding_box()
+            assert loss["x"] + loss["width"] <= accuracy["x"] and abs(loss["y"] - accuracy["y"]) < 5  # side by side
+        page.screenshot(path=str(ARTIFACTS / f"compare-{width}x{height}.png"), full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_names_with_markup_show_as_text_in_the_browser(store, app_server, browser):
+    for name in (COVERING_NAME, MARKDOWN_NAME):
+        stored_run(store, name, ONE_EPOCH, test_accuracy=0.9)
+    damaged = stored_run(store, COVERING_NAME + " (damaged)", ONE_EPOCH)
+    meta = store.get(damaged["id"])
+    (store.path(damaged["id"]) / "run.json").write_text(
+        json.dumps(dict(meta, settings=dict(meta["settings"], epochs="12"))))
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, app_server, "compare")
+        page.get_by_text("What the numbers say").wait_for()
+        page.get_by_text("is damaged", exact=False).first.wait_for()
+        page.get_by_role("tab", name="Export or delete").click()
+        wait_idle(page)
+        page.get_by_text("Yes, delete").wait_for()
+
+        assert page.evaluate("() => [...document.querySelectorAll('div')].filter(element =>"
+                             " getComputedStyle(element).position === 'fixed'"
+                             " && getComputedStyle(element).backgroundColor === 'rgb(255, 0, 0)').length") == 0
+        live = page.locator("a[href*='example.invalid'], img[src*='example.invalid']")
+        assert live.count() == 0, live.evaluate_all("elements => elements.map(element => element.parentElement.outerHTML)")
+        shown = [text.replace("\u2060", "") for text in  # the invisible joiner that keeps a URL from linking
+                 page.locator("[data-testid='stMarkdownContainer']").all_inner_texts()]
+        assert any(f"“{COVERING_NAME}" in text for text in shown)  # as typed, in quotes
+        assert any(f"“{MARKDOWN_NAME}”" in text for text in shown)
+        page.screenshot(path=str(ARTIFACTS / "compare-names-as-text.png"), full_page=True)
+    finally:
+        context.close()
