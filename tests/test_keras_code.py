@@ -1,0 +1,108 @@
+"""The Keras script of an architecture: self-contained, in the notebook's style, it builds the lab's own model
+(same layers, same counts) and trains when run."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mnist_lab import architectures, keras_code, training
+from mnist_lab.architectures import PRESETS, ArchitectureError, analyze, preset_layers
+from mnist_lab.training import settings as training_settings
+
+VARIED = [
+    {"type": "Conv2D", "filters": 6, "kernel_size": [5, 3], "strides": [2, 1], "padding": "same", "activation": "elu"},
+    {"type": "AveragePooling2D", "pool_size": [2, 2], "strides": [1, 1]},
+    {"type": "BatchNormalization", "axis": 2},
+    {"type": "MaxPooling2D", "pool_size": [3, 3]},
+    {"type": "BatchNormalization", "axis": -1},
+    {"type": "GlobalAveragePooling2D"},
+    {"type": "Dense", "units": 7, "activation": "tanh"},
+    {"type": "Dropout", "rate": 0.3},
+]
+
+
+def built_model(script: str):
+    """The model the script's build_model() makes, without running its main()."""
+    namespace = {"__name__": "generated"}
+    exec(compile(script, "generated.py", "exec"), namespace)
+    return namespace["build_model"]()
+
+
+def test_the_script_imports_nothing_from_the_lab():
+    tree = ast.parse(keras_code.keras_script(preset_layers("seed-3layer")))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"argparse", "math", "os", "keras", "numpy"}
+
+
+def test_the_script_is_in_the_notebooks_style():
+    script = keras_code.keras_script(preset_layers("seed-3layer"), {"epochs": 3, "batch_size": 64})
+    assert "keras.Sequential([\n        keras.Input(shape=(28, 28, 1)),\n" in script
+    assert '        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),\n' in script
+    assert "        layers.BatchNormalization(axis=1),\n" in script
+    assert '        layers.Dense(10, activation="softmax"),\n    ])' in script
+    assert "EPOCHS = 3\nBATCH_SIZE = 64\nTRAIN_SIZE = None" in script
+    assert "keras.optimizers.Adam(learning_rate=0.001)" in script
+    assert "model.summary()" in script and "model.evaluate(" in script
+
+
+@pytest.mark.parametrize("layers", [preset_layers(preset) for preset in PRESETS] + [VARIED],
+                         ids=[*PRESETS, "every layer type"])
+def test_the_script_builds_the_labs_model(layers):
+    model = built_model(keras_code.keras_script(layers))
+    lab = architectures.build_model(layers)
+    assert model.count_params() == lab.count_params() == analyze(layers).total_parameters
+    assert [layer.get_config() | {"name": ""} for layer in model.layers] == \
+        [layer.get_config() | {"name": ""} for layer in lab.layers]
+
+
+def test_optimizers_and_schedules_match_the_lab():
+    assert set(keras_code.OPTIMIZER_CODE) == set(training.OPTIMIZERS)
+    assert keras_code.WARMUP_FRACTION == training_settings.WARMUP_FRACTION
+    for key, choice in training.OPTIMIZERS.items():
+        script = keras_code.keras_script([{"type": "Flatten"}], {"optimizer": key})
+        assert f"learning_rate={choice.default_learning_rate!r}" in script
+    quick = PRESETS["quick-cnn"]
+    script = keras_code.keras_script(quick.layers, quick.training)
+    assert "keras.optimizers.schedules.CosineDecay(" in script and "warmup_target=0.004" in script
+    assert "BATCH_SIZE = 256" in script and "EPOCHS = 2" in script
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"epochs": 0}, "Epochs must be a whole number"),
+    ({"batch_size": "big"}, "Batch size must be a whole number"),
+    ({"optimizer": "rmsprop"}, "not 'rmsprop'"),
+    ({"learning_rate": float("nan")}, "learning rate must be a number above 0"),
+    ({"train_size": -5}, "training images"),
+    ({"schedule": "cyclic"}, "not 'cyclic'"),
+])
+def test_settings_it_cannot_use_are_refused_with_a_message(settings, message):
+    with pytest.raises(keras_code.CodeError, match=message):
+        keras_code.keras_script([{"type": "Flatten"}], settings)
+
+
+def test_an_invalid_architecture_is_refused():
+    with pytest.raises(ArchitectureError):
+        keras_code.keras_script([{"type": "Dense", "units": 3}])
+
+
+def test_an_odd_name_cannot_break_the_script():
+    script = keras_code.keras_script([{"type": "Flatten"}], name='a """ \\N{x} name\nwith "quotes"')
+    ast.parse(script)
+
+
+def test_the_script_trains_and_counts_the_labs_parameters(tmp_path, synthetic_npz):
+    path = tmp_path / "net.py"
+    path.write_text(keras_code.keras_script(preset_layers("seed-3layer"), {"epochs": 5, "batch_size": 128}))
+    env = {**os.environ, "MNIST_LAB_DATA": str(synthetic_npz)}
+    done = subprocess.run([sys.executable, str(path), "--epochs", "1", "--train-size", "500"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Total params: 30,706" in done.stdout
+    assert "Test accuracy: " in done.stdout
