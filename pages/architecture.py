@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mnist_lab import architecture_editor as editor
-from mnist_lab import architectures, teaching
+from mnist_lab import architectures, keras_code, teaching
 from mnist_lab.architecture_store import ArchitectureStore
 from mnist_lab.teaching import markdown_text as text
 
@@ -251,6 +251,16 @@ with save_column:
                            mime="application/json", icon=":material/download:")
         with st.expander("Show the JSON"):
             st.code(exported, language="json", height=300)
+        preset = architectures.PRESETS.get(editor.source_name(session.source))
+        recipe = {**keras_code.DEFAULT_SETTINGS, **(preset.training if preset else {})}
+        with st.expander("Keras code", icon=":material/code:"):
+            script = keras_code.keras_script(layers, recipe, st.session_state.architecture_name)
+            st.caption(f"One script that needs only Keras and numpy: it builds this net, trains it for "
+                       f"{recipe['epochs']} epochs in batches of {recipe['batch_size']} with {recipe['optimizer']} "
+                       "and tests it. Run it with `python net.py --epochs 1 --train-size 2000` to try it quickly.")
+            st.download_button("Download the script", script, file_name=f"{st.session_state.architecture_name}.py",
+                               mime="text/x-python", icon=":material/download:", key="architecture_code_download")
+            st.code(script, language="python", height=400)
 with saved_column:
     st.markdown("**Saved architectures**")
     show_messages("saved")

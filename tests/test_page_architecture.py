@@ -491,3 +491,16 @@ def test_import_a_file_save_and_delete_in_browser(offline_data, app_server, page
     assert main.locator("a[href^='http://x']").count() == 0
     assert main.locator("img[src^='http://x']").count() == 0
     assert main.locator("b", has_text="bold").count() == 0
+
+
+def test_keras_code_of_what_is_open():
+    at = open_architecture()
+    setting(at, 0, "filters").set_value(20)
+    run(at)
+    scripts = [code.value for code in at.code if code.language == "python"]
+    assert len(scripts) == 1 and '        layers.Conv2D(20, kernel_size=(3, 3), activation="relu"),\n' in scripts[0]
+    assert "keras.Sequential([" in scripts[0] and "EPOCHS = 12" in scripts[0]
+    at.selectbox(key="architecture_start").set_value("preset:quick-cnn")
+    run(at)
+    script = next(code.value for code in at.code if code.language == "python")
+    assert "EPOCHS = 2\nBATCH_SIZE = 256" in script and "CosineDecay" in script
