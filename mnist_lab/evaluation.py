@@ -70,7 +70,7 @@ def data_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
 def _model_stamp(store: RunStore, run_id: str) -> tuple[int, int] | None:
     try:
         stat = store.model_path(run_id).stat()
-    except FileNotFoundError:
+    except OSError:  # no model file, or a run folder that cannot be read
         return None
     return stat.st_mtime_ns, stat.st_size
 

@@ -406,8 +406,8 @@ class RunStore:
             raise ModelUnavailable(f"The model file of run {run_id} cannot be read "
                                    f"({error.strerror or type(error).__name__}).") from None
         if not whole:
-            raise ModelUnavailable(f"The model file of run {run_id} is damaged: it is not a Keras model "
-                                   "archive. Train the run again, or delete it.")
+            raise ModelUnavailable(f"The model file of run {run_id} is damaged and cannot be read: it is not a "
+                                   "Keras model archive. Train the run again, or delete it.")
         import keras
 
         try:

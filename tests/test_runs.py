@@ -169,7 +169,7 @@ def test_missing_or_damaged_model_gives_a_readable_error(tmp_path):
     with pytest.raises(ModelUnavailable, match="has no saved model"):
         store.load_model(run["id"])
     store.model_path(run["id"]).write_bytes(b"not a keras file")
-    with pytest.raises(ModelUnavailable, match="is damaged: it is not a Keras model archive") as caught:
+    with pytest.raises(ModelUnavailable, match="is damaged and cannot be read: it is not a Keras model archive") as caught:
         store.load_model(run["id"])
     assert "not found" not in str(caught.value).lower() and str(tmp_path) not in str(caught.value)
 
