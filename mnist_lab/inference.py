@@ -144,25 +144,19 @@ def predict_files(store: RunStore, run_id: str, paths) -> list[dict]:
     Returns one dict per path: {"image", "digit", "probabilities"} or {"image", "error"}. Raises
     ModelError for an unknown run or one without a usable model.
     """
-    return list(iter_predict_files(store, run_id, paths))
-
-
-def iter_predict_files(store: RunStore, run_id: str, paths):
-    """`predict_files` one file at a time, so that a caller can print each line as it is read.
-
-    The model is loaded before the first file; a file that cannot be read is one {"image", "error"}.
-    """
     model = cached_model(store, run_id)
+    results = []
     for path in paths:
         path = str(path)
         try:
             prepared = preprocessing.preprocess_upload(path)
         except preprocessing.ImageError as error:
-            yield {"image": path, "error": str(error)}
+            results.append({"image": path, "error": str(error)})
             continue
         if prepared.empty:
-            yield {"image": path, "error": prepared.message}
+            results.append({"image": path, "error": prepared.message})
             continue
         probabilities = predict(model, prepared.image)
-        yield {"image": path, "digit": int(probabilities.argmax()),
-               "probabilities": [round(float(value), 6) for value in probabilities]}
+        results.append({"image": path, "digit": int(probabilities.argmax()),
+                        "probabilities": [round(float(value), 6) for value in probabilities]})
+    return results
