@@ -164,6 +164,10 @@ def evaluate(run_id: str):
     except FileNotFoundError:
         st.warning(f"The model file of {comparison.quoted(label(run_id))} is gone (the run was deleted).")
         return None
+    except OSError as error:
+        st.warning(f"The model file of {comparison.quoted(label(run_id))} cannot be read "
+                   f"({comparison.plain(error.strerror or type(error).__name__)}).")
+        return None
     return evaluation.Evaluation(probabilities, labels), mnist
 
 
