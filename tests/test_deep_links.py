@@ -33,6 +33,8 @@ def test_deep_link_as_first_request_gives_the_whole_app(synthetic_app_server, pa
     assert current.inner_text().strip().splitlines()[-1] == heading
     assert page.get_by_test_id("stMainBlockContainer").bounding_box()["width"] > NARROW_LAYOUT_WIDTH + 100
     assert page.url.rstrip("/").endswith(f"/{path}")
+    # every element drawn (the frontend shows skeletons while it loads a widget's code)
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")")
 
 
 @pytest.mark.browser
