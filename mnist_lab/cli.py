@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"train": _train, "runs": _runs, "predict": _predict}[arguments.command](arguments)
     except LabError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error.detail or error}", file=sys.stderr)
         return EXIT_ERROR
 
 

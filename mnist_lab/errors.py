@@ -6,7 +6,12 @@ environment variable, and never holds a traceback.
 
 
 class LabError(ValueError):
-    """An error whose message is fit to show a learner as it is."""
+    """An error whose message is fit to show a learner as it is. `detail`, when given, is for whoever runs
+    the server (it may name settings and paths): the command line prints it, pages log it."""
+
+    def __init__(self, message: str = "", detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
 
 
 MAX_SHOWN_VALUE = 60

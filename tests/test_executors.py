@@ -155,8 +155,13 @@ def test_the_command_line_names_its_executor(synthetic_data, isolated_storage):
 
 def test_an_unknown_or_missing_executor_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("MNIST_LAB_EXECUTOR", "spark")
-    with pytest.raises(training.ExecutorUnavailable, match="Unknown executor 'spark'"):
+    with pytest.raises(training.ExecutorUnavailable, match="ask your teacher") as refused:
         training.executor_name()
+    assert "MNIST_LAB" not in str(refused.value) and "Unknown executor 'spark'" in refused.value.detail
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(training.ExecutorUnavailable) as missing:
+        training.make_executor("ray")
+    assert "Ray is not installed" in missing.value.detail
 
 
 def test_ray_trains_streams_progress_and_stops(synthetic_data, isolated_storage):

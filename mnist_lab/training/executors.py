@@ -30,7 +30,10 @@ DEFAULT_EXECUTOR = "process"
 
 
 class ExecutorUnavailable(LabError):
-    """The chosen executor cannot run here (for example Ray is not installed)."""
+    """The chosen executor cannot run here (for example Ray is not installed); `detail` says why."""
+
+
+UNAVAILABLE = "This server is set up to train in a way it cannot use, so no run can start: ask your teacher."
 
 
 class ProgressBoard:
@@ -150,8 +153,8 @@ def executor_name(name: str | None = None) -> str:
     """The executor asked for (argument, else MNIST_LAB_EXECUTOR, else process), checked."""
     chosen = (name or os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR).strip().lower()
     if chosen not in EXECUTOR_NAMES:
-        raise ExecutorUnavailable(f"Unknown executor {chosen!r}: use one of {', '.join(EXECUTOR_NAMES)} "
-                                  f"(set {EXECUTOR_VARIABLE} or --executor).")
+        raise ExecutorUnavailable(UNAVAILABLE, f"Unknown executor {chosen!r}: use one of {', '.join(EXECUTOR_NAMES)} "
+                                               f"(set {EXECUTOR_VARIABLE} or --executor).")
     return chosen
 
 

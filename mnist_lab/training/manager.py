@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import collections
 import functools
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,11 @@ MAX_CONCURRENT_VARIABLE = "MNIST_LAB_MAX_CONCURRENT_RUNS"
 MAX_QUEUED_VARIABLE = "MNIST_LAB_MAX_QUEUED_RUNS"
 DEFAULT_MAX_CONCURRENT = 1
 DEFAULT_MAX_QUEUED = 10
+
+logger = logging.getLogger(__name__)
+
+
+MISCONFIGURED = "This server's training is set up wrongly, so no run can start: ask your teacher to look at its log."
 
 
 class QueueFull(LabError):
@@ -86,9 +92,12 @@ def wait_for_background(timeout: float | None = None) -> bool:
 
 def _shut_down(timeout: float = 15.0) -> None:
     """At exit: stop the runs still training before the next batch, so that they end as interrupted with
-    their finished epochs, rather than the process aborting inside TensorFlow."""
+    their finished epochs, and let a speed measurement finish, rather than either aborting inside
+    TensorFlow."""
     for manager in _managers():
         manager.shut_down(timeout)
+    for estimator in speed_estimators():  # a measurement cut off by the interpreter's teardown fails oddly
+        estimator.wait(timeout)
 
 
 @functools.cache
@@ -103,9 +112,11 @@ def _environment_limit(variable: str, default: int, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise LabError(f"{variable} must be a whole number, not {text!r}.") from None
-    if value < minimum:
-        raise LabError(f"{variable} must be at least {minimum}, not {value}.")
+        value = None
+    if value is None or value < minimum:
+        detail = f"{variable} must be a whole number of at least {minimum}, not {text!r}."
+        logger.error(detail)
+        raise LabError(MISCONFIGURED, detail)
     return value
 
 

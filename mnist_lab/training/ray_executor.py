@@ -19,7 +19,7 @@ import threading
 
 from mnist_lab.errors import LabError
 from mnist_lab.runs import RunStore, now_iso, write_atomic
-from mnist_lab.training.executors import ExecutorUnavailable, ProgressBoard, RunHandle
+from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise ExecutorUnavailable("This server is set to train with Ray, but Ray is not installed: install "
-                                  "requirements-ray.txt, or choose the process executor.") from None
+        raise ExecutorUnavailable(UNAVAILABLE, "MNIST_LAB_EXECUTOR is ray, but Ray is not installed: install "
+                                               "requirements-ray.txt, or choose the process executor.") from None
     return ray
 
 
@@ -45,9 +45,10 @@ def gpus_per_run() -> float:
     try:
         value = float(text)
     except ValueError:
-        raise LabError(f"{GPUS_VARIABLE} must be a number of GPUs (0.5 is allowed), not {text!r}.") from None
+        value = -1.0
     if not 0 <= value <= 64:
-        raise LabError(f"{GPUS_VARIABLE} must be from 0 to 64, not {value:g}.")
+        raise LabError(UNAVAILABLE, f"{GPUS_VARIABLE} must be a number of GPUs from 0 to 64 (0.25 is allowed), "
+                                    f"not {text!r}.")
     return value
 
 
