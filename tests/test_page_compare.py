@@ -19,6 +19,9 @@ from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore
 from test_evaluation import stored_run, trained_run
 
+# How long a script run that tests a model on the 10,000 images may take on a loaded machine before the
+# test calls it hung: a guard, not a speed check (a run takes seconds on a quiet 2-core CPU).
+EVALUATION_TIMEOUT = 300_000
 ONE_EPOCH = [{"epoch": 1, "loss": 0.5, "accuracy": 0.85, "val_loss": 0.4, "val_accuracy": 0.88, "seconds": 3.0}]
 
 
@@ -204,7 +207,7 @@ def choose(page, label: str, option: str):
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
     choice.click()
-    wait_idle(page)
+    wait_idle(page, EVALUATION_TIMEOUT)
 
 
 def click_chart_mark(page, selector: str, attempts: int = 5):
@@ -258,8 +261,8 @@ def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_
     for name in ("three layers", "dense only", "Notebook: 3 layer CNN, kernel size 3x3"):
         loss_chart.locator(f"path[aria-label*='run: {name};']").first.wait_for(state="attached")
     page.get_by_text("What the numbers say").wait_for()
+    wait_idle(page, EVALUATION_TIMEOUT)  # the newest run is tested on the 10,000 images in this script run
     page.get_by_role("heading", name="Confusion matrix").wait_for()  # of the newest run, at first
-    wait_idle(page)
 
     # One run in depth: the confusion matrix of "three layers"; a click on a cell filters the gallery.
     choose(page, "Run", "three layers")
