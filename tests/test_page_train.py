@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from conftest import app_test, open_app_page, open_page, wait_idle
 
-from mnist_lab import architecture_sources, architectures, presentation, training
+from mnist_lab import architecture_sources, architectures, training
 from mnist_lab.runs import RunStore
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]

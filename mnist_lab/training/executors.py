@@ -19,7 +19,7 @@ from mnist_lab import data
 from mnist_lab.errors import LabError
 from mnist_lab.runs import RunStore
 from mnist_lab.training.fitting import train_run
-from mnist_lab.training.progress import PUBLISH_SECONDS, LivePublisher, LiveState
+from mnist_lab.training.progress import LivePublisher, LiveState
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)

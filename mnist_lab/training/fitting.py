@@ -119,7 +119,9 @@ def readable_error(error: BaseException) -> str:
     if isinstance(error, MemoryError) or "ResourceExhausted" in name or "out of memory" in str(error).lower():
         return ("Out of memory while training: use a smaller batch size, fewer training images or a smaller "
                 f"net, or wait until other runs finish. ({name}: {text})")
-    if isinstance(error, (data.DataError, architectures.ArchitectureError, TrainingDiverged)):
+    if isinstance(error, LabError):
+        if error.detail:
+            logger.error("%s", error.detail)
         return str(error)
     return f"Training failed: {name}: {text}"
 

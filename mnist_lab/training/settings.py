@@ -90,11 +90,13 @@ def learning_rate_schedule(settings: "TrainSettings"):
 # --- settings -------------------------------------------------------------------------------------
 
 def _whole(value, what, minimum, maximum):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or value != int(value):
-        raise SettingsError(f"{what} must be a whole number, not {value!r}.")
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer))
+            or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
+        raise SettingsError(f"{what} must be a whole number, not {shown_value(value)}.")
     value = int(value)
     if not minimum <= value <= maximum:
-        raise SettingsError(f"{what} must be from {minimum:,} to {maximum:,}, not {value:,}.")
+        shown = f"{value:,}" if abs(value) < 10**15 else f"a number of {len(str(abs(value)))} digits"
+        raise SettingsError(f"{what} must be from {minimum:,} to {maximum:,}, not {shown}.")
     return value
 
 
@@ -129,17 +131,17 @@ class TrainSettings:
         epochs = _whole(self.epochs, "Epochs", 1, MAX_EPOCHS)
         batch_size = _whole(self.batch_size, "Batch size", 1, MAX_BATCH_SIZE)
         if self.optimizer not in OPTIMIZERS:
-            raise SettingsError(f"Unknown optimizer {self.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}.")
+            raise SettingsError(f"Unknown optimizer {shown_value(self.optimizer)}; use one of: {', '.join(OPTIMIZERS)}.")
         learning_rate = self.learning_rate
         if learning_rate is None:
             learning_rate = OPTIMIZERS[self.optimizer].default_learning_rate
         if (isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float))
                 or not math.isfinite(learning_rate) or not 0 < learning_rate <= 10):
-            raise SettingsError(f"The learning rate must be a number above 0 and at most 10, not {learning_rate!r}.")
+            raise SettingsError(f"The learning rate must be a number above 0 and at most 10, not {shown_value(learning_rate)}.")
         if self.schedule not in SCHEDULES:
-            raise SettingsError(f"Unknown learning-rate schedule {self.schedule!r}; use one of: {', '.join(SCHEDULES)}.")
+            raise SettingsError(f"Unknown learning-rate schedule {shown_value(self.schedule)}; use one of: {', '.join(SCHEDULES)}.")
         if self.validation not in VALIDATION_CHOICES:
-            raise SettingsError(f"Validation must be one of: {', '.join(VALIDATION_CHOICES)}; not {self.validation!r}.")
+            raise SettingsError(f"Validation must be one of: {', '.join(VALIDATION_CHOICES)}; not {shown_value(self.validation)}.")
         seed = _whole(self.seed, "The seed", 0, 2**31 - 1)
         if self.validation == "test":
             validation_size = test_available
@@ -189,13 +191,11 @@ def clean_run_name(name: str | None, architecture: dict, settings: TrainSettings
     return name
 
 
-
 def preset_training_defaults(preset_id: str) -> dict:
     """The settings a preset recommends (Preset.training), limited to the settings the lab knows."""
     preset = architectures.PRESETS.get(preset_id)
     known = set(settings_fields())
     return {key: value for key, value in (preset.training if preset else {}).items() if key in known}
-
 
 
 TRAINING_SIZE_CHOICES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
