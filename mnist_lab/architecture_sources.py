@@ -77,13 +77,19 @@ def architecture_from_argument(text: str) -> dict:
     if text in architectures.PRESETS:
         return preset_architecture(text)
     path = Path(text)
-    if text.endswith(".json") or path.is_file():
+    if path.is_file():
         try:
             source = path.read_text()
-        except OSError as error:
-            raise LabError(f"Cannot read the architecture file {text} ({error.strerror or error}).") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise LabError(f"Cannot read the architecture file {shown_value(text)} ({error}).") from None
         name, layers = architectures.from_json(source)
         return custom_architecture(layers, label=name, source="imported")
+    if text.lower().endswith(".json"):
+        try:
+            return saved_architecture(text[:-5])  # a saved "x" may be asked for as "x.json"
+        except LabError:  # not a saved name either (or not one that could be)
+            raise LabError(f"Cannot read the architecture file {shown_value(text)}: there is no such file, and no "
+                           f"saved architecture {shown_value(text[:-5])}.") from None
     if text in saved_architecture_names():
         return saved_architecture(text)
     raise LabError(f"Unknown architecture {shown_value(text)}: use a preset ({', '.join(architectures.PRESETS)}), "

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mnist_lab.errors import LabError, shown_value
 from mnist_lab.runs import write_atomic
 
 HANDWRITING_VARIABLE = "MNIST_LAB_HANDWRITING"
@@ -63,10 +64,10 @@ class HandwritingSet:
     def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Sample:
         """Keep a preprocessed 28x28 image (floats in [0, 1] or uint8) with its label, and the raw crop."""
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= int(label) <= 9:
-            raise ValueError(f"The label must be a digit from 0 to 9, not {label!r}.")
+            raise LabError(f"The label must be a digit from 0 to 9, not {shown_value(label)}.")
         image = np.asarray(image)
         if image.shape != (28, 28):
-            raise ValueError(f"A handwriting sample is a 28x28 image, not {image.shape}.")
+            raise LabError(f"A handwriting sample is a 28x28 image, not {image.shape}.")
         sample_id = f"{int(label)}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         write_atomic(self.root / f"{sample_id}.png", _png(image))
         raw_path = None
@@ -110,10 +111,10 @@ class HandwritingSet:
 
     def delete(self, sample_id: str) -> None:
         if not SAMPLE_ID.match(sample_id or ""):
-            raise ValueError(f"{sample_id!r} is not a handwriting sample id.")
+            raise LabError(f"{shown_value(sample_id)} is not a handwriting sample id.")
         path = self.root / f"{sample_id}.png"
         if not path.is_file():
-            raise ValueError(f"There is no handwriting sample {sample_id!r}.")
+            raise LabError(f"There is no handwriting sample {shown_value(sample_id)}.")
         path.unlink()
         (self.root / "raw" / f"{sample_id}.png").unlink(missing_ok=True)
 

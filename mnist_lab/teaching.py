@@ -21,6 +21,7 @@ LARGE_FLATTEN = 2000
 HIGH_DROPOUT = 0.7
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#<>~$:|!&])")
 _LINE_START = re.compile(r"^([-+=>]|\d+(?=[.)]))")
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|www)")
 
 
 def markdown_text(text) -> str:
@@ -28,9 +29,11 @@ def markdown_text(text) -> str:
 
     The marks that Markdown, HTML or Streamlit's extensions (:red[…], :material/…:, $…$) read anywhere in a
     line are backslash-escaped, which CommonMark shows as the mark itself, and so is a list or heading mark at
-    the start; line breaks become spaces. Hyphens, dots and quotes inside the text are left as they are.
+    the start; line breaks become spaces; an invisible word joiner after "http", "ftp" or "www" keeps a bare
+    address from being turned into a link. Hyphens, dots and quotes inside the text are left as they are.
     """
     escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(text).split()))
+    escaped = _AUTOLINK.sub("\\1\u2060", escaped)  # a word joiner: no bare address becomes a live link
     return _LINE_START.sub(lambda match: match.group(1) + "\\" if match.group(1).isdigit()
                            else "\\" + match.group(1), escaped)
 

@@ -9,6 +9,7 @@ from mnist_lab.errors import LabError
 from mnist_lab.training import plans
 from mnist_lab.presentation import chart_spec, describe_settings, format_duration, result_notes
 from mnist_lab.runs import ACTIVE_STATUSES as ACTIVE
+from mnist_lab.teaching import markdown_text
 from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
 
 STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
@@ -231,7 +232,7 @@ with watch_column:
         else:
             st.session_state.train_watched_run = run_id
             st.query_params["run"] = run_id
-            st.toast(f"Started {run_name}" if manager.queue_position(run_id) is None else f"Queued {run_name}")
+            st.toast(f"{'Started' if manager.queue_position(run_id) is None else 'Queued'} {markdown_text(run_name)}")
     st.caption(f"This server trains {counts['max_concurrent']} run{'s' if counts['max_concurrent'] != 1 else ''} "
                f"at a time; others wait in a queue (at most {counts['max_queued']}).")
 
@@ -337,14 +338,15 @@ def watched_run(run_id: str):
     label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
     title, stop = st.columns([5, 2], vertical_alignment="center")
     with title:
-        st.markdown(f"#### Watching: {meta['name']} :{color}-badge[{label}]")
+        st.markdown(f"#### Watching: {markdown_text(meta['name'])} :{color}-badge[{label}]")
     if meta["status"] in ACTIVE:
         if stop.button("Stop", icon=":material/stop:", key=f"stop_{run_id}", width="stretch",
                        help="Stops before the next batch. Finished epochs and their model are kept."):
             manager.stop(run_id)
             st.toast("Stopping before the next batch…")
     architecture_ = meta.get("architecture") or {}
-    st.caption(f"{architecture_.get('label') or architecture_.get('name')} · {meta.get('parameters') or 0:,} "
+    st.caption(f"{markdown_text(architecture_.get('label') or architecture_.get('name'))} · "
+               f"{meta.get('parameters') or 0:,} "
                f"parameters · {describe_settings(meta.get('settings') or {})}"
                + (f" · {meta['device']}" if meta.get("device") else ""))
     progress_panel(meta, snapshot)
@@ -365,7 +367,7 @@ def run_list(runs: list[dict], watched: str | None):
     for meta in runs[:8]:
         name, status, accuracy, action = st.columns([5, 4, 2, 2], vertical_alignment="center")
         settings_ = meta.get("settings") or {}
-        name.markdown(f"**{meta['name']}**  \n:gray[{(meta.get('architecture') or {}).get('name')} · "
+        name.markdown(f"**{markdown_text(meta['name'])}**  \n:gray[{markdown_text((meta.get('architecture') or {}).get('name'))} · "
                       f"{(meta.get('created') or '')[:16].replace('T', ' ')} UTC]")
         label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
         progress = f" · epoch {meta.get('epochs_done', 0)}/{settings_.get('epochs')}"

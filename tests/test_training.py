@@ -466,3 +466,13 @@ def test_the_quick_demo_of_the_notebooks_3_layer_net_gives_a_good_model(real_mni
     assert manager.wait(run_id, 900)
     meta = manager.store.get(run_id)
     assert meta["status"] == "completed" and meta["test_accuracy"] >= 0.90, meta
+
+
+def test_a_saved_architecture_may_be_named_with_json_on_the_command_line(isolated_storage):
+    from mnist_lab.architecture_store import ArchitectureStore
+
+    ArchitectureStore().save("x.json", TINY)
+    architecture = architecture_sources.architecture_from_argument("x.json")
+    assert (architecture["source"], architecture["name"]) == ("saved", "x")
+    with pytest.raises(ValueError, match="no such file, and no saved architecture 'y'"):
+        architecture_sources.architecture_from_argument("y.json")
