@@ -16,9 +16,8 @@ import numpy as np
 
 from mnist_lab import data, preprocessing
 from mnist_lab.errors import LabError, shown_value
-from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
+from mnist_lab.runs import USABLE, ModelUnavailable, RunNotFound, RunStore
 
-USABLE_STATUSES = ("completed", "stopped", "interrupted")
 BATCH = 256
 MIN_CONFIDENCE = 0.5  # below this, no guess is worth showing as the answer
 
@@ -34,7 +33,7 @@ _CACHE_SIZE = 8
 def usable_runs(store: RunStore) -> list[dict]:
     """Runs that can predict: completed, or stopped with a saved model; newest first."""
     return [meta for meta in store.list()
-            if meta.get("status") in USABLE_STATUSES and store.has_model(meta["id"])]
+            if meta.get("status") in USABLE and store.has_model(meta["id"])]
 
 
 def model_version(store: RunStore, run_id: str) -> float:

@@ -11,7 +11,7 @@ from mnist_lab import explanation, inference, preprocessing
 from mnist_lab.errors import LabError
 from mnist_lab.gallery import digit_grid
 from mnist_lab.handwriting import HandwritingSet
-from mnist_lab.runs import RunStore
+from mnist_lab.runs import RunStatus, RunStore
 from mnist_lab.teaching import markdown_text
 
 CANVAS_SIDE = 280
@@ -33,6 +33,7 @@ for step in preprocessing.STEPS:  # the switches render further down; the prepro
 store = RunStore()
 runs = inference.usable_runs(store)
 runs_by_id = {meta["id"]: meta for meta in runs}
+damaged_runs = [meta for meta in store.list() if meta["status"] == RunStatus.DAMAGED]
 handwriting = HandwritingSet()
 
 
@@ -116,6 +117,9 @@ def probability_chart(probabilities):
 st.title("Draw")
 st.caption("Write a digit and watch each model guess it. Below: the 28x28 image the models actually get, made the "
            "way MNIST was made, why a model guessed what it did, and your own handwriting as a test set.")
+if damaged_runs:
+    st.caption(f"{len(damaged_runs)} damaged run(s) left out: "
+               + "; ".join(markdown_text(meta["name"]) for meta in damaged_runs))
 options = preprocessing.Options(**{step.key: st.session_state[f"draw_step_{step.key}"] for step in preprocessing.STEPS})
 left, right = st.columns([5, 7], gap="large")
 

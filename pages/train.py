@@ -14,7 +14,7 @@ from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
 
 STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
                  "completed": ("completed", "green"), "stopped": ("stopped", "orange"), "failed": ("failed", "red"),
-                 "interrupted": ("interrupted", "orange")}
+                 "interrupted": ("interrupted", "orange"), "damaged": ("damaged", "red")}
 SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
 
 
@@ -284,9 +284,9 @@ def result_panel(meta: dict, history: list[dict]):
     """The outcome in one sentence, and what it means."""
     status = meta["status"]
     if status == "completed" and meta.get("test_accuracy") is not None:
+        loss = f" (test loss {meta['test_loss']:.4f})" if meta.get("test_loss") is not None else ""
         st.success(f"Done: **{100 * meta['test_accuracy']:.2f} %** of the {test_available:,} test images "
-                   f"right (test loss {meta['test_loss']:.4f}) after {len(history)} epoch(s).",
-                   icon=":material/check_circle:")
+                   f"right{loss} after {len(history)} epoch(s).", icon=":material/check_circle:")
     elif status == "stopped":
         accuracy = (f" Test accuracy of the kept model: {100 * meta['test_accuracy']:.2f} %."
                     if meta.get("test_accuracy") is not None else "")
@@ -295,6 +295,9 @@ def result_panel(meta: dict, history: list[dict]):
         st.error(meta.get("message") or "The run failed.", icon=":material/error:")
     elif status == "interrupted":
         st.warning(meta.get("message") or "The server stopped during this run.", icon=":material/warning:")
+    elif status == "damaged":
+        st.error(markdown_text(meta.get("problem") or "This run's files are damaged."), icon=":material/error:")
+        return
     else:
         return
     for note in result_notes(meta, history):

@@ -208,8 +208,8 @@ def test_an_edited_presets_note_says_it_is_about_the_preset():
 
 
 @pytest.mark.parametrize("typed, escaped", [
-    ("[link](http://x)", "\\[link\\]\\(http\\://x\\)"),
-    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\\://x/i.png\\)"),
+    ("[link](http://x)", "\\[link\\]\\(http\u2060\\://x\\)"),
+    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\u2060\\://x/i.png\\)"),
     ("<b>bold</b>", "\\<b\\>bold\\</b\\>"),
     (":red[x] :material/home: $x$", "\\:red\\[x\\] \\:material/home\\: \\$x\\$"),
     ("__init__ *a* `c` ~~s~~ a|b &lt;", "\\_\\_init\\_\\_ \\*a\\* \\`c\\` \\~\\~s\\~\\~ a\\|b \\&lt;"),
@@ -223,4 +223,4 @@ def test_markdown_text_escapes_what_markdown_would_read(typed, escaped):
 def test_change_note_shows_a_saved_name_as_text():
     report = analyze([FLATTEN])
     note = teaching.change_note("[x](http://y)", report, analyze([CONV, FLATTEN]))
-    assert note.text.startswith("**Compared with \\[x\\]\\(http\\://y\\):**")
+    assert note.text.startswith("**Compared with \\[x\\]\\(http\u2060\\://y\\):**")
