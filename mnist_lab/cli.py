@@ -2,6 +2,7 @@
 
     python -m mnist_lab train --arch seed-3layer --epochs 1 --train-size 10000
     python -m mnist_lab runs
+    python -m mnist_lab code --arch seed-3layer > net.py
     python -m mnist_lab predict --run RUN_ID digit.png
 
 Runs land in the same run store as the app's (MNIST_LAB_RUNS, default runs/). `train` shows its
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="list the stored runs", description="List the stored runs, newest first.")
     runs.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    code = commands.add_parser("code", help="print a self-contained Keras script of a net (or of a run)",
+                               description="Print one Keras script, in the notebook's style, that builds, trains "
+                                           "and evaluates a net with nothing from MNIST Lab.")
+    source = code.add_mutually_exclusive_group(required=True)
+    source.add_argument("--arch", metavar="ID|NAME|PATH.json", help="a preset, a saved architecture, or a file")
+    source.add_argument("--run", help="a run's id: its architecture and its settings")
+
     predict = commands.add_parser("predict", help="predict the digit in image files with a trained run",
                                   description="Predict the digit in each image with a run's model.")
     predict.add_argument("--run", required=True, help="the run's id (see `python -m mnist_lab runs`)")
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return {"train": _train, "runs": _runs, "predict": _predict}[arguments.command](arguments)
+        return {"train": _train, "runs": _runs, "code": _code, "predict": _predict}[arguments.command](arguments)
     except LabError as error:
         print(f"error: {error.detail or error}", file=sys.stderr)
         return EXIT_ERROR
@@ -299,6 +307,23 @@ def _run_row(meta: dict) -> dict:
         "test_accuracy": meta.get("test_accuracy"),
         "created": meta.get("created"),
     }
+
+
+# --- code -----------------------------------------------------------------------------------------
+
+def _code(arguments) -> int:
+    from mnist_lab import keras_code, training
+    from mnist_lab.architecture_sources import architecture_from_argument
+
+    if arguments.run:
+        meta = RunStore().get(arguments.run)
+        architecture, settings = meta.get("architecture") or {}, meta.get("settings") or {}
+    else:
+        architecture = architecture_from_argument(arguments.arch)
+        settings = training.plans.recipe(architecture["source"], architecture["name"])
+    name = architecture.get("label") or architecture.get("name") or "mnist_cnn"
+    print(keras_code.keras_script(architecture.get("layers") or [], settings, name), end="")
+    return 0
 
 
 # --- predict --------------------------------------------------------------------------------------

@@ -177,3 +177,18 @@ def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_s
     summary = json.loads(output.strip().splitlines()[-1])
     assert summary["status"] == "stopped" and summary["epochs"] >= 1 and summary["test_accuracy"] is not None
     assert RunStore(isolated_storage / "runs").has_model(summary["run_id"])
+
+
+def test_code_prints_a_script_of_a_preset_or_of_a_run(capsys, isolated_storage):
+    assert cli.main(["code", "--arch", "seed-3layer"]) == 0
+    script = capsys.readouterr().out
+    compile(script, "net.py", "exec")  # valid Python, whatever it is run with
+    assert "keras.Sequential([" in script and "EPOCHS = 12" in script and "mnist_lab" not in script.split('"""')[2]
+    store = RunStore()
+    run_id = store.create("mine", {"name": "custom", "source": "edited", "label": "mine",
+                                   "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 16}]},
+                          {"epochs": 3, "batch_size": 64, "optimizer": "sgd", "learning_rate": 0.05})["id"]
+    assert cli.main(["code", "--run", run_id]) == 0
+    script = capsys.readouterr().out
+    assert "EPOCHS = 3" in script and "BATCH_SIZE = 64" in script and "layers.Dense(16" in script
+    assert cli.main(["code", "--run", "nope"]) == 1
