@@ -54,6 +54,7 @@ def test_twenty_learners_pressing_train_from_deep_links_all_get_a_finished_run(s
             page.get_by_role("button", name="Train", exact=True).click()
         store = RunStore(isolated_storage / "runs")
         wait_for(lambda: len(store.list()) == LEARNERS, "every press of Train stored a run")
+        pages[-1].screenshot(path=str(ARTIFACTS / "classroom-burst-last-learner.png"), full_page=True)
         for context in contexts:  # the learners go on to other things; their runs train on
             context.close()
         contexts = []
@@ -62,7 +63,6 @@ def test_twenty_learners_pressing_train_from_deep_links_all_get_a_finished_run(s
         runs = store.list()
         assert len(runs) == LEARNERS
         assert [meta["status"] for meta in runs] == ["completed"] * LEARNERS, [meta["message"] for meta in runs]
-        pages[0].screenshot(path=str(ARTIFACTS / "classroom-burst-first-learner.png"), full_page=True)
     finally:
         stop.set()
         watcher.join()
