@@ -25,8 +25,9 @@ def run(at: AppTest) -> AppTest:
 
 
 def shown(markdown: str) -> str:
-    """Markdown as the learner reads it, for the escapes the page adds to what learners typed: "\\(" reads "("."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """Markdown as the learner reads it, for the escapes the page adds to what learners typed: "\\(" reads "(",
+    and the invisible word joiner that keeps an address from becoming a link is not seen."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def texts(at) -> str:
