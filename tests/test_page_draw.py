@@ -299,7 +299,9 @@ def test_names_with_markup_show_as_text_in_the_browser(app_server, browser):
         live = page.locator("a[href*='example.invalid'], img[src*='example.invalid']")
         assert live.count() == 0, live.evaluate_all("elements => elements.map(element => element.parentElement.outerHTML)")
         expect(page.get_by_text(COVERING_NAME, exact=True).first).to_be_visible()
-        expect(page.get_by_text(MARKDOWN_NAME, exact=True).first).to_be_visible()
+        # As typed; an invisible word joiner after "http" keeps the address from becoming a link.
+        as_typed = re.compile("^" + re.escape(MARKDOWN_NAME).replace("http", "http\u2060?") + "$")
+        expect(page.get_by_text(as_typed).first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "draw-names-as-text.png"), full_page=True)
     finally:
         context.close()
