@@ -26,9 +26,10 @@ logger = logging.getLogger(__name__)
 
 GPUS_VARIABLE = "MNIST_LAB_GPUS_PER_RUN"
 POLL_SECONDS = 0.5
-# Fields of the task's run.json that the server's copy takes over; the rest (id, name, owner...) stay.
+# Fields of the task's run.json that the server's copy takes over; the rest (id, name...) stay, and the
+# epoch counts are the server's own, kept by append_epoch as each epoch arrives.
 MIRRORED_FIELDS = ("status", "message", "started", "finished", "device", "backend", "versions", "test_loss",
-                   "test_accuracy", "epochs_done", "epoch_seconds", "batch_normalization")
+                   "test_accuracy", "batch_normalization")
 
 
 def _ray():
@@ -125,7 +126,6 @@ class RayHandle(RunHandle):
             self.progress.update(message[1])
         elif kind == "meta":
             changes = {key: message[1][key] for key in MIRRORED_FIELDS if key in message[1]}
-            changes.pop("epochs_done", None), changes.pop("epoch_seconds", None)  # append_epoch counts them
             self.store.update(self.run_id, **changes)
         elif kind == "epoch":
             _, row, model = message
