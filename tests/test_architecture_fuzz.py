@@ -1,7 +1,7 @@
 """Fuzzing the architecture functions: whatever a learner imports or types, the only error is the lab's own
 (ArchitectureError, a LabError) with a short message; and random valid nets get exactly Keras' shapes and counts.
 
-The default run tries 1,000+ inputs and a few dozen nets; `-m slow` tries many more of each.
+The default run tries 1,000+ inputs and a few dozen nets; `-m long` tries many more of each.
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def test_any_architecture_gives_a_report_or_the_labs_own_error(layers, store):
     exercise(layers, store)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # past pytest.ini's 600 s, which would stop hypothesis mid-example
 @FUZZ_SLOW
@@ -246,6 +247,7 @@ def test_random_valid_nets_match_keras_shapes_and_counts(layers):
     compare_with_keras(layers)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @NETS_SLOW
 @given(layers=valid_nets())

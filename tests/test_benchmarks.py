@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 
+@pytest.mark.long
 @pytest.mark.browser
 def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     output = tmp_path / "results.json"

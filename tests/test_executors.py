@@ -114,6 +114,7 @@ def test_a_server_that_goes_away_leaves_its_run_interrupted_with_its_epochs(synt
     assert run_id not in manager.recovered and store.get(run_id)["status"] == "interrupted"
 
 
+@pytest.mark.long
 def test_twenty_learners_pressing_train_at_once_are_all_trained(synthetic_data, isolated_storage):
     manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2, max_queued=30,
                                        executor="process")

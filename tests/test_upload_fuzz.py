@@ -108,6 +108,7 @@ def test_mutated_files_give_a_result_or_an_image_error():
         check(name, data)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_many_more_mutated_files_give_a_result_or_an_image_error():
     for name, data in _cases(6000, seed=1):
