@@ -100,6 +100,8 @@ def test_home_in_browser(app_server, page, real_mnist):
     for name in ("Architecture", "Train", "Compare", "Draw"):
         assert page.get_by_role("link", name=name).first.is_visible()
     grid = page.get_by_test_id("stImage").locator("img").first
+    grid.wait_for()
+    page.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=grid.element_handle())
     natural, shown = grid.evaluate("image => [image.naturalWidth, image.getBoundingClientRect().width]")
     pixels = np.asarray(Image.open(io.BytesIO(page.request.get(grid.evaluate("image => image.src")).body()))
                         .convert("RGB"))
