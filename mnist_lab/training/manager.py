@@ -1,11 +1,13 @@
 """The training manager: one per server process and run folder, shared by every session. It checks a request,
 stores the run, queues it, and hands it to its executor when a training slot frees up; it stops runs and
-tells pages how each one is doing."""
+tells pages how each one is doing. Every run records its owner: only the owner or the teacher may stop,
+delete or move it (learners.Actor)."""
 
 from __future__ import annotations
 
 import atexit
 import collections
+import heapq
 import functools
 import logging
 import os
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from mnist_lab import data
 from mnist_lab.architecture_sources import check_architecture
 from mnist_lab.errors import LabError
+from mnist_lab.learners import Actor
 from mnist_lab.runs import ACTIVE_STATUSES, RunStore, now_iso
 from mnist_lab.training.executors import ProgressBoard, RunHandle, make_executor
 from mnist_lab.training.progress import PUBLISH_SECONDS
@@ -26,7 +29,7 @@ from mnist_lab.training.speed import EpochEstimate, SpeedEstimator, estimate_epo
 MAX_CONCURRENT_VARIABLE = "MNIST_LAB_MAX_CONCURRENT_RUNS"
 MAX_QUEUED_VARIABLE = "MNIST_LAB_MAX_QUEUED_RUNS"
 DEFAULT_MAX_CONCURRENT = 1
-DEFAULT_MAX_QUEUED = 10
+DEFAULT_MAX_QUEUED = 100
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class _Job:
     architecture: dict
     settings: TrainSettings
     queued: ProgressBoard
+    multiply_adds: int = 0
     handle: RunHandle | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -147,6 +151,7 @@ class TrainingManager:
             _MANAGERS.add(self)
         _register_exit_hook()
         self._list_cache: tuple[float, list[dict]] = (0.0, [])
+        self._changes = 0
 
     # submitting ------------------------------------------------------------------
     def data_sizes(self) -> tuple[int, int]:
@@ -161,28 +166,52 @@ class TrainingManager:
         settings = settings.resolve(*self.data_sizes())
         return architecture, report, settings, clean_run_name(name, architecture, settings)
 
-    def submit(self, architecture: dict, settings: TrainSettings | dict, name: str | None = None) -> str:
-        """Store a new run and train it now or queue it; returns its id. Raises LabError (bad settings or
-        architecture, QueueFull, data.DataError)."""
+    def submit(self, architecture: dict, settings: TrainSettings | dict, name: str | None = None,
+               owner: tuple[str, str] | None = None) -> str:
+        """Store a new run and train it now or queue it; returns its id. `owner` is the learner's
+        (public id, name): a run without a name of its own is named after them, and unlike any other.
+        Raises LabError (bad settings or architecture, QueueFull, data.DataError)."""
+        named = bool((name or "").strip())
         architecture, report, settings, name = self.prepare(architecture, settings, name)
+        owner_id, owner_name = owner if owner is not None else (None, None)
+        if not named and owner_name:
+            name = f"{owner_name} · {name}"
         with self._lock:
             if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
                 raise QueueFull(
                     f"The training queue is full: {len(self._running)} run(s) training and {len(self._queue)} "
                     "waiting. Try again when one has finished.")
+            if not named:
+                name = self._unique_name(name)
             meta = self.store.create(name, architecture, settings.as_dict(), parameters=report.total_parameters,
                                      multiply_adds=report.multiply_adds, device="", backend="", versions={},
-                                     executor=self.executor.name)
+                                     executor=self.executor.name, owner=owner_id, owner_name=owner_name)
             run_id = meta["id"]
             queued = ProgressBoard({"run_id": run_id, "status": "queued", "phase": "queued",
                                     "epochs": settings.epochs, "curve": []})
-            job = _Job(run_id, architecture, settings, queued)
+            job = _Job(run_id, architecture, settings, queued, report.multiply_adds or 0)
             self._jobs[run_id] = job
             if len(self._running) < self.max_concurrent:
                 self._start(job)
             else:
                 self._queue.append(job)
+            self._changed()
         return run_id
+
+    def _unique_name(self, name: str) -> str:
+        """`name`, or `name (2)`, `name (3)`...: the first that no stored or waiting run has."""
+        taken = {meta["name"] for meta in self.runs(max_age=0.0)}
+        if name not in taken:
+            return name
+        number = 2
+        while f"{name} ({number})" in taken:
+            number += 1
+        return f"{name} ({number})"
+
+    def _changed(self) -> None:
+        """Count a change that lists of runs show; called with the lock held."""
+        self._changes += 1
+        self._list_cache = (0.0, [])
 
     def _start(self, job: _Job) -> None:
         """Called with the lock held."""
@@ -195,12 +224,15 @@ class TrainingManager:
         with self._lock:
             self._running.pop(job.run_id, None)
             job.done.set()
+            self._changed()
             while self._queue and len(self._running) < self.max_concurrent:
                 self._start(self._queue.popleft())
 
     # controlling -----------------------------------------------------------------
-    def stop(self, run_id: str) -> None:
-        """Stop a run before its next batch (or take it out of the queue). Finished epochs are kept."""
+    def stop(self, run_id: str, by: Actor | None = None) -> None:
+        """Stop a run before its next batch (or take it out of the queue). Finished epochs are kept.
+        `by` is who asks (learners.NotYours unless they own the run or teach); None: the operator."""
+        (by or Actor.operator()).check_may_change(self.store.get(run_id), "stop")
         with self._lock:
             queued = next((job for job in self._queue if job.run_id == run_id), None)
             if queued is not None:
@@ -211,12 +243,76 @@ class TrainingManager:
             self.store.update(run_id, status="stopped", finished=now_iso(), message=message)
             self.store.write_live(run_id, dict(queued.queued.snapshot(), status="stopped", message=message))
             queued.done.set()
+            with self._lock:
+                self._changed()
             return
         if running is not None and running.handle is not None:
             running.handle.stop()
         meta = self.store.get(run_id)
         if meta["status"] in ACTIVE_STATUSES:
             self.store.request_stop(run_id)  # also reaches a run trained by another process (the CLI)
+
+    def delete(self, run_id: str, by: Actor | None = None) -> None:
+        """Remove a run for good (refused while it trains); only its owner or the teacher may."""
+        (by or Actor.operator()).check_may_change(self.store.get(run_id), "delete")
+        self.store.delete(run_id)
+        with self._lock:
+            self._jobs.pop(run_id, None)
+            self._changed()
+
+    def move(self, run_id: str, position: int, by: Actor | None = None) -> None:
+        """Put a waiting run at `position` (1: next to start) in the queue: the teacher's call."""
+        if not (by or Actor.operator()).teacher:
+            raise LabError("Only the teacher can change the order of the queue.")
+        with self._lock:
+            job = next((job for job in self._queue if job.run_id == run_id), None)
+            if job is None:
+                raise LabError("That run is not waiting in the queue any more.")
+            self._queue.remove(job)
+            self._queue.insert(max(0, min(int(position) - 1, len(self._queue))), job)
+            self._changed()
+
+    def queued_run_ids(self) -> list[str]:
+        """The waiting runs, next to start first."""
+        with self._lock:
+            return [job.run_id for job in self._queue]
+
+    def change_count(self) -> tuple[int, int]:
+        """Changes to any list of runs: it differs whenever a run was added, started, ended, stopped,
+        deleted or moved here, or the store's folder changed (a run of the command line). Cheap enough
+        for every page to poll every second."""
+        try:
+            folder = self.store.root.stat().st_mtime_ns
+        except OSError:
+            folder = 0
+        with self._lock:
+            return self._changes, folder
+
+    def expected_start(self, run_id: str) -> float | None:
+        """Seconds until a waiting run should start, from the time left of the runs training and the
+        estimates of those ahead of it; None when it is not waiting or the speed is not known yet."""
+        calibration = self.speed.calibration()
+        with self._lock:
+            queue = list(self._queue)
+            running = list(self._running.values())
+        if calibration is None or all(job.run_id != run_id for job in queue):
+            return None
+
+        def duration(job: _Job) -> float:
+            return estimate_epoch(calibration, job.multiply_adds, job.settings).total_seconds
+
+        free_at = []
+        for job in running:
+            left = self.live(job.run_id).get("remaining")
+            free_at.append(float(left) if isinstance(left, (int, float)) else duration(job))
+        free_at += [0.0] * max(0, self.max_concurrent - len(free_at))
+        heapq.heapify(free_at)
+        for job in queue:
+            start = heapq.heappop(free_at)
+            if job.run_id == run_id:
+                return start
+            heapq.heappush(free_at, start + duration(job))
+        return None
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until the run has ended (True) or the timeout passed (False)."""

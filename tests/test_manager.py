@@ -1,0 +1,140 @@
+"""The training manager as a class uses it: owners, who may stop and delete, a queue for a whole class,
+expected starts, names that tell runs apart, and the change count that pages poll."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnist_lab import architecture_sources, training
+from mnist_lab.errors import LabError
+from mnist_lab.learners import Actor, NotYours
+from mnist_lab.runs import RunStore
+from mnist_lab.training import manager as manager_module
+from mnist_lab.training.executors import ProgressBoard, RunHandle
+
+TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+ADA, BEN = ("ada-id", "Ada"), ("ben-id", "Ben")
+
+
+class HeldHandle(RunHandle):
+    """A run that trains until stopped, reporting a fixed time left."""
+
+    def __init__(self, store, run_id, remaining):
+        super().__init__(run_id, ProgressBoard({"run_id": run_id, "status": "running", "remaining": remaining}))
+        self.store = store
+        store.update(run_id, status="running")
+
+    def stop(self):
+        self.store.update(self.run_id, status="stopped")
+        self._finish("stopped", "")
+
+    shut_down = stop
+
+
+class HeldExecutor:
+    """Runs that never train: the manager's bookkeeping without Keras."""
+
+    name = "held"
+
+    def __init__(self, remaining=30.0):
+        self.remaining = remaining
+
+    def submit(self, store, run_id, architecture, settings):
+        return HeldHandle(store, run_id, self.remaining)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def manager(synthetic_npz, isolated_storage, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    made = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=HeldExecutor())
+    yield made
+    made.shut_down(5)
+
+
+def tiny():
+    return architecture_sources.custom_architecture(TINY, label="tiny")
+
+
+def test_a_run_records_its_owner_and_its_default_name_says_whose_it_is_and_is_unique(manager):
+    first = manager.submit(tiny(), {"epochs": 1}, owner=ADA)
+    second = manager.submit(tiny(), {"epochs": 1}, owner=ADA)
+    named = manager.submit(tiny(), {"epochs": 1}, name="my run", owner=BEN)
+    metas = [manager.store.get(run_id) for run_id in (first, second, named)]
+    assert [(meta["owner"], meta["owner_name"]) for meta in metas] == [ADA, ADA, BEN]
+    assert metas[0]["name"].startswith("Ada · tiny · 1 epoch")
+    assert metas[1]["name"] == metas[0]["name"] + " (2)"
+    assert metas[2]["name"] == "my run"
+
+
+def test_only_the_owner_or_the_teacher_can_stop_or_delete_a_run(manager):
+    running = manager.submit(tiny(), {"epochs": 1}, owner=ADA)
+    waiting = manager.submit(tiny(), {"epochs": 1}, owner=ADA)
+    for run_id in (running, waiting):
+        with pytest.raises(NotYours, match="belongs to Ada"):
+            manager.stop(run_id, by=Actor("ben-id"))
+    assert manager.store.get(running)["status"] == "running" and manager.queue_position(waiting) == 1
+    manager.stop(waiting, by=Actor("ada-id"))
+    manager.stop(running, by=Actor(None, teacher=True))
+    assert manager.wait(running, 5) and manager.store.get(running)["status"] == "stopped"
+    with pytest.raises(NotYours, match="only they or the teacher can delete it"):
+        manager.delete(running, by=Actor("ben-id"))
+    manager.delete(running, by=Actor("ada-id"))
+    assert [meta["id"] for meta in manager.runs(max_age=0)] == [waiting]
+
+
+def test_a_class_of_a_hundred_can_wait_and_each_learner_knows_when_they_start(manager, monkeypatch):
+    class Estimate:
+        def __init__(self, epochs):
+            self.total_seconds = 10.0 * epochs
+
+    monkeypatch.setattr(manager.speed, "calibration", lambda: object())
+    monkeypatch.setattr(manager_module, "estimate_epoch", lambda calibration, adds, settings: Estimate(settings.epochs))
+    assert manager.max_queued >= 100
+    running = manager.submit(tiny(), {"epochs": 1})
+    waiting = [manager.submit(tiny(), {"epochs": 1 + number % 2}) for number in range(100)]
+    assert manager.counts()["queued"] == 100
+    starts = [manager.expected_start(run_id) for run_id in waiting[:4]]
+    assert starts == [30.0, 40.0, 60.0, 70.0]  # the held run has 30 s left; the others take 10 or 20 s
+    assert manager.expected_start(running) is None
+    with pytest.raises(training.QueueFull):
+        manager.submit(tiny(), {"epochs": 1})
+
+
+def test_two_slots_share_the_queue_in_the_expected_starts(synthetic_npz, isolated_storage, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2,
+                                       executor=HeldExecutor(remaining=5.0))
+
+    class Estimate:
+        total_seconds = 10.0
+
+    monkeypatch.setattr(manager.speed, "calibration", lambda: object())
+    monkeypatch.setattr(manager_module, "estimate_epoch", lambda *arguments: Estimate())
+    [manager.submit(tiny(), {"epochs": 1}) for _ in range(2)]
+    waiting = [manager.submit(tiny(), {"epochs": 1}) for _ in range(3)]
+    assert [manager.expected_start(run_id) for run_id in waiting] == [5.0, 5.0, 15.0]
+    manager.shut_down(5)
+
+
+def test_the_teacher_can_move_a_waiting_run_to_the_front_and_learners_cannot(manager):
+    manager.submit(tiny(), {"epochs": 1})
+    waiting = [manager.submit(tiny(), {"epochs": 1}, owner=ADA) for _ in range(3)]
+    with pytest.raises(LabError, match="Only the teacher"):
+        manager.move(waiting[2], 1, by=Actor("ada-id"))
+    manager.move(waiting[2], 1, by=Actor(None, teacher=True))
+    assert manager.queued_run_ids() == [waiting[2], waiting[0], waiting[1]]
+
+
+def test_the_change_count_moves_with_every_change_a_list_shows(manager):
+    seen = [manager.change_count()]
+    run_id = manager.submit(tiny(), {"epochs": 1}, owner=ADA)
+    seen.append(manager.change_count())
+    manager.stop(run_id, by=Actor("ada-id"))
+    seen.append(manager.change_count())
+    manager.delete(run_id, by=Actor("ada-id"))
+    seen.append(manager.change_count())
+    assert len(set(seen)) == 4
+    assert manager.change_count() == seen[-1]  # and stays put while nothing happens
