@@ -10,8 +10,12 @@ through `main()` instead, so a deep link gives exactly the app that / gives.
 from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
-from mnist_lab import system
+from mnist_lab import learners, system
+from mnist_lab.comparison import plain
+from mnist_lab.errors import LabError
+from mnist_lab.runs import default_runs_dir
 
 HERE = Path(__file__).resolve()
 
@@ -31,6 +35,52 @@ system.configure_gpu_memory()
 keep_keras_between_reruns()
 
 
+@st.cache_resource(show_spinner=False)
+def learner_book(folder: str) -> learners.LearnerBook:
+    return learners.LearnerBook(Path(folder) / learners.BOOK_FILE)
+
+
+def identify_learner():
+    """Who is at this browser, settled before any page runs (a deep link too): the key its cookie keeps,
+    or a new one written to the cookie, so that a refresh or a new tab is the same learner."""
+    state = st.session_state
+    if "learner_key" not in state:
+        cookie = st.context.cookies.get(learners.COOKIE)
+        state["learner_key"] = cookie if learners.is_key(cookie) else learners.new_key()
+        state["learner_cookie_saved"] = state["learner_key"] == cookie
+    state["learner_id"] = learners.learner_id(state["learner_key"])
+    state["learner_name"] = learner_book(str(default_runs_dir())).name(state["learner_id"])
+
+
+def rename_learner():
+    state = st.session_state
+    try:
+        state["learner_name"] = learner_book(str(default_runs_dir())).rename(state["learner_id"],
+                                                                             state["learner_new_name"])
+        state["learner_rename_problem"] = None
+    except LabError as error:
+        state["learner_rename_problem"] = str(error)
+
+
+def show_learner():
+    """The sidebar's line on who you are, with a way to change your name."""
+    state = st.session_state
+    with st.sidebar:
+        st.markdown(f"You are **{plain(state['learner_name'])}**", help=(
+            "Your runs, saved nets and handwriting are kept under this name; everyone can watch and compare "
+            "runs, but only you (or the teacher) can stop or delete yours."))
+        with st.popover("Change your name", icon=":material/badge:"):
+            st.text_input("Your name", value=state["learner_name"], max_chars=learners.MAX_NAME_LENGTH,
+                          key="learner_new_name")
+            st.button("Use this name", on_click=rename_learner, key="learner_rename")
+            if state.get("learner_rename_problem"):
+                st.error(state["learner_rename_problem"])
+        if not state["learner_cookie_saved"]:
+            components.html(f"<script>document.cookie = '{learners.COOKIE}={state['learner_key']}; path=/; "
+                            "max-age=31536000; SameSite=Strict';</script>", height=0)
+            state["learner_cookie_saved"] = True
+
+
 def main():
     """The app every request gets: page config, state defaults, navigation, then the chosen page."""
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
@@ -38,6 +88,8 @@ def main():
     st.session_state.setdefault("architecture_name", "seed-3layer")
     st.session_state.setdefault("architecture_layers", None)
     st.session_state.setdefault("selected_run_ids", [])
+    identify_learner()
+    show_learner()
 
     pages = [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import unicodedata
@@ -23,6 +24,8 @@ from mnist_lab.errors import LabError, shown_value
 COOKIE = "mnist_lab_learner"
 TEACHER_KEY_VARIABLE = "MNIST_LAB_TEACHER_KEY"
 MAX_NAME_LENGTH = 40
+BOOK_FILE = ".learners.json"  # in the run store's folder; hidden, so never listed as a run
+_KEY = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 ADJECTIVES = (
     "Amber", "Bold", "Brave", "Bright", "Calm", "Clever", "Cosy", "Curious", "Daring", "Eager", "Gentle", "Golden",
@@ -43,6 +46,11 @@ class NotYours(LabError):
 def new_key() -> str:
     """A fresh secret key for a new browser."""
     return secrets.token_urlsafe(18)
+
+
+def is_key(text) -> bool:
+    """True for what new_key could have made: a browser's cookie is not trusted further than that."""
+    return isinstance(text, str) and _KEY.fullmatch(text) is not None
 
 
 def learner_id(key: str) -> str:

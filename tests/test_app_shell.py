@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -38,3 +40,58 @@ def test_a_page_chosen_by_folder_mode_gets_the_whole_app(synthetic_npz):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "routed" in result.stdout
 
+
+
+def test_every_session_knows_its_learner_and_a_new_browser_is_a_new_learner(isolated_storage, synthetic_npz,
+                                                                           monkeypatch):
+    from conftest import app_test
+
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    first, second = app_test(), app_test()
+    first.run()
+    second.run()
+    assert not first.exception and not second.exception
+    assert first.session_state["learner_id"] != second.session_state["learner_id"]
+    assert first.session_state["learner_name"] != second.session_state["learner_name"]
+    assert any(first.session_state["learner_name"] in m.value for m in first.sidebar.markdown)
+    first.sidebar.text_input(key="learner_new_name").input("<b>Ada</b>")
+    first.sidebar.button(key="learner_rename").click().run()
+    assert first.session_state["learner_name"] == "<b>Ada</b>"
+    assert any("\\<b\\>Ada\\</b\\>" in m.value for m in first.sidebar.markdown)  # shown as typed
+    second.sidebar.text_input(key="learner_new_name").input("<b>Ada</b>")
+    second.sidebar.button(key="learner_rename").click().run()
+    assert "already called" in second.sidebar.error[0].value and not second.exception
+
+
+@pytest.mark.browser
+def test_a_learner_keeps_their_name_across_refreshes_and_pages_but_not_across_browsers(app_server, browser):
+    from conftest import open_page
+
+    def sidebar_name(page):
+        line = page.get_by_test_id("stSidebar").get_by_text("You are")
+        line.wait_for()
+        return line.inner_text().removeprefix("You are").strip()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    open_page(page, app_server)
+    name = sidebar_name(page)
+    page.wait_for_function("name => document.cookie.includes(name + '=')", arg="mnist_lab_learner")
+    page.reload()
+    page.wait_for_selector("[data-testid='stApp']")
+    assert sidebar_name(page) == name
+    page.get_by_role("link", name="Compare").first.click()
+    page.get_by_role("heading", name="Compare").first.wait_for()
+    assert sidebar_name(page) == name
+    page.get_by_role("button", name="Change your name").click()
+    page.get_by_label("Your name", exact=True).fill("Grace H.")
+    page.get_by_role("button", name="Use this name").click()
+    page.get_by_test_id("stSidebar").get_by_text("You are Grace H.").wait_for()
+    open_page(page, app_server, "train")
+    assert sidebar_name(page) == "Grace H."
+    other = browser.new_context(viewport={"width": 1280, "height": 720})
+    other_page = other.new_page()
+    open_page(other_page, app_server)
+    assert sidebar_name(other_page) not in (name, "Grace H.")
+    other.close()
+    context.close()

@@ -15,6 +15,8 @@ def test_a_public_id_is_stable_for_a_key_and_reveals_nothing_of_it():
     assert learners.learner_id(key) == learners.learner_id(key)
     assert learners.learner_id(key) != learners.learner_id(learners.new_key())
     assert key not in learners.learner_id(key) and len(key) >= 24
+    assert learners.is_key(key)
+    assert not any(learners.is_key(text) for text in (None, "", "short", "x" * 65, "<script>alert(1)</script>xxxxxx"))
 
 
 def test_default_names_are_friendly_and_avoid_names_taken():
