@@ -9,7 +9,11 @@ Layout (root: MNIST_LAB_HANDWRITING, default handwriting/): one PNG per sample,
     handwriting/<label>-<YYYYmmdd-HHMMSS>-<hex>.png      the 28x28 preprocessed image (white on black)
     handwriting/raw/<same id>.png                          the cropped ink as drawn, when kept
 
-The label is part of the file name, so the folder needs no index that could go out of step.
+    handwriting/learners/<learner id>/...                 each learner's own set, laid out the same way
+    handwriting/class/...                                  the class set the teacher pooled from them
+
+The label is part of the file name, so the folder needs no index that could go out of step. A learner's
+set is reached only through their own id, so nobody can read or delete another learner's samples.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 import os
 import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +36,9 @@ from mnist_lab.runs import write_atomic
 HANDWRITING_VARIABLE = "MNIST_LAB_HANDWRITING"
 SAMPLE_ID = re.compile(r"^(\d)-(\d{8}-\d{6})-([0-9a-f]{6})$")
 RAW_SIDE = 280
+LEARNERS_FOLDER = "learners"
+CLASS_FOLDER = "class"
+OWNER_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -56,10 +64,22 @@ def _png(array: np.ndarray) -> bytes:
 
 
 class HandwritingSet:
-    """A folder of labelled 28x28 drawings."""
+    """A folder of labelled 28x28 drawings: the server's own (no owner), a learner's, or the class set."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root is not None else default_handwriting_dir()
+    def __init__(self, root: str | os.PathLike | None = None, owner: str | None = None):
+        base = Path(root) if root is not None else default_handwriting_dir()
+        if owner is not None and not OWNER_ID.match(owner):
+            raise LabError(f"{shown_value(owner)} is not a learner id.")
+        self.base = base
+        self.owner = owner
+        self.root = base / LEARNERS_FOLDER / owner if owner else base
+
+    @classmethod
+    def class_set(cls, root: str | os.PathLike | None = None) -> "HandwritingSet":
+        """The class set: every learner's samples as the teacher last pooled them."""
+        pooled = cls(root)
+        pooled.root = pooled.base / CLASS_FOLDER
+        return pooled
 
     def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Sample:
         """Keep a preprocessed 28x28 image (floats in [0, 1] or uint8) with its label, and the raw crop."""
@@ -117,6 +137,31 @@ class HandwritingSet:
             raise LabError(f"There is no handwriting sample {shown_value(sample_id)}.")
         path.unlink()
         (self.root / "raw" / f"{sample_id}.png").unlink(missing_ok=True)
+
+    def learner_counts(self) -> dict[str, int]:
+        """Samples per learner id, for the teacher."""
+        folder = self.base / LEARNERS_FOLDER
+        if not folder.is_dir():
+            return {}
+        return {entry.name: len(HandwritingSet(self.base, entry.name)) for entry in sorted(folder.iterdir())
+                if entry.is_dir() and OWNER_ID.match(entry.name)}
+
+    def pool_class_set(self) -> int:
+        """Copy every learner's samples into the class set (ids are unique, so nothing clashes); returns
+        how many were new."""
+        pooled = HandwritingSet.class_set(self.base)
+        present = set(pooled.version())
+        added = 0
+        for owner in self.learner_counts():
+            for sample in HandwritingSet(self.base, owner).samples():
+                if sample.id in present:
+                    continue
+                write_atomic(pooled.root / sample.path.name, sample.path.read_bytes())
+                if sample.raw_path is not None:
+                    (pooled.root / "raw").mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(sample.raw_path, pooled.root / "raw" / sample.raw_path.name)
+                added += 1
+        return added
 
     def version(self) -> tuple[str, ...]:
         """The sample ids: changes whenever a sample is added or deleted (a cache key)."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_lab.errors import LabError
 from mnist_lab.handwriting import HandwritingSet
 
 
@@ -73,3 +74,24 @@ def test_foreign_and_unreadable_files_are_ignored():
     assert len(store.samples()) == 2
     images, labels, ids = store.load()
     assert ids == [good.id] and labels.tolist() == [5]
+
+
+def test_each_learner_has_a_set_of_their_own_and_the_teacher_pools_a_class_set(tmp_path):
+    ada, ben = "a" * 16, "b" * 16
+    image = np.zeros((28, 28), np.uint8)
+    ada_set, ben_set = HandwritingSet(tmp_path, owner=ada), HandwritingSet(tmp_path, owner=ben)
+    first = ada_set.add(image, 3, raw=np.full((40, 30), 200, np.uint8))
+    ben_set.add(image, 4)
+    assert [sample.label for sample in ada_set.samples()] == [3]
+    assert [sample.label for sample in ben_set.samples()] == [4]
+    with pytest.raises(LabError, match="no handwriting sample"):
+        ben_set.delete(first.id)  # only reachable through its owner's set
+    assert len(HandwritingSet(tmp_path)) == 0  # nor mixed into the server's own set
+    everyone = HandwritingSet(tmp_path)
+    assert everyone.learner_counts() == {ada: 1, ben: 1}
+    assert everyone.pool_class_set() == 2 and everyone.pool_class_set() == 0
+    pooled = HandwritingSet.class_set(tmp_path)
+    assert sorted(sample.label for sample in pooled.samples()) == [3, 4]
+    assert pooled._sample(first.id).raw_path is not None
+    with pytest.raises(LabError, match="not a learner id"):
+        HandwritingSet(tmp_path, owner="../../etc")
