@@ -10,7 +10,6 @@ through `main()` instead, so a deep link gives exactly the app that / gives.
 from pathlib import Path
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from mnist_lab import learners, system
 from mnist_lab.comparison import plain
@@ -33,6 +32,31 @@ def keep_keras_between_reruns():
 
 system.configure_gpu_memory()
 keep_keras_between_reruns()
+
+
+@st.cache_resource(show_spinner=False)
+def training_manager(runs_root: str):
+    """One manager per process and run folder, shared by every session: it owns the queue and the workers."""
+    from mnist_lab import training
+    from mnist_lab.runs import RunStore
+
+    return training.TrainingManager(RunStore(runs_root))
+
+
+def shared_manager():
+    """The manager of this server's run store (every page shares it)."""
+    return training_manager(str(default_runs_dir().resolve()))
+
+
+def actor() -> learners.Actor:
+    """Who this session acts as when it stops, deletes or reorders runs."""
+    state = st.session_state
+    return learners.Actor(state.get("learner_id"), teacher=bool(state.get("teacher_unlocked")))
+
+
+def owner() -> tuple[str, str]:
+    """(public id, name) that this session's runs, nets and handwriting record."""
+    return st.session_state["learner_id"], st.session_state["learner_name"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,8 +100,8 @@ def show_learner():
             if state.get("learner_rename_problem"):
                 st.error(state["learner_rename_problem"])
         if not state["learner_cookie_saved"]:
-            components.html(f"<script>document.cookie = '{learners.COOKIE}={state['learner_key']}; path=/; "
-                            "max-age=31536000; SameSite=Strict';</script>", height=0)
+            st.html(f"<script>document.cookie = '{learners.COOKIE}={state['learner_key']}; path=/; "
+                    "max-age=31536000; SameSite=Strict';</script>", unsafe_allow_javascript=True)
             state["learner_cookie_saved"] = True
 
 
@@ -97,6 +121,7 @@ def main():
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"),
     ]
     st.navigation(pages).run()
 

@@ -138,3 +138,15 @@ def test_the_change_count_moves_with_every_change_a_list_shows(manager):
     seen.append(manager.change_count())
     assert len(set(seen)) == 4
     assert manager.change_count() == seen[-1]  # and stays put while nothing happens
+
+
+def test_the_teacher_can_open_more_slots_and_waiting_runs_start_at_once(manager):
+    first = manager.submit(tiny(), {"epochs": 1})
+    waiting = [manager.submit(tiny(), {"epochs": 1}) for _ in range(3)]
+    with pytest.raises(LabError, match="Only the teacher"):
+        manager.set_max_concurrent(4, by=Actor("ada-id"))
+    with pytest.raises(LabError, match="At least one run"):
+        manager.set_max_concurrent(0, by=Actor(None, teacher=True))
+    manager.set_max_concurrent(3, by=Actor(None, teacher=True))
+    assert manager.counts()["running"] == 3 and manager.queued_run_ids() == [waiting[2]]
+    assert [manager.store.get(run_id)["status"] for run_id in (first, *waiting)] == ["running"] * 3 + ["queued"]

@@ -272,6 +272,18 @@ class TrainingManager:
             self._queue.insert(max(0, min(int(position) - 1, len(self._queue))), job)
             self._changed()
 
+    def set_max_concurrent(self, count: int, by: Actor | None = None) -> None:
+        """How many runs train at once, from now on (the teacher's call); waiting runs start if slots free up."""
+        if not (by or Actor.operator()).teacher:
+            raise LabError("Only the teacher can change how many runs train at once.")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise LabError(f"At least one run must be able to train: {count!r} cannot be the limit.")
+        with self._lock:
+            self.max_concurrent = count
+            while self._queue and len(self._running) < self.max_concurrent:
+                self._start(self._queue.popleft())
+            self._changed()
+
     def queued_run_ids(self) -> list[str]:
         """The waiting runs, next to start first."""
         with self._lock:

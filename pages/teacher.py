@@ -1,0 +1,169 @@
+"""Teacher: unlocked by the key the teacher set. The address to give learners, every run and the queue, the
+models everyone opens first, how many runs train at once, the class's handwriting, and the reset between
+lessons. A wrong key shows nothing of it."""
+import app
+app.route_through_navigation()
+
+import pandas as pd
+import streamlit as st
+
+from mnist_lab import classroom, learners
+from mnist_lab.errors import LabError
+from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.presentation import format_duration
+from mnist_lab.runs import ACTIVE, USABLE
+
+
+def secrets_teacher_key():
+    """The key in Streamlit's secrets (.streamlit/secrets.toml: teacher_key = "..."), if there is one."""
+    try:
+        return st.secrets.get("teacher_key")
+    except Exception:  # no secrets file at all is the usual case
+        return None
+
+
+def unlock():
+    state = st.session_state
+    state["teacher_unlocked"] = learners.is_teacher_key(state.get("teacher_key_typed"),
+                                                        learners.configured_teacher_key(secrets_teacher_key()))
+    state["teacher_key_wrong"] = not state["teacher_unlocked"]
+    state["teacher_key_typed"] = ""
+
+
+def lock():
+    st.session_state["teacher_unlocked"] = False
+
+
+st.title("Teacher")
+st.session_state.setdefault("teacher_unlocked", False)
+
+if learners.configured_teacher_key(secrets_teacher_key()) is None:
+    st.info("This server has no teacher key, so the teacher view is off. The README's section *For teachers* "
+            "says how to set one before the lesson.", icon=":material/lock:")
+    st.stop()
+
+if not st.session_state["teacher_unlocked"]:
+    st.markdown("Run the room: every learner's runs, the queue, the models everyone opens first, and the reset "
+                "between lessons. Enter the teacher key to unlock it.")
+    with st.form("teacher_unlock", border=False):
+        st.text_input("Teacher key", type="password", key="teacher_key_typed")
+        st.form_submit_button("Unlock", on_click=unlock, icon=":material/lock_open:")
+    if st.session_state.get("teacher_key_wrong"):
+        st.error("That is not the teacher key.")
+    st.stop()
+
+manager = app.shared_manager()
+store = manager.store
+room = classroom.Room(store)
+teacher = app.actor()
+handwriting_root = HandwritingSet().base
+
+st.button("Lock the teacher view", on_click=lock, icon=":material/lock:")
+
+# ---- The address -----------------------------------------------------------------------------------
+st.subheader("Give learners this address")
+address = classroom.learner_address(int(st.get_option("server.port")))
+left, right = st.columns([2, 1])
+with left:
+    st.code(address, language=None)
+    st.caption("Learners on the same network open it in their browser, or scan the code. Each browser gets a "
+               "name of its own; learners can change it in the sidebar.")
+with right:
+    st.image(classroom.qr_png(address), width=200, caption="Scan to open the lab")
+
+
+# ---- Runs and the queue ------------------------------------------------------------------------------
+@st.fragment(run_every=2)
+def runs_and_queue():
+    st.subheader("Runs and the queue")
+    counts = manager.counts()
+    training_now, waiting, slots = st.columns(3)
+    training_now.metric("Training", counts["running"])
+    waiting.metric("Waiting", f"{counts['queued']} of at most {counts['max_queued']}")
+    slots.number_input("Runs that train at once", min_value=1, max_value=32, value=counts["max_concurrent"],
+                       key="teacher_slots", on_change=set_slots,
+                       help="More at once shares the machine's cores: each run gets slower. The default is set "
+                            "with MNIST_LAB_MAX_CONCURRENT_RUNS; waiting places with MNIST_LAB_MAX_QUEUED_RUNS.")
+    runs = manager.runs()
+    pins = set(room.pinned())
+    queue = manager.queued_run_ids()
+    rows = [{"learner": meta.get("owner_name") or "(command line)", "run": meta["name"],
+             "status": str(meta["status"]),
+             "place": str(queue.index(meta["id"]) + 1) if meta["id"] in queue else "",
+             "starts in": (format_duration(manager.expected_start(meta["id"])) if meta["id"] in queue else ""),
+             "test accuracy": (f"{meta['test_accuracy']:.1%}" if meta.get("test_accuracy") is not None else "–"),
+             "pinned": meta["id"] in pins} for meta in runs]
+    if not rows:
+        st.caption("No runs yet.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    labels = {meta["id"]: f"{meta.get('owner_name') or 'command line'} · {meta['name']}" for meta in runs}
+    chosen = st.selectbox("A run to act on", list(labels), format_func=labels.get, key="teacher_run")
+    if chosen is None:
+        return
+    meta = next(meta for meta in runs if meta["id"] == chosen)
+    stop, front, pin, delete = st.columns(4)
+    stop.button("Stop", disabled=meta["status"] not in ACTIVE, on_click=act, args=("stop", chosen),
+                key="teacher_stop", icon=":material/stop:")
+    front.button("Start next", disabled=chosen not in queue, on_click=act, args=("front", chosen),
+                 key="teacher_front", icon=":material/vertical_align_top:")
+    pin.button("Unpin" if chosen in pins else "Pin for everyone", on_click=act,
+               args=("unpin" if chosen in pins else "pin", chosen), key="teacher_pin", icon=":material/push_pin:",
+               disabled=chosen not in pins and (meta["status"] not in USABLE or not store.has_model(chosen)),
+               help="Draw and Compare open with the pinned models, else with the most accurate ones.")
+    delete.button("Delete", disabled=meta["status"] in ACTIVE, on_click=act, args=("delete", chosen),
+                  key="teacher_delete", icon=":material/delete:")
+    if st.session_state.get("teacher_problem"):
+        st.error(st.session_state["teacher_problem"])
+
+
+def set_slots():
+    try:
+        manager.set_max_concurrent(int(st.session_state["teacher_slots"]), by=teacher)
+    except LabError as error:
+        st.session_state["teacher_problem"] = str(error)
+
+
+def act(action: str, run_id: str):
+    st.session_state["teacher_problem"] = None
+    try:
+        if action == "stop":
+            manager.stop(run_id, by=teacher)
+        elif action == "front":
+            manager.move(run_id, 1, by=teacher)
+        elif action in ("pin", "unpin"):
+            room.pin(run_id, pinned=action == "pin")
+        elif action == "delete":
+            manager.delete(run_id, by=teacher)
+    except (LabError, ValueError) as error:
+        st.session_state["teacher_problem"] = str(error)
+
+
+runs_and_queue()
+
+# ---- Handwriting -------------------------------------------------------------------------------------
+st.subheader("The class's handwriting")
+everyone = HandwritingSet(handwriting_root)
+names = app.learner_book(str(store.root)).names()
+counts = everyone.learner_counts()
+if counts:
+    st.dataframe(pd.DataFrame([{"learner": names.get(owner, "a learner"), "samples": count}
+                               for owner, count in counts.items()]), hide_index=True)
+else:
+    st.caption("No learner has saved handwriting yet (on the Draw page).")
+pooled = len(HandwritingSet.class_set(handwriting_root))
+st.markdown(f"The class set holds **{pooled}** samples, pooled from every learner's set.")
+if st.button("Pool everyone's handwriting into the class set", disabled=not counts, icon=":material/group_add:"):
+    added = everyone.pool_class_set()
+    st.success(f"Added {added} samples to the class set.")
+
+# ---- Reset -------------------------------------------------------------------------------------------
+st.subheader("Reset the room for the next lesson")
+st.markdown("Moves every learner's finished runs and all handwriting into a dated archive folder. Pinned runs, "
+            "runs trained from the command line and runs still training stay. Nothing is deleted.")
+confirmed = st.checkbox("Yes, archive this lesson's runs and handwriting", key="teacher_reset_confirm")
+if st.button("Reset the room", type="primary", disabled=not confirmed, icon=":material/restart_alt:"):
+    result = classroom.reset_room(store, handwriting_root)
+    st.session_state.pop("teacher_reset_confirm", None)
+    st.success(f"Archived {result['runs']} runs and {result['samples']} handwriting samples into "
+               f"`{result['folder']}`; {result['kept']} runs stay.")

@@ -1,0 +1,113 @@
+"""Teacher page: locked without a key and behind a wrong one; unlocked, it shows the address with its QR
+code, every run with its learner, and acts on them (pin, delete, more slots), pools handwriting and resets
+the room. Headless (AppTest) and in Chromium."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import open_app_page, open_page, page_texts, wait_idle
+from mnist_lab import classroom
+from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.runs import MODEL_FILE, RunStore
+
+KEY = "open sesame 42"
+ADA = "a" * 16
+
+
+@pytest.fixture
+def room(isolated_storage, synthetic_npz, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    monkeypatch.setenv("MNIST_LAB_EXECUTOR", "thread")
+    monkeypatch.setenv("MNIST_LAB_TEACHER_KEY", KEY)
+    store = RunStore()
+    runs = {}
+    for name, accuracy, owner in (("ada's net", 0.97, ADA), ("prepared before class", 0.993, None)):
+        meta = store.create(name, {"name": "tiny", "layers": []}, {"epochs": 1}, owner=owner,
+                            owner_name="Ada" if owner else None)
+        store.update(meta["id"], status="completed", test_accuracy=accuracy)
+        (store.path(meta["id"]) / MODEL_FILE).write_bytes(b"model")
+        runs[name] = meta["id"]
+    return store, runs
+
+
+def unlock(at, key):
+    at.text_input(key="teacher_key_typed").input(key)
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception, at.exception
+    return at
+
+
+def test_without_a_teacher_key_the_page_says_it_is_off_without_naming_a_variable(isolated_storage, synthetic_npz,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    monkeypatch.delenv("MNIST_LAB_TEACHER_KEY", raising=False)
+    at = open_app_page("pages/teacher.py")
+    text = page_texts(at)
+    assert "no teacher key" in text and "MNIST_LAB" not in text
+    assert not [field for field in at.text_input if field.key == "teacher_key_typed"]
+
+
+def test_a_wrong_key_shows_nothing_of_the_room(room):
+    at = unlock(open_app_page("pages/teacher.py"), "guess")
+    assert "That is not the teacher key." in [error.value for error in at.error]
+    assert not at.dataframe and "Give learners this address" not in [header.value for header in at.subheader]
+    assert at.session_state["teacher_unlocked"] is False
+
+
+def test_the_teacher_sees_every_run_pins_one_deletes_one_and_resets_the_room(room):
+    store, runs = room
+    at = unlock(open_app_page("pages/teacher.py"), KEY)
+    assert "Give learners this address" in [header.value for header in at.subheader]
+    assert at.code[0].value == classroom.learner_address(8501)
+    table = at.dataframe[0].value
+    assert set(table["learner"]) == {"Ada", "(command line)"}
+    assert set(table["run"]) == {"ada's net", "prepared before class"}
+    at.selectbox(key="teacher_run").set_value(runs["prepared before class"]).run()
+    at.button(key="teacher_pin").click().run()
+    assert classroom.Room(store).pinned() == [runs["prepared before class"]]
+    at.selectbox(key="teacher_run").set_value(runs["ada's net"]).run()
+    at.button(key="teacher_delete").click().run()
+    assert not at.exception
+    assert [meta["id"] for meta in store.list()] == [runs["prepared before class"]]
+    HandwritingSet(owner=ADA).add(np.zeros((28, 28), np.uint8), 5)
+    at.run()
+    [pool] = [button for button in at.button if button.label.startswith("Pool everyone")]
+    pool.click().run()
+    assert len(HandwritingSet.class_set()) == 1
+    at.checkbox(key="teacher_reset_confirm").check().run()
+    [reset] = [button for button in at.button if button.label == "Reset the room"]
+    reset.click().run()
+    assert not at.exception
+    assert any("Archived 0 runs and 2 handwriting samples" in success.value for success in at.success)
+    assert [meta["id"] for meta in store.list()] == [runs["prepared before class"]]  # pinned: it stays
+
+
+def test_more_slots_from_the_teacher_view_reach_the_shared_manager(room):
+    at = unlock(open_app_page("pages/teacher.py"), KEY)
+    at.number_input(key="teacher_slots").set_value(3).run()
+    assert not at.exception
+    import app
+
+    assert app.shared_manager().max_concurrent == 3
+
+
+@pytest.mark.browser
+@pytest.mark.app_env(MNIST_LAB_TEACHER_KEY=KEY)
+def test_teacher_page_in_browser(app_server, page):
+    open_page(page, app_server, "teacher")
+    page.get_by_label("Teacher key").fill("wrong")
+    page.get_by_role("button", name="Unlock").click()
+    page.get_by_text("That is not the teacher key.").wait_for()
+    assert page.get_by_text("Give learners this address").count() == 0
+    page.get_by_label("Teacher key").fill(KEY)
+    page.get_by_role("button", name="Unlock").click()
+    page.get_by_text("Give learners this address").wait_for()
+    wait_idle(page)
+    code = page.get_by_test_id("stImage").locator("img").first
+    code.wait_for()
+    page.wait_for_function("image => image.complete && image.naturalWidth > 100", arg=code.element_handle())
+    page.get_by_text("No runs yet.").wait_for()
+    page.reload()  # a refresh keeps the session's unlock only while the session lives: it asks again
+    page.get_by_label("Teacher key").wait_for()
