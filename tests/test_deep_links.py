@@ -10,7 +10,7 @@ import os
 import pytest
 from conftest import ARTIFACTS, AppServer, fail_on_logged_traceback, open_page
 
-PAGE_TITLES = ["Home", "Architecture", "Train", "Compare", "Draw"]
+PAGE_TITLES = ["Home", "Architecture", "Train", "Compare", "Draw", "Teacher"]
 NARROW_LAYOUT_WIDTH = 736  # Streamlit's centred layout never gets wider than this, at any window size
 
 
@@ -23,6 +23,7 @@ def navigation_titles(page) -> list[str]:
 @pytest.mark.browser
 @pytest.mark.parametrize("path, heading", [
     ("architecture", "Architecture"), ("train", "Train"), ("compare", "Compare"), ("draw", "Draw"),
+    ("teacher", "Teacher"),
 ])
 def test_deep_link_as_first_request_gives_the_whole_app(synthetic_app_server, page, path, heading):
     open_page(page, synthetic_app_server, path)  # no other request has reached this server
