@@ -15,6 +15,7 @@ from mnist_lab.errors import LabError
 DEFAULT_SETTINGS = {"epochs": 12, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
                     "train_size": None, "schedule": "constant"}
 WARMUP_FRACTION = 0.1  # as the lab's warmup-cosine schedule: the first tenth of the steps (a test checks)
+ONE_CYCLE_RISE, ONE_CYCLE_START, ONE_CYCLE_END = 0.3, 1 / 25, 1 / 25 / 10_000  # as the lab's one-cycle (a test checks)
 OPTIMIZER_CODE = {  # every optimizer in training.OPTIMIZERS, as the lab builds it (a test checks)
     "adam": "keras.optimizers.Adam(learning_rate={rate})",
     "adadelta": "keras.optimizers.Adadelta(learning_rate={rate})",
@@ -68,8 +69,9 @@ def _settings(settings: dict | None) -> dict:
         rate = training.OPTIMIZERS[values["optimizer"]].default_learning_rate
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
         raise CodeError("The learning rate must be a number above 0.")
-    if values["schedule"] not in ("constant", "warmup-cosine"):
-        raise CodeError(f"The script knows the schedules constant and warmup-cosine, not {values['schedule']!r}.")
+    if values["schedule"] not in training.SCHEDULES:
+        raise CodeError(f"The script knows the schedules {', '.join(training.SCHEDULES)}, "
+                        f"not {values['schedule']!r}.")
     return {**values, "learning_rate": float(rate)}
 
 
@@ -90,6 +92,14 @@ def keras_script(layers: list, settings: dict | None = None, name: str = "mnist_
                      f"        warmup_steps=warmup_steps)")
         schedule_lines = (f"    total_steps = args.epochs * math.ceil(len(x_train) / BATCH_SIZE)\n"
                           f"    warmup_steps = int(total_steps * {WARMUP_FRACTION!r})\n")
+    elif values["schedule"] == "one-cycle":  # as training.learning_rate_schedule (a test checks)
+        start = float(f"{rate * ONE_CYCLE_START:.6g}")
+        rate_code = (f"keras.optimizers.schedules.CosineDecay(\n"
+                     f"        {start!r}, decay_steps=max(1, total_steps - rise_steps), alpha={ONE_CYCLE_END!r},\n"
+                     f"        warmup_target={rate!r}, warmup_steps=rise_steps)")
+        schedule_lines = ("    # one cycle: from a 25th of the rate up to it over 30 % of the steps, then down\n"
+                          "    total_steps = args.epochs * math.ceil(len(x_train) / BATCH_SIZE)\n"
+                          f"    rise_steps = int(total_steps * {ONE_CYCLE_RISE!r})\n")
     else:
         rate_code, schedule_lines = repr(rate), ""
     optimizer = OPTIMIZER_CODE[values["optimizer"]].format(rate=rate_code)
@@ -154,3 +164,25 @@ def main():
 if __name__ == "__main__":
     main()
 '''
+
+
+def run_script(meta: dict) -> str:
+    """The script of a stored run (its run.json): its architecture, trained with its settings; the same
+    text as `python -m mnist_lab code --run RUN_ID`."""
+    architecture, settings = meta.get("architecture") or {}, meta.get("settings") or {}
+    name = architecture.get("label") or architecture.get("name") or "mnist_cnn"
+    return keras_script(architecture.get("layers") or [], settings, name)
+
+
+def run_script_summary(meta: dict) -> str:
+    """One or two sentences on what a run's script does, and what of the run it leaves out."""
+    values = _settings(meta.get("settings"))
+    optimizer = training.OPTIMIZERS[values["optimizer"]].label
+    schedule = "" if values["schedule"] == "constant" else f", schedule {values['schedule']}"
+    images = "all training images" if values["train_size"] is None else f"{values['train_size']:,} training images"
+    text = (f"One script that needs only Keras and numpy: it builds this run's net and trains it as the run did, "
+            f"{values['epochs']} epoch{'s' if values['epochs'] != 1 else ''} on {images} in batches of "
+            f"{values['batch_size']} with {optimizer} at {values['learning_rate']:g}{schedule}, then tests it.")
+    if (meta.get("settings") or {}).get("augment"):
+        text += " Unlike the run, it does not augment the digits."
+    return text + " Try it quickly with `python this_file.py --epochs 1 --train-size 2000`."

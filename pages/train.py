@@ -15,7 +15,8 @@ from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
 STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
                  "completed": ("completed", "green"), "stopped": ("stopped", "orange"), "failed": ("failed", "red"),
                  "interrupted": ("interrupted", "orange"), "damaged": ("damaged", "red")}
-SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay"}
+SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay",
+                   "one-cycle": "One cycle: up, then cosine decay"}
 
 
 @st.cache_resource(show_spinner=False)

@@ -74,6 +74,33 @@ def test_optimizers_and_schedules_match_the_lab():
     assert "BATCH_SIZE = 256" in script and "EPOCHS = 2" in script
 
 
+def test_the_one_cycle_schedule_is_the_labs():
+    assert (keras_code.ONE_CYCLE_RISE, keras_code.ONE_CYCLE_START, keras_code.ONE_CYCLE_END) == (
+        training_settings.ONE_CYCLE_RISE, training_settings.ONE_CYCLE_START, training_settings.ONE_CYCLE_END)
+    settings = {"epochs": 1, "batch_size": 256, "learning_rate": 0.01, "schedule": "one-cycle", "train_size": 1000}
+    script = keras_code.keras_script([{"type": "Flatten"}], settings)
+    lab = training.learning_rate_schedule(training.TrainSettings(**settings).resolve(60_000)).get_config()
+    assert f"rise_steps = int(total_steps * {training_settings.ONE_CYCLE_RISE!r})" in script
+    assert f"{lab['initial_learning_rate']:.6g}, decay_steps=max(1, total_steps - rise_steps), " \
+           f"alpha={lab['alpha']!r}" in script
+    assert f"warmup_target={lab['warmup_target']!r}, warmup_steps=rise_steps" in script
+
+
+def test_a_runs_script_is_its_architecture_with_its_settings():
+    meta = {"name": "my run", "architecture": {"name": "quick-cnn", "label": "quick-cnn", "source": "preset",
+                                               "layers": preset_layers("quick-cnn")},
+            "settings": {"epochs": 4, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.002,
+                         "train_size": 20_000, "schedule": "warmup-cosine", "validation": "holdout", "seed": 3,
+                         "augment": True}}
+    script = keras_code.run_script(meta)
+    assert script == keras_code.keras_script(preset_layers("quick-cnn"), meta["settings"], "quick-cnn")
+    assert "EPOCHS = 4\nBATCH_SIZE = 32\nTRAIN_SIZE = 20000" in script and "warmup_target=0.002" in script
+    summary = keras_code.run_script_summary(meta)
+    assert "4 epochs on 20,000 training images in batches of 32 with Adam at 0.002, schedule warmup-cosine" in summary
+    assert "does not augment" in summary
+    assert "does not augment" not in keras_code.run_script_summary({**meta, "settings": {"epochs": 1}})
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"epochs": 0}, "Epochs must be a whole number"),
     ({"batch_size": "big"}, "Batch size must be a whole number"),
