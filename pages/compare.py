@@ -8,7 +8,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import comparison, data, evaluation
+from mnist_lab import comparison, data, evaluation, keras_code
 from mnist_lab.reference import ReferenceResultsError
 from mnist_lab.errors import LabError
 from mnist_lab.runs import ACTIVE, ModelUnavailable, RunNotFound, RunStatus, RunStore
@@ -277,7 +277,7 @@ def show_export_and_delete(run_id: str):
         st.warning(comparison.plain(error))
         return
     stem = comparison.export_name(meta)
-    buttons = st.columns(3)
+    buttons = st.columns(4)
     model_path = store.model_path(run_id)
     buttons[0].download_button(
         "Model (.keras)", data=model_bytes(model_path),
@@ -296,8 +296,21 @@ def show_export_and_delete(run_id: str):
             "Architecture (JSON)", data=architecture, file_name=f"{stem}-architecture.json",
             mime="application/json", icon=":material/download:", on_click="ignore",
             key="compare_download_architecture")
+    try:
+        script = keras_code.run_script(meta)
+    except LabError as error:
+        script = None
+        buttons[3].caption(f"No Keras script: {comparison.plain(error)}")
+    else:
+        buttons[3].download_button(
+            "Keras script (.py)", data=script, file_name=f"{stem}.py", mime="text/x-python",
+            icon=":material/download:", on_click="ignore", key="compare_download_code")
     st.caption("The architecture file can be imported on the Architecture page; the model loads with "
-               "`keras.saving.load_model`.")
+               "`keras.saving.load_model`; the script trains the same net again, anywhere Keras runs.")
+    if script is not None:
+        with st.expander("Keras code", icon=":material/code:"):
+            st.caption(keras_code.run_script_summary(meta))
+            st.code(script, language="python", height=400)
 
     st.divider()
     confirmed = st.checkbox(f"Yes, delete {comparison.quoted(label(run_id))}, its history and its model for good",

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
-from mnist_lab import evaluation
+from mnist_lab import evaluation, keras_code
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore
 from test_evaluation import stored_run, trained_run
@@ -167,7 +167,7 @@ def test_export_buttons_and_delete_with_confirmation(store):
     at.selectbox(key="compare_manage_run").set_value(doomed["id"])
     at.run()
     labels = {button.label: button for button in at.get("download_button")}
-    assert set(labels) == {"Model (.keras)", "History (CSV)", "Architecture (JSON)"}
+    assert set(labels) == {"Model (.keras)", "History (CSV)", "Architecture (JSON)", "Keras script (.py)"}
     assert labels["Model (.keras)"].proto.disabled  # no model file for this run
     assert at.button(key="compare_delete").disabled  # not confirmed yet
     at.checkbox(key="compare_delete_confirm").check()
@@ -178,6 +178,38 @@ def test_export_buttons_and_delete_with_confirmation(store):
     assert [meta["id"] for meta in store.list()] == [kept["id"]]
     assert "Deleted “doomed”." in texts(at)
     assert "doomed" not in set(table_of(at)["name"])
+
+
+def test_each_run_offers_its_keras_script_with_its_layers_and_settings(store):
+    layers = [{"type": "Conv2D", "filters": 12, "kernel_size": [5, 5], "strides": [2, 2], "padding": "same",
+               "activation": "relu"}, {"type": "Flatten"}, {"type": "Dense", "units": 48, "activation": "relu"}]
+    mine = stored_run(store, "my small net", ONE_EPOCH, layers=layers, architecture="small",
+                      settings={"epochs": 3, "batch_size": 64, "optimizer": "sgd", "learning_rate": 0.05})
+    stored_run(store, "another", ONE_EPOCH)
+    at = open_compare(compare_tab="Export or delete")
+    at.selectbox(key="compare_manage_run").set_value(mine["id"])
+    at.run()
+    assert not at.exception
+    assert "Keras script (.py)" in {button.label for button in at.get("download_button")}
+    assert at.expander[-1].label == "Keras code"
+    script = at.code[0].value
+    assert script == keras_code.run_script(store.get(mine["id"])).rstrip("\n")  # the download's and the CLI's text
+    assert 'layers.Conv2D(12, kernel_size=(5, 5), strides=(2, 2), padding="same", activation="relu"),' in script
+    assert 'layers.Dense(48, activation="relu"),' in script and "layers.Flatten()," in script
+    assert "EPOCHS = 3\nBATCH_SIZE = 64\nTRAIN_SIZE = 600" in script
+    assert "keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)" in script
+    assert "3 epochs on 600 training images in batches of 64 with SGD with momentum 0.9 at 0.05" in texts(at)
+
+
+def test_a_run_whose_architecture_cannot_be_written_says_so(store):
+    broken = stored_run(store, "impossible", ONE_EPOCH)
+    store.update(broken["id"], architecture={"name": "odd", "source": "saved", "layers": [{"type": "Dense", "units": 3}]})
+    at = open_compare(compare_tab="Export or delete")
+    at.selectbox(key="compare_manage_run").set_value(broken["id"])
+    at.run()
+    assert not at.exception
+    assert "Keras script (.py)" not in {button.label for button in at.get("download_button")}
+    assert "No Keras script:" in texts(at) and not at.code
 
 
 def test_a_run_still_training_cannot_be_deleted(store):
@@ -290,6 +322,21 @@ def test_compare_in_browser(two_trained_runs, real_mnist, app_server, page, tmp_
     reloaded = keras.saving.load_model(downloaded, compile=False)
     assert np.allclose(reloaded.predict(sample, verbose=0), store.load_model(three).predict(sample, verbose=0),
                        atol=1e-6)
+
+    # The run's Keras script: downloaded under the run's name, with its layers and its settings; shown too.
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Keras script (.py)").click()
+    assert download_info.value.suggested_filename.startswith("three-layers") and \
+        download_info.value.suggested_filename.endswith(".py")
+    script_path = tmp_path / "net.py"
+    download_info.value.save_as(script_path)
+    script = script_path.read_text()
+    assert '        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),\n' in script
+    assert "EPOCHS = 2\nBATCH_SIZE = 64\nTRAIN_SIZE = 3000" in script
+    compile(script, "net.py", "exec")
+    page.get_by_text("Keras code", exact=True).click()
+    code = page.locator("[data-testid='stExpander']").filter(has_text="Keras code").locator("[data-testid='stCode']")
+    expect(code).to_contain_text("BATCH_SIZE = 64")
 
 
 # ---- Screen sizes and names as typed, in a browser (no trained model needed) ---------------------
