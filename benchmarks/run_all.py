@@ -4,6 +4,7 @@
 2. single-drawing latency (preprocessing + prediction) through the Draw page's path and model.predict;
 3. the home page's time to first render in headless Chromium, from the start of `streamlit run`;
 4. quick-cnn: training seconds and the test accuracy reached (its preset settings, all 60,000 images);
+   fast-cnn over three seeds against one quick-cnn run: accuracy, training seconds and their ratio;
 5. an epoch in a worker process with a page watching, against a bare model.fit, and the seconds from
    pressing Train to the first batch; 6. the same through Ray on a local instance (when Ray is installed).
 
@@ -30,6 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import fast_cnn  # noqa: E402
 
 
 def _run_part(arguments: list[str], folder: Path, name: str, env: dict) -> dict:
@@ -70,6 +74,7 @@ def run(quick: bool = False) -> dict:
         draw_args = [str(HERE / "draw_latency.py")] + (["--quick"] if quick else [])
         render_args = [str(HERE / "first_render.py"), "--repeats", "1" if quick else "3"]
         executor_args = [str(HERE / "executor_overhead.py")] + (["--quick"] if quick else [])
+        fast_args = [str(HERE / "fast_cnn.py")] + (["--quick", "--seeds", "1"] if quick else [])
         results = {
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
                         "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -80,6 +85,7 @@ def run(quick: bool = False) -> dict:
             "draw_latency": _run_part(draw_args, folder, "draw", env),
             "first_render": _run_part(render_args, folder, "render", env),
             "quick_cnn": _quick_cnn(quick, folder, env),
+            "fast_cnn": _run_part(fast_args, folder, "fast_cnn", env),
             "process_executor": _run_part(executor_args + ["--executor", "process"], folder, "process", env),
             "ray_executor": (_run_part(executor_args + ["--executor", "ray"], folder, "ray", env)
                              if importlib.util.find_spec("ray") else {"error": ["Ray is not installed"]}),
@@ -122,6 +128,8 @@ PARTS = (
     ("draw_latency", "2. One drawing: preprocessing + prediction", _draw_lines),
     ("first_render", "3. Home page, from `streamlit run` to first render in Chromium", _render_lines),
     ("quick_cnn", "4. quick-cnn with its own settings", _quick_cnn_lines),
+    ("fast_cnn", "4b. fast-cnn (one epoch, three seeds) against quick-cnn, each with its own settings",
+     fast_cnn.lines),
     ("process_executor", "5. An epoch in a worker process, watched, against bare model.fit", _executor_lines),
     ("ray_executor", "6. The same as a Ray task on a local instance", _executor_lines),
 )

@@ -335,6 +335,25 @@ def test_quick_cnn_shapes_counts_and_settings():
     assert preset.training["batch_size"] == 256 and preset.training["schedule"] == "warmup-cosine"
 
 
+def test_fast_cnn_builds_is_not_from_the_notebook_and_brings_its_recipe():
+    from mnist_lab import training
+
+    preset = PRESETS["fast-cnn"]
+    assert not preset.from_notebook and "not from the notebook" in preset.title.lower()
+    assert preset.note.startswith("Not from the notebook")
+    report = analyze(preset_layers("fast-cnn"))
+    assert [layer.output_shape for layer in report.layers] == [
+        (14, 14, 24), (14, 14, 24), (7, 7, 32), (7, 7, 32), (1568,), (256,), (10,)]
+    model = build_model(preset_layers("fast-cnn"), "fast-cnn")
+    assert model.count_params() == report.total_parameters == 412_026
+    assert report.multiply_adds < analyze(preset_layers("quick-cnn")).multiply_adds
+    assert preset.training == {"epochs": 1, "batch_size": 256, "optimizer": "adam", "learning_rate": 0.01,
+                               "schedule": "one-cycle"}
+    assert "one-cycle" in training.SCHEDULES
+    recipe = training.plans.recipe("preset", "fast-cnn")  # what choosing it fills in on the Train page
+    assert {setting: recipe[setting] for setting in preset.training} == preset.training
+
+
 HUGE = 10 ** 400  # math.isfinite(HUGE) raises OverflowError
 
 
