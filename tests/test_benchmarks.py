@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from mnist_lab import architectures
 
 
 @pytest.mark.long
@@ -18,7 +19,7 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads(output.read_text())
     assert results["quick"] is True
-    assert set(results["training"]["results"]) == {"seed-3layer", "seed-5layer", "seed-7layer", "quick-cnn"}
+    assert set(results["training"]["results"]) == set(architectures.PRESETS)
     for result in results["training"]["results"].values():
         assert result["median_ratio_app"] > 0 and result["median_seconds"]["bare"] > 0
     assert results["draw_latency"]["direct_call_ms"] > 0 and results["draw_latency"]["model_predict_ms"] > 0
