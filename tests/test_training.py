@@ -504,3 +504,69 @@ def test_fast_cnn_reaches_98_5_percent_in_one_epoch_with_its_recipe(real_mnist, 
     assert manager.wait(run_id, 900)
     meta = manager.store.get(run_id)
     assert meta["status"] == "completed" and meta["test_accuracy"] >= 0.985, meta
+
+
+def test_a_plan_may_differ_for_one_preset_and_says_why():
+    quick, notebook = training.plans.PLANS["quick"], training.plans.PLANS["notebook"]
+    seven = quick.values(55_000, "seed-7layer")
+    assert (seven["train_size"], seven["epochs"], seven["batch_size"]) == (10_000, 1, 32)
+    assert (seven["schedule"], seven["learning_rate"]) == ("warmup-cosine", 0.003)
+    assert "88.5 %" in quick.note("seed-7layer") and quick.note("seed-3layer") is None
+    assert quick.values(55_000, "seed-3layer") == quick.values(55_000)
+    assert notebook.values(55_000, "seed-7layer")["schedule"] == "constant"  # the notebook's plan undoes it
+    assert training.plans.describe(quick, 500, "seed-7layer") == "Quick demo: 500 images, 1 epoch, batch 32"
+
+
+@pytest.mark.slow
+@pytest.mark.long
+@pytest.mark.parametrize("preset", ["seed-5layer", "seed-7layer"])
+def test_the_quick_demo_of_the_notebooks_deeper_nets_gives_a_good_model(preset, real_mnist, isolated_storage):
+    """Minutes each on a 2-core CPU (the 3-layer net's quick demo, above, stays in the main run)."""
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
+    run_id = manager.submit(architecture_sources.preset_architecture(preset),
+                            {**training.plans.recipe("preset", preset),
+                             **training.plans.PLANS["quick"].values(55_000, preset)})
+    assert manager.wait(run_id, 1800)
+    meta = manager.store.get(run_id)
+    assert meta["status"] == "completed" and meta["test_accuracy"] >= 0.90, meta
+
+
+def test_the_start_up_is_named_until_the_first_batch_has_finished():
+    from mnist_lab import presentation
+
+    settings = training.TrainSettings(epochs=1, batch_size=10, train_size=100, validation_size=10).resolve(1000)
+    live = training.LiveState("run", settings)
+    live.start()
+    assert presentation.progress_line(live.snapshot(), 1) == "Starting: building the model and loading data…"
+    live.set_phase("training")  # fit is called: Keras traces its step before the first batch ends
+    live.begin_epoch(0)
+    assert live.snapshot()["phase"] == "first batch" and live.snapshot()["startup_seconds"] is None
+    assert presentation.progress_line(live.snapshot(), 1).startswith("Starting: Keras prepares its training step")
+    live.record_batch(0, {"loss": 2.0, "accuracy": 0.1})
+    snapshot = live.snapshot()
+    assert snapshot["phase"] == "training" and snapshot["startup_seconds"] >= 0
+    assert presentation.progress_line(snapshot, 1) == "Epoch 1 of 1 · batch 1 of 10 · training"
+    estimate = training.EpochEstimate(8.0, 2.0, 1, startup_seconds=5.0, finish_seconds=3.0)
+    assert estimate.run_seconds == 18.0 and estimate.total_seconds == 10.0
+    assert presentation.time_left({"phase": "starting", "elapsed": 4.0}, estimate) == (14.0, True)
+    assert presentation.time_left({"phase": "training", "remaining": 6.0}, estimate) == (9.0, False)
+    assert presentation.time_left({"phase": "training", "remaining": None}, None) == (None, False)
+
+
+def test_the_estimate_prices_what_the_layers_write_as_well_as_multiply_adds():
+    calibration = training.SpeedCalibration(0.01, 1e-10, 0.005, 3e-11, "test", "now", seconds_per_value=1e-8,
+                                            evaluation_seconds_per_value=2e-9, startup_seconds=2.0,
+                                            startup_seconds_per_layer=0.5, version=training.speed.CALIBRATION_VERSION)
+    settings = training.TrainSettings(epochs=2, batch_size=32, train_size=1000, validation_size=100).resolve(60_000)
+    report = architectures.analyze(architectures.preset_layers("seed-7layer"))
+    values = sum(math.prod(layer.output_shape) for layer in report.layers)
+    estimate = training.estimate_epoch(calibration, report, settings)
+    batches = [32] * 31 + [8]
+    assert estimate.training_seconds == pytest.approx(
+        sum(0.01 + size * (report.multiply_adds * 1e-10 + values * 1e-8) for size in batches))
+    assert estimate.startup_seconds == pytest.approx(2.0 + 0.5 * len(report.layers))
+    # 64 batches leave BatchNormalization's averages far behind: the test images are scored twice
+    assert estimate.finish_seconds > 2 * calibration.epoch_seconds(report, dataclasses.replace(
+        settings, validation_size=10_000))[1]
+    assert estimate.run_seconds == pytest.approx(estimate.startup_seconds + 2 * estimate.epoch_seconds
+                                                 + estimate.finish_seconds)
