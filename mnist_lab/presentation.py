@@ -29,6 +29,48 @@ def format_duration(seconds: float | None, compact: bool = False) -> str:
 
 
 
+def estimate_parts(estimate, settings) -> list[str]:
+    """The pieces of a run's estimate, for one line under it: start-up, the epochs, the end."""
+    epochs = settings.epochs
+    parts = [f"start-up ≈ {format_duration(estimate.startup_seconds)} (building the net, loading the images)",
+             f"{epochs} epoch{'s' if epochs != 1 else ''} of ≈ {format_duration(estimate.epoch_seconds)} "
+             f"({settings.train_size:,} training and {settings.validation_size:,} validation images)"]
+    if estimate.finish_seconds >= 0.5:
+        parts.append(f"≈ {format_duration(estimate.finish_seconds)} for the test images")
+    return parts
+
+
+STARTING_STEPS = {
+    "queued": "Starting: handing the run to a training process",
+    "starting": "Starting: building the model and loading data",
+    "first batch": "Starting: Keras prepares its training step and runs the first batch",
+}
+PHASES = {"training": "training", "validating": "measuring validation accuracy",
+          "testing": "measuring accuracy on the test images",
+          "normalizing": "re-estimating BatchNormalization's statistics"}
+
+
+def progress_line(snapshot: dict, epochs: int) -> str:
+    """The progress bar's text: the start-up step while the run starts, then epoch, batch and phase."""
+    phase = snapshot.get("phase") or "starting"
+    if phase in STARTING_STEPS:
+        return f"{STARTING_STEPS[phase]}…"
+    epoch, batch, batches = snapshot.get("epoch") or 1, snapshot.get("batch") or 0, snapshot.get("batches") or 1
+    return f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · {PHASES.get(phase, phase)}"
+
+
+def time_left(snapshot: dict, estimate=None) -> tuple[float | None, bool]:
+    """(seconds left, whether that is the estimate made before the run): from the batches' own speed once
+    two have finished, before that from the estimate less the time already spent."""
+    remaining = snapshot.get("remaining")
+    finish = estimate.finish_seconds if estimate is not None else 0.0
+    if remaining is not None and snapshot.get("phase") in ("training", "validating"):
+        return remaining + finish, False
+    if estimate is not None and (snapshot.get("phase") or "starting") in STARTING_STEPS:
+        return max(0.0, estimate.run_seconds - (snapshot.get("elapsed") or 0.0)), True
+    return None, False
+
+
 def describe_settings(settings: dict) -> str:
     """One line: '12 epochs · batch 128 · Adam 0.001 · 55,000 images · validated on 5,000 held out · seed 1'."""
     optimizer = OPTIMIZERS.get(settings.get("optimizer"))
@@ -117,7 +159,7 @@ def metric_chart(metric: str, epochs: int):
     base = alt.Chart().encode(x=x, y=y, color=color, tooltip=tooltip)
     batches = base.transform_filter(alt.datum.series == SERIES[0]).mark_line(strokeWidth=1.5)
     epochs_ = base.transform_filter(alt.datum.series != SERIES[0]).mark_line(point=True, strokeWidth=2)
-    return alt.layer(batches, epochs_).properties(height=300)
+    return alt.layer(batches, epochs_).properties(height=240)
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,22 +7,17 @@ import streamlit as st
 from mnist_lab import architecture_sources, architectures, data, training
 from mnist_lab.errors import LabError
 from mnist_lab.training import plans
+from mnist_lab import presentation
 from mnist_lab.presentation import chart_spec, describe_settings, format_duration, result_notes
 from mnist_lab.runs import ACTIVE_STATUSES as ACTIVE
 from mnist_lab.teaching import markdown_text
-from mnist_lab.runs import RunNotFound, RunStore, default_runs_dir
+from mnist_lab.runs import RunNotFound
 
 STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
                  "completed": ("completed", "green"), "stopped": ("stopped", "orange"), "failed": ("failed", "red"),
                  "interrupted": ("interrupted", "orange"), "damaged": ("damaged", "red")}
 SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay",
                    "one-cycle": "One cycle: up, then cosine decay"}
-
-
-@st.cache_resource(show_spinner=False)
-def training_manager(runs_root: str) -> training.TrainingManager:
-    """One manager per process and run folder, shared by every session: it owns the queue and the workers."""
-    return training.TrainingManager(RunStore(runs_root))
 
 
 @st.cache_data(show_spinner="Preparing the augmentation preview…")
@@ -46,7 +41,7 @@ st.markdown("Pick a net and how to train it, then watch its loss fall and its ac
             "Runs are saved as they go: you can leave this page, refresh it, or stop a run at any time.")
 
 try:
-    manager = training_manager(str(default_runs_dir().resolve()))
+    manager = app.shared_manager()
     train_available, test_available = manager.data_sizes()
 except LabError as error:
     st.error(str(error))
@@ -74,8 +69,14 @@ def images_to_train_on() -> int:
     return train_available - (holdout if st.session_state.get("train_validation") == "holdout" else 0)
 
 
+def chosen_preset() -> str | None:
+    """The preset being trained (None for a saved or edited net): a plan may differ for it."""
+    source, _, name = st.session_state["train_architecture"].partition(":")
+    return name if source == "preset" else None
+
+
 def set_plan(plan: plans.Plan):
-    for setting, value in plan.values(images_to_train_on()).items():
+    for setting, value in plan.values(images_to_train_on(), chosen_preset()).items():
         st.session_state[f"train_{setting}"] = value
 
 
@@ -115,9 +116,8 @@ with setup:
     for column, plan in zip(st.columns(len(plans.PLANS)), plans.PLANS.values()):
         column.button(plan.label, on_click=set_plan, args=(plan,), help=plan.description, width="stretch",
                       icon=":material/bolt:" if plan.key == "quick" else ":material/menu_book:", key=f"plan_{plan.key}")
-    st.caption(" · ".join(f"{plan.label}: {plan.values(images_to_train_on())['train_size']:,} images, {plan.epochs} "
-                          f"epoch{'s' if plan.epochs != 1 else ''}, batch {plan.batch_size}"
-                          for plan in plans.PLANS.values()))
+    st.caption(" · ".join(plans.describe(plan, images_to_train_on(), chosen_preset()) for plan in plans.PLANS.values())
+               + "".join(f" · {note}" for plan in plans.PLANS.values() if (note := plan.note(chosen_preset()))))
 
     left, right = st.columns(2)
     with left:
@@ -184,6 +184,9 @@ except LabError as error:
 
 with watch_column:
     st.subheader("3. Train it and watch")
+    # The run being watched while it trains goes first, so that its chart is in view after Train is pressed
+    # (on a 1280x720 screen too); a finished one goes below the button.
+    active_slot = st.container()
     estimating = problem is None and manager.speed.calibration() is None and manager.speed.error is None
 
     @st.fragment(run_every=1.0 if estimating else None)
@@ -191,7 +194,7 @@ with watch_column:
         if problem is not None:
             st.error(problem)
             return
-        estimate = manager.estimate(report.multiply_adds, settings)
+        estimate = manager.estimate(report, settings)
         if estimate is None:
             if manager.speed.error:
                 st.caption(manager.speed.error)
@@ -201,23 +204,22 @@ with watch_column:
                 st.caption(":material/speed: Measuring this machine's speed (a few seconds, once)…")
             return
         calibration = manager.speed.calibration()
-        st.metric("Per epoch on this machine", f"≈ {format_duration(estimate.epoch_seconds)}",
-                  help=f"{report.multiply_adds:,} multiply-adds per image x {settings.train_size:,} images, at the "
-                       f"speed measured on {calibration.device} ({calibration.measured[:10]}), plus "
-                       f"{settings.validation_size:,} validation images.")
-        st.markdown(f"**{settings.epochs} epoch{'s' if settings.epochs != 1 else ''}: "
-                    f"≈ {format_duration(estimate.total_seconds)}** on {calibration.device}, "
-                    "plus a few seconds to start.")
+        st.markdown(f":material/timer: **≈ {format_duration(estimate.run_seconds)}** from Train to the test score "
+                    f"on {calibration.device}",
+                    help=f"Measured on this machine ({calibration.measured[:10]}) with three small nets, then worked "
+                         f"out for this one from its {report.multiply_adds:,} multiply-adds per image and the values "
+                         "its layers write, for the images and batch size chosen.")
+        st.caption(" · ".join(presentation.estimate_parts(estimate, settings)))
         if estimate.epoch_seconds > 60:
-            quick_settings = training.TrainSettings(epochs=1, batch_size=settings.batch_size,
-                                                    train_size=min(10_000, settings.train_size),
+            quick = plans.PLANS["quick"]
+            quick_settings = training.TrainSettings(**quick.values(images_to_train_on(), chosen_preset()),
                                                     validation=settings.validation).resolve(train_available,
                                                                                             test_available)
-            quick_estimate = training.estimate_epoch(calibration, report.multiply_adds, quick_settings)
+            quick_estimate = training.estimate_epoch(calibration, report, quick_settings)
             cheapest = min(architectures.PRESETS,
                            key=lambda preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds)
             st.caption(f"That is long for a lesson. The quick demo ({quick_settings.train_size:,} images, 1 epoch) "
-                       f"takes ≈ {format_duration(quick_estimate.total_seconds)}, and a net with fewer "
+                       f"takes ≈ {format_duration(quick_estimate.run_seconds)}, and a net with fewer "
                        f"multiply-adds per image, such as {cheapest}, is far faster.")
         if estimating:
             st.rerun()
@@ -236,6 +238,7 @@ with watch_column:
             st.toast(f"{'Started' if manager.queue_position(run_id) is None else 'Queued'} {markdown_text(run_name)}")
     st.caption(f"This server trains {counts['max_concurrent']} run{'s' if counts['max_concurrent'] != 1 else ''} "
                f"at a time; others wait in a queue (at most {counts['max_queued']}).")
+    idle_slot = st.container()
 
 
 # --- watching runs ----------------------------------------------------------------------------------
@@ -255,30 +258,45 @@ def watch(run_id: str):
     st.query_params["run"] = run_id
 
 
+def starting(meta: dict, snapshot: dict) -> bool:
+    """Handed to a training process, which has not yet said so in the run's record."""
+    return (meta["status"] == "queued" and snapshot.get("status") == "running"
+            and manager.queue_position(meta["id"]) is None)
+
+
+def run_estimate(meta: dict):
+    """The estimate for this run's net and settings (None until this machine's speed is known)."""
+    calibration = manager.speed.calibration()
+    layers = (meta.get("architecture") or {}).get("layers")
+    if calibration is None or not layers:
+        return None
+    try:
+        return training.estimate_epoch(calibration, architectures.analyze(layers),
+                                       training.TrainSettings.from_dict(meta["settings"]))
+    except (LabError, ValueError, TypeError, KeyError):
+        return None
+
+
 def progress_panel(meta: dict, snapshot: dict):
     status = meta["status"]
-    if status == "queued":
+    if status == "queued" and not starting(meta, snapshot):
         position = manager.queue_position(meta["id"])
         st.info(f"Waiting in the queue{f': number {position}' if position else ''}. It starts by itself when a "
                 "training slot frees up; you can leave this page meanwhile.", icon=":material/hourglass_top:")
         return
-    if status != "running":
+    if status not in ACTIVE:
         return
     epoch, epochs = snapshot.get("epoch") or 1, snapshot.get("epochs") or meta["settings"]["epochs"]
     batch, batches = snapshot.get("batch") or 0, snapshot.get("batches") or 1
-    phase = {"starting": "starting (building the net, preparing the images)", "training": "training",
-             "validating": "measuring validation accuracy", "testing": "measuring accuracy on the test images",
-             "normalizing": "re-estimating BatchNormalization's statistics"}
     done = min(1.0, ((epoch - 1) + batch / batches) / epochs)
-    st.progress(done, text=f"Epoch {epoch} of {epochs} · batch {batch:,} of {batches:,} · "
-                           f"{phase.get(snapshot.get('phase'), snapshot.get('phase') or 'starting')}")
-    elapsed, remaining, speed = st.columns(3)
-    elapsed.metric("Elapsed", format_duration(snapshot.get("elapsed"), compact=True))
-    remaining.metric("Time left", format_duration(snapshot.get("remaining"), compact=True),
-                     help="From the speed of the batches so far; the first batches are slower.")
+    st.progress(done, text=presentation.progress_line(snapshot if status == "running" else
+                                                      dict(snapshot, phase="queued"), epochs))
+    left, estimated = presentation.time_left(snapshot, run_estimate(meta))
     images_per_second = snapshot.get("images_per_second")
-    speed.metric("Images / second", f"{images_per_second:,.0f}" if images_per_second else "–")
-    st.markdown(f":material/memory: Training on **{meta.get('device') or 'this machine (starting…)'}**")
+    st.caption(f"Elapsed **{format_duration(snapshot.get('elapsed'), compact=True)}** · Time left "
+               f"**{'≈ ' if estimated else ''}{format_duration(left, compact=True)}**"
+               f"{' (estimated before the start)' if estimated else ''} · "
+               f"**{f'{images_per_second:,.0f}' if images_per_second else '–'}** images / second")
 
 
 def result_panel(meta: dict, history: list[dict]):
@@ -339,24 +357,25 @@ def watched_run(run_id: str):
         return
     snapshot = manager.live(run_id)
     history = store.history(run_id)
-    label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
+    label, color = (("starting", "blue") if starting(meta, snapshot)
+                    else STATUS_BADGES.get(meta["status"], (meta["status"], "gray")))
     title, stop = st.columns([5, 2], vertical_alignment="center")
     with title:
-        st.markdown(f"#### Watching: {markdown_text(meta['name'])} :{color}-badge[{label}]")
+        st.markdown(f"**Watching: {markdown_text(meta['name'])}** :{color}-badge[{label}]")
     if meta["status"] in ACTIVE:
         if stop.button("Stop", icon=":material/stop:", key=f"stop_{run_id}", width="stretch",
                        help="Stops before the next batch. Finished epochs and their model are kept."):
             manager.stop(run_id)
             st.toast("Stopping before the next batch…")
     architecture_ = meta.get("architecture") or {}
-    st.caption(f"{markdown_text(architecture_.get('label') or architecture_.get('name'))} · "
-               f"{meta.get('parameters') or 0:,} "
-               f"parameters · {describe_settings(meta.get('settings') or {})}"
-               + (f" · {meta['device']}" if meta.get("device") else ""))
     progress_panel(meta, snapshot)
     result_panel(meta, history)
     if not charts(meta, snapshot, history) and meta["status"] in ACTIVE:
         st.caption("The charts appear with the first batches.")
+    st.caption(f"{markdown_text(architecture_.get('label') or architecture_.get('name'))} · "
+               f"{meta.get('parameters') or 0:,} "
+               f"parameters · {describe_settings(meta.get('settings') or {})}"
+               + (f" · {meta['device']}" if meta.get("device") else ""))
     next_steps(meta)
 
 
@@ -412,7 +431,7 @@ def runs_panel():
         st.rerun()
 
 
-with watch_column:
+with active_slot if watching_active else idle_slot:
     watched_panel()
 st.divider()
 runs_panel()

@@ -7,13 +7,15 @@ import os
 import re
 import signal
 import urllib.request
+from pathlib import Path
 
 import pytest
-from conftest import app_test, open_app_page, open_page, wait_idle
+from conftest import ARTIFACTS, app_test, open_app_page, open_page, wait_idle
 
 from mnist_lab import architecture_sources, architectures, training
 from mnist_lab.runs import RunStore
 
+SHOTS = Path("/tmp/shots")
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 
 
@@ -209,7 +211,7 @@ def batches_so_far(page) -> int:
 def test_a_run_trains_live_in_the_browser(synthetic_server, page):
     open_page(page, synthetic_server)  # the home page first: the app registers its pages
     open_page(page, synthetic_server, "train")
-    page.get_by_text("Per epoch on this machine").wait_for(timeout=120_000)
+    page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
     page.get_by_role("option", name=re.compile("seed-5layer")).click()
     wait_idle(page)
@@ -277,3 +279,37 @@ def test_augmentation_shows_a_preview_of_augmented_digits(monkeypatch, synthetic
     at.toggle(key="train_augment").set_value(True).run()
     assert not at.exception
     assert sum(isinstance(node, Image) for node in at.main) == images_before + 1
+
+
+@pytest.mark.browser
+def test_at_1280x720_the_live_chart_is_in_view_after_pressing_train(synthetic_server, browser):
+    """A laptop screen: after pressing Train the learner sees the run start and its chart grow without
+    scrolling."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, synthetic_server)  # the home page first: the app registers its pages
+        open_page(page, synthetic_server, "train")
+        page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
+        page.get_by_role("button", name="Quick demo").click()
+        wait_idle(page)
+        epochs = page.get_by_role("spinbutton", name="Epochs")
+        epochs.fill("200")  # long enough to look at while it trains; stopped below
+        epochs.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"Epoch \d+ of 200 · batch")).wait_for(timeout=120_000)
+        chart = page.get_by_test_id("stVegaLiteChart").first
+        chart.wait_for(timeout=120_000)
+        page.get_by_role("button", name="Stop").wait_for()  # still training
+        box = chart.bounding_box()
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 720, box
+        assert page.evaluate("() => window.scrollY") == 0
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "train_1280.png"))
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_text(re.compile(r"Stopped by request")).wait_for(timeout=120_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "test_train_page_at_1280x720.png"))
+        context.close()

@@ -72,6 +72,7 @@ class LiveState:
         self._smoothing_steps = 0
         self._curve: list[list] = []
         self._started: float | None = None
+        self._first_batch_done: float | None = None  # when the first batch finished: start-up ends there
         self._epoch_started: float | None = None
         self._epoch_first_batch: tuple[float, int] | None = None
         self._last_batch_time: float | None = None
@@ -96,8 +97,13 @@ class LiveState:
 
     def set_phase(self, phase: str):
         with self._changed:
-            self._phase = phase
+            self._phase = self._first_batch_pending(phase)
             self._bump()
+
+    def _first_batch_pending(self, phase: str) -> str:
+        """Training before any batch has finished is still starting: Keras prepares its training step
+        (traces it into a graph) and runs the first batch, which takes seconds for a large net."""
+        return "first batch" if phase == "training" and self._batches_done == 0 else phase
 
     def request_stop(self, shutting_down: bool = False):
         """Ask for a stop before the next batch; `shutting_down`: the server is going away (interrupted)."""
@@ -120,7 +126,7 @@ class LiveState:
 
     def begin_epoch(self, epoch: int):
         with self._changed:
-            self._epoch, self._batch, self._phase = epoch, 0, "training"
+            self._epoch, self._batch, self._phase = epoch, 0, self._first_batch_pending("training")
             self._pending.clear()
             self._previous_means = (0.0, 0.0)
             self._epoch_started = time.monotonic()
@@ -156,6 +162,10 @@ class LiveState:
             smoothed.append(self._smoothed[index] / correction if value is not None else None)
         self._batch = batch + 1
         self._batches_done += 1
+        if self._phase == "first batch":
+            self._phase = "training"
+        if self._first_batch_done is None:
+            self._first_batch_done = when
         if self._epoch_first_batch is None:
             self._epoch_first_batch = (when, self._batch)
         elif self._batch > self._epoch_first_batch[1]:
@@ -240,6 +250,8 @@ class LiveState:
                 "images_per_second": (self.settings.batch_size / self._seconds_per_batch
                                       if self._seconds_per_batch else None),
                 "elapsed": round(elapsed, 2),
+                "startup_seconds": (round(self._first_batch_done - self._started, 2)
+                                    if self._first_batch_done is not None and self._started is not None else None),
                 "remaining": None if remaining is None else round(max(0.0, remaining), 1),
                 "loss": latest[1],
                 "accuracy": latest[2],

@@ -1,10 +1,19 @@
-"""Speed estimates: this machine's training speed, measured once on two reference nets, and the epoch time a
-net's multiply-adds predict from it."""
+"""Speed estimates: this machine's training speed, measured once on three reference nets, and the time a run
+of a net takes from it: start-up (reading the images, building the net, Keras preparing its first batch),
+each epoch (training batches, then validation) and the end (test images, BatchNormalization's
+re-estimation).
+
+A batch costs a fixed overhead, plus per image a price per multiply-add (convolutions and dense layers)
+and a price per value a layer outputs (every layer writes its output to memory, and for BatchNormalization,
+Dropout and pooling that is most of the work: the notebook's 7-layer net spends more time there than its
+multiply-adds say).
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import weakref
@@ -15,24 +24,55 @@ import numpy as np
 
 from mnist_lab import architectures
 from mnist_lab.runs import now_iso, read_json, write_json
-from mnist_lab.training.fitting import KERAS_SETUP_LOCK, build_for_training, device_details
+from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT, KERAS_SETUP_LOCK,
+                                        build_for_training, device_details)
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
 
 CALIBRATION_FILE = ".speed-calibration.json"
-CALIBRATION_BATCH = 128
-# Two reference nets: one almost free (the per-batch overhead), one dominated by multiply-adds.
+CALIBRATION_VERSION = 2  # calibrations of another version are measured again
+CALIBRATION_BATCH = 32  # the quick demo's batch size
+TEST_IMAGES = 10_000
+# Three reference nets: one almost free (the per-batch overhead), one dominated by multiply-adds, one by the
+# values its layers write (BatchNormalization, Dropout and pooling on a wide image).
 _LIGHT_NET = [{"type": "Conv2D", "filters": 8, "kernel_size": [3, 3]}, {"type": "MaxPooling2D"}, {"type": "Flatten"}]
 _HEAVY_NET = [{"type": "Conv2D", "filters": 32, "kernel_size": [5, 5], "padding": "same"},
               {"type": "Conv2D", "filters": 64, "kernel_size": [5, 5], "padding": "same"},
               {"type": "MaxPooling2D", "pool_size": [4, 4]}, {"type": "Flatten"}]
+_WIDE_NET = [{"type": "Conv2D", "filters": 64, "kernel_size": [1, 1]}, {"type": "BatchNormalization", "axis": 1},
+             {"type": "Dropout", "rate": 0.25}, {"type": "MaxPooling2D", "pool_size": [1, 1]},
+             {"type": "BatchNormalization", "axis": 1}, {"type": "Dropout", "rate": 0.25},
+             {"type": "MaxPooling2D", "pool_size": [4, 4]}, {"type": "Flatten"}]
+_REFERENCE_NETS = ((_LIGHT_NET, 12), (_HEAVY_NET, 3), (_WIDE_NET, 4))  # (layers, timed batches)
+
+
+@dataclass(frozen=True)
+class NetWork:
+    """What one image costs a net: multiply-adds, values written by its layers, and its number of layers."""
+
+    multiply_adds: int
+    values: int = 0
+    layers: int = 0
+    batch_normalization: bool = False
+
+    @classmethod
+    def of(cls, net) -> "NetWork":
+        """From an ArchitectureReport (or a layer list); a bare number is a count of multiply-adds."""
+        if isinstance(net, NetWork):
+            return net
+        if isinstance(net, (int, float)):
+            return cls(int(net))
+        report = net if isinstance(net, architectures.ArchitectureReport) else architectures.analyze(net)
+        return cls(report.multiply_adds, sum(math.prod(layer.output_shape) for layer in report.layers),
+                   len(report.layers), any(layer.type == "BatchNormalization" for layer in report.layers))
 
 
 @dataclass(frozen=True)
 class SpeedCalibration:
-    """This machine's training speed: time per batch = fixed cost + multiply-adds x images x rate."""
+    """This machine's training speed: time per batch = fixed cost + images x (multiply-adds x rate + values
+    x rate); a run starts in `startup_seconds` + `startup_seconds_per_layer` x layers."""
 
     batch_seconds: float
     seconds_per_multiply_add: float
@@ -40,53 +80,111 @@ class SpeedCalibration:
     evaluation_seconds_per_multiply_add: float
     device: str
     measured: str
+    seconds_per_value: float = 0.0
+    evaluation_seconds_per_value: float = 0.0
+    startup_seconds: float = 0.0
+    startup_seconds_per_layer: float = 0.0
+    version: int = 0
 
-    def epoch_seconds(self, multiply_adds: int, settings: TrainSettings) -> tuple[float, float]:
-        """(training, validation) seconds of one epoch of a net with this many multiply-adds per image."""
-        size = settings.batch_size
-        training = (math.ceil(settings.train_size / size) * self.batch_seconds
-                    + settings.train_size * multiply_adds * self.seconds_per_multiply_add)
-        validation = (math.ceil(settings.validation_size / size) * self.evaluation_batch_seconds
-                      + settings.validation_size * multiply_adds * self.evaluation_seconds_per_multiply_add)
-        return training, validation
+    def batch_seconds_of(self, work: NetWork, images: int, evaluation: bool = False) -> float:
+        if evaluation:
+            return (self.evaluation_batch_seconds + images * (work.multiply_adds * self.evaluation_seconds_per_multiply_add
+                                                              + work.values * self.evaluation_seconds_per_value))
+        return self.batch_seconds + images * (work.multiply_adds * self.seconds_per_multiply_add
+                                              + work.values * self.seconds_per_value)
+
+    def _pass_seconds(self, work: NetWork, images: int, batch_size: int, evaluation: bool) -> float:
+        full, rest = divmod(images, batch_size)
+        return (full * self.batch_seconds_of(work, batch_size, evaluation)
+                + (self.batch_seconds_of(work, rest, evaluation) if rest else 0.0))
+
+    def epoch_seconds(self, net, settings: TrainSettings) -> tuple[float, float]:
+        """(training, validation) seconds of one epoch of a net (a report, or its multiply-adds per image)."""
+        work = NetWork.of(net)
+        return (self._pass_seconds(work, settings.train_size, settings.batch_size, False),
+                self._pass_seconds(work, settings.validation_size, settings.batch_size, True))
+
+    def startup(self, net) -> float:
+        """From pressing Train to the end of the first batch, less that batch: reading the images, building
+        the net, and Keras tracing its training and evaluation steps (more layers, more to trace)."""
+        return self.startup_seconds + NetWork.of(net).layers * self.startup_seconds_per_layer
+
+    def finish(self, net, settings: TrainSettings) -> float:
+        """After the last epoch: the test images, and for a short run of a net with BatchNormalization its
+        statistics measured again and the test images once more."""
+        work = NetWork.of(net)
+        test = 0.0 if settings.validation == "test" else self._pass_seconds(work, TEST_IMAGES, settings.batch_size, True)
+        batches = settings.epochs * settings.steps_per_epoch()
+        if work.batch_normalization and 0.99 ** batches >= BATCH_NORMALIZATION_LAG_LIMIT:
+            test = 2 * test + self._pass_seconds(work, BATCH_NORMALIZATION_IMAGES, 256, True)
+        return test
 
 
 def _time_batches(layers, batches, seed=0):
-    """Seconds per training batch and per evaluation batch of one net, after a warm-up."""
+    """Seconds per training batch and per evaluation batch of one net after a warm-up, and the seconds the
+    warm-up (building, tracing and a first batch of each) took beyond those batches."""
     settings = TrainSettings(batch_size=CALIBRATION_BATCH, train_size=CALIBRATION_BATCH * batches,
                              validation_size=CALIBRATION_BATCH, seed=seed).resolve(10**6)
-    model, _ = build_for_training(layers, settings, "calibration")
     rng = np.random.default_rng(seed)
     images = rng.random((CALIBRATION_BATCH * batches, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, len(images)).astype("int32")
-    model.fit(images[:2 * CALIBRATION_BATCH], labels[:2 * CALIBRATION_BATCH], batch_size=CALIBRATION_BATCH,
-              epochs=1, verbose=0)
-    model.evaluate(images[:CALIBRATION_BATCH], labels[:CALIBRATION_BATCH], batch_size=CALIBRATION_BATCH, verbose=0)
+    first = images[:CALIBRATION_BATCH], labels[:CALIBRATION_BATCH]
+    start = time.perf_counter()
+    model, _ = build_for_training(layers, settings, "calibration")
+    model.fit(*first, batch_size=CALIBRATION_BATCH, epochs=1, verbose=0, validation_data=first)
+    warm_up = time.perf_counter() - start
     start = time.perf_counter()
     model.fit(images, labels, batch_size=CALIBRATION_BATCH, epochs=1, verbose=0)
     training = (time.perf_counter() - start) / batches
     start = time.perf_counter()
     model.evaluate(images, labels, batch_size=CALIBRATION_BATCH, verbose=0)
     evaluation = (time.perf_counter() - start) / batches
-    return training, evaluation
+    return training, evaluation, max(0.0, warm_up - training - evaluation)
 
 
-def calibrate(light_batches: int = 20, heavy_batches: int = 4) -> SpeedCalibration:
-    """Time a few batches of two reference nets and fit `seconds = fixed + rate x multiply-adds`."""
-    light = architectures.analyze(_LIGHT_NET).multiply_adds * CALIBRATION_BATCH
-    heavy = architectures.analyze(_HEAVY_NET).multiply_adds * CALIBRATION_BATCH
+def _solve(works: list[NetWork], seconds: list[float]) -> tuple[float, float, float]:
+    """(fixed, per multiply-add, per value) from per-batch seconds of the reference nets: no rate below 0."""
+    rows = np.array([[1.0, work.multiply_adds * CALIBRATION_BATCH, work.values * CALIBRATION_BATCH]
+                     for work in works])
+    scale = rows.max(axis=0)
+    solution, *_ = np.linalg.lstsq(rows / scale, np.array(seconds), rcond=None)
+    fixed, per_multiply_add, per_value = (solution / scale).tolist()
+    per_multiply_add, per_value = max(per_multiply_add, 1e-15), max(per_value, 0.0)
+    fixed = max(0.0, min(seconds[0] - CALIBRATION_BATCH * (works[0].multiply_adds * per_multiply_add
+                                                            + works[0].values * per_value), fixed))
+    return fixed, per_multiply_add, per_value
+
+
+def _data_seconds() -> float:
+    """Reading the images and making the model inputs, as a worker does when a run starts (0 without data)."""
+    from mnist_lab import data
+    from mnist_lab.training.fitting import prepare_arrays
+
+    try:
+        start = time.perf_counter()
+        path = os.environ.get(data.DATA_VARIABLE)
+        mnist = data.load_npz(path) if path else data.load_mnist()  # a worker process reads the file afresh
+        prepare_arrays(mnist, TrainSettings(train_size=10_000).resolve(len(mnist.x_train), len(mnist.x_test)))
+        return time.perf_counter() - start
+    except Exception:  # no data here: the page says so elsewhere
+        return 0.0
+
+
+def calibrate() -> SpeedCalibration:
+    """Time a few batches of three reference nets and fit the costs of a batch, and a start-up cost."""
+    works = [NetWork.of(layers) for layers, _ in _REFERENCE_NETS]
     with KERAS_SETUP_LOCK:
-        light_train, light_eval = _time_batches(_LIGHT_NET, light_batches)
-        heavy_train, heavy_eval = _time_batches(_HEAVY_NET, heavy_batches)
-
-    def fit_line(light_seconds, heavy_seconds):
-        rate = max(1e-15, (heavy_seconds - light_seconds) / (heavy - light))
-        return max(0.0, light_seconds - rate * light), rate
-
-    batch_seconds, rate = fit_line(light_train, heavy_train)
-    evaluation_batch_seconds, evaluation_rate = fit_line(light_eval, heavy_eval)
+        timings = [_time_batches(layers, batches) for layers, batches in _REFERENCE_NETS]
+    batch_seconds, rate, value_rate = _solve(works, [timing[0] for timing in timings])
+    evaluation_batch_seconds, evaluation_rate, evaluation_value_rate = _solve(works, [timing[1] for timing in timings])
+    # Tracing grows with the layers: a line through the lightest and the deepest reference net.
+    (light, light_setup), (wide, wide_setup) = ((works[0].layers, timings[0][2]), (works[2].layers, timings[2][2]))
+    per_layer = max(0.0, (wide_setup - light_setup) / (wide - light))
+    startup = max(0.0, light_setup - per_layer * light) + _data_seconds()
     return SpeedCalibration(batch_seconds, rate, evaluation_batch_seconds, evaluation_rate,
-                            device=device_details()["device"], measured=now_iso())
+                            device=device_details()["device"], measured=now_iso(), seconds_per_value=value_rate,
+                            evaluation_seconds_per_value=evaluation_value_rate, startup_seconds=startup,
+                            startup_seconds_per_layer=per_layer, version=CALIBRATION_VERSION)
 
 
 def _calibration_key() -> str:
@@ -151,6 +249,8 @@ class SpeedEstimator:
                     calibration = SpeedCalibration(**cached[key])
                 except TypeError:  # written by another version: measure again
                     calibration = None
+                if calibration is not None and calibration.version != CALIBRATION_VERSION:
+                    calibration = None
             if calibration is None:
                 calibration = calibrate()
             if cached.get(key) != asdict(calibration):
@@ -167,6 +267,8 @@ class EpochEstimate:
     training_seconds: float
     validation_seconds: float
     epochs: int
+    startup_seconds: float = 0.0
+    finish_seconds: float = 0.0
 
     @property
     def epoch_seconds(self) -> float:
@@ -174,11 +276,17 @@ class EpochEstimate:
 
     @property
     def total_seconds(self) -> float:
+        """Every epoch, without the start and the end."""
         return self.epoch_seconds * self.epochs
 
+    @property
+    def run_seconds(self) -> float:
+        """From pressing Train to the test accuracy: start-up, every epoch, the end."""
+        return self.startup_seconds + self.total_seconds + self.finish_seconds
 
-def estimate_epoch(calibration: SpeedCalibration, multiply_adds: int, settings: TrainSettings) -> EpochEstimate:
-    training, validation = calibration.epoch_seconds(multiply_adds, settings)
-    return EpochEstimate(training, validation, settings.epochs)
 
-
+def estimate_epoch(calibration: SpeedCalibration, net, settings: TrainSettings) -> EpochEstimate:
+    """The estimate for a net (its ArchitectureReport, or only its multiply-adds per image) and settings."""
+    training, validation = calibration.epoch_seconds(net, settings)
+    return EpochEstimate(training, validation, settings.epochs, calibration.startup(net),
+                         calibration.finish(net, settings))
