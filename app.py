@@ -48,10 +48,24 @@ def shared_manager():
     return training_manager(str(default_runs_dir().resolve()))
 
 
+def secrets_teacher_key():
+    """The key in Streamlit's secrets (.streamlit/secrets.toml: teacher_key = "..."), if there is one."""
+    try:
+        return st.secrets.get("teacher_key")
+    except Exception:  # no secrets file at all is the usual case
+        return None
+
+
+def teacher_key() -> str | None:
+    return learners.configured_teacher_key(secrets_teacher_key())
+
+
 def actor() -> learners.Actor:
-    """Who this session acts as when it stops, deletes or reorders runs."""
+    """Who this session acts as when it stops, deletes or reorders runs. On a server without a teacher
+    key (a learner's own laptop) runs of no learner are everybody's."""
     state = st.session_state
-    return learners.Actor(state.get("learner_id"), teacher=bool(state.get("teacher_unlocked")))
+    return learners.Actor(state.get("learner_id"), teacher=bool(state.get("teacher_unlocked")),
+                          unowned=teacher_key() is None)
 
 
 def owner() -> tuple[str, str]:
@@ -72,6 +86,7 @@ def identify_learner():
         cookie = st.context.cookies.get(learners.COOKIE)
         state["learner_key"] = cookie if learners.is_key(cookie) else learners.new_key()
         state["learner_cookie_saved"] = state["learner_key"] == cookie
+    state.setdefault("learner_cookie_saved", True)  # a key given another way (a test) needs no cookie
     state["learner_id"] = learners.learner_id(state["learner_key"])
     state["learner_name"] = learner_book(str(default_runs_dir())).name(state["learner_id"])
 

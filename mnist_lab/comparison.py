@@ -24,7 +24,7 @@ MNIST_TRAIN_IMAGES = 60000
 # The notebook's closing table was "Architecture / Accuracy-%": the accuracy comes first (on a phone it is
 # the one column in view), then what tells the rows apart, then the settings.
 TABLE_COLUMNS = (
-    "test accuracy %", "name", "best val. accuracy %", "architecture", "started", "status", "source", "epochs",
+    "test accuracy %", "name", "learner", "best val. accuracy %", "architecture", "started", "status", "source", "epochs",
     "s / 1,000 images", "s / epoch", "parameters", "training images", "batch size", "optimizer", "augmentation",
     "device", "notes",
 )
@@ -68,6 +68,7 @@ class Entry:
     created: str = ""
     has_model: bool = False
     explanation: str = ""  # why a short run scores below what it learnt (short_run_explanation)
+    owner: str = ""  # the learner's name, for a run trained on the app
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -194,6 +195,7 @@ def run_entry(meta: dict, history: list[dict], has_model: bool) -> Entry:
         test_accuracy=float(test_accuracy) if _is_number(test_accuracy) else None,
         notes=_run_notes(meta, epochs, has_model),
         created=str(meta.get("created") or ""),
+        owner=str(meta.get("owner_name") or ""),
         has_model=has_model,
         explanation=short_run_explanation(meta) or "",
     )
@@ -267,6 +269,7 @@ def runs_table(entries: list[Entry]) -> pd.DataFrame:
     """One row per entry, indexed by key, with the columns of TABLE_COLUMNS (accuracies in percent)."""
     rows = [{
         "name": entry.label,
+        "learner": entry.owner or MISSING,
         "source": entry.kind,
         "architecture": entry.architecture,
         "parameters": entry.parameters,
@@ -339,16 +342,22 @@ def curves(entries: list[Entry]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "key", "epoch", "metric", "split", "value", "segment"])
 
 
-def default_overlay(entries: list[Entry], preferred=(), newest: int = 2) -> list[str]:
-    """Keys to overlay when the learner has not chosen: the preferred runs that exist, else the newest
-    runs that finished an epoch, plus the notebook results with the same architectures (else the
-    notebook's 3-layer net); with no runs, the three notebook results."""
+def default_overlay(entries: list[Entry], preferred=(), count: int = 2, pinned=()) -> list[str]:
+    """Keys to overlay when the learner has not chosen: the preferred runs that exist, else the teacher's
+    pinned runs, else the most accurate runs that finished an epoch (the newest of equals), plus the
+    notebook results with the same architectures (else the notebook's 3-layer net); with no runs, the
+    three notebook results."""
     runs = [entry for entry in entries if entry.kind == RUN]
     notebook = {entry.architecture: entry.key for entry in entries if entry.kind == NOTEBOOK}
     known = {entry.key for entry in entries}
     chosen = [key for key in preferred if key in known]
     if not chosen:
-        chosen = [entry.key for entry in runs if entry.history][:newest]
+        chosen = [key for key in pinned if key in known]
+    if not chosen:
+        finished = [entry for entry in runs if entry.history]
+        ranked = sorted(finished, key=lambda entry: (entry.test_accuracy is not None, entry.test_accuracy or 0.0),
+                        reverse=True)  # a stable sort: equals stay newest first
+        chosen = [entry.key for entry in ranked][:count]
     if not chosen and not runs:
         return list(notebook.values())
     architectures = {entry.architecture for entry in entries if entry.key in chosen}

@@ -86,10 +86,12 @@ def clean_name(text) -> str:
 @dataclass(frozen=True)
 class Actor:
     """Who asks for a stop or a delete: a learner (by public id), the teacher, or the server's operator
-    (the command line), who may act on every run like the teacher."""
+    (the command line), who may act on every run like the teacher. `unowned`: may also act on runs of no
+    learner (trained from the command line, or before runs had owners), as on a laptop without a teacher."""
 
     learner_id: str | None
     teacher: bool = False
+    unowned: bool = False
 
     @classmethod
     def operator(cls) -> "Actor":
@@ -99,7 +101,7 @@ class Actor:
         return self.learner_id is not None and record.get("owner") == self.learner_id
 
     def may_change(self, record: dict) -> bool:
-        return self.teacher or self.owns(record)
+        return self.teacher or self.owns(record) or (self.unowned and not record.get("owner"))
 
     def check_may_change(self, record: dict, doing: str, what: str = "run") -> None:
         """NotYours unless this actor may `doing` (stop, delete) the record."""

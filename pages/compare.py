@@ -8,7 +8,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import comparison, data, evaluation, keras_code
+from mnist_lab import classroom, comparison, data, evaluation, keras_code
 from mnist_lab.reference import ReferenceResultsError
 from mnist_lab.errors import LabError
 from mnist_lab.runs import ACTIVE, ModelUnavailable, RunNotFound, RunStatus, RunStore
@@ -109,7 +109,7 @@ if "compare_overlay" in st.session_state:
     st.session_state.compare_overlay = [key for key in st.session_state.compare_overlay if key in by_key]
 else:
     st.session_state.compare_overlay = comparison.default_overlay(
-        entries, st.session_state.get("selected_run_ids", []))
+        entries, st.session_state.get("selected_run_ids", []), pinned=classroom.Room(store).pinned())
 overlay = st.multiselect("Runs to overlay", keys, format_func=label, key="compare_overlay",
                          placeholder="Choose runs or notebook results")
 st.session_state.selected_run_ids = [key for key in overlay if by_key[key].kind == comparison.RUN]
@@ -313,12 +313,16 @@ def show_export_and_delete(run_id: str):
             st.code(script, language="python", height=400)
 
     st.divider()
+    if not app.actor().may_change(meta):
+        owner = meta.get("owner_name") or "whoever trained it"
+        st.caption(f"Only {comparison.plain(owner)} or the teacher can delete this run.")
+        return
     confirmed = st.checkbox(f"Yes, delete {comparison.quoted(label(run_id))}, its history and its model for good",
                             key="compare_delete_confirm")
     if st.button("Delete run", type="primary", disabled=not confirmed, icon=":material/delete:",
                  key="compare_delete"):
         try:
-            store.delete(run_id)
+            app.shared_manager().delete(run_id, by=app.actor())
         except (ValueError, LabError) as error:
             st.error(comparison.plain(error))
         else:

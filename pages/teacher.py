@@ -14,18 +14,9 @@ from mnist_lab.presentation import format_duration
 from mnist_lab.runs import ACTIVE, USABLE
 
 
-def secrets_teacher_key():
-    """The key in Streamlit's secrets (.streamlit/secrets.toml: teacher_key = "..."), if there is one."""
-    try:
-        return st.secrets.get("teacher_key")
-    except Exception:  # no secrets file at all is the usual case
-        return None
-
-
 def unlock():
     state = st.session_state
-    state["teacher_unlocked"] = learners.is_teacher_key(state.get("teacher_key_typed"),
-                                                        learners.configured_teacher_key(secrets_teacher_key()))
+    state["teacher_unlocked"] = learners.is_teacher_key(state.get("teacher_key_typed"), app.teacher_key())
     state["teacher_key_wrong"] = not state["teacher_unlocked"]
     state["teacher_key_typed"] = ""
 
@@ -37,7 +28,7 @@ def lock():
 st.title("Teacher")
 st.session_state.setdefault("teacher_unlocked", False)
 
-if learners.configured_teacher_key(secrets_teacher_key()) is None:
+if app.teacher_key() is None:
     st.info("This server has no teacher key, so the teacher view is off. The README's section *For teachers* "
             "says how to set one before the lesson.", icon=":material/lock:")
     st.stop()

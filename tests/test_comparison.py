@@ -296,3 +296,14 @@ def test_export_name_is_safe_for_a_file():
     assert comparison.export_name({"id": "20260101-abc", "name": "my run/../x"}) == "my-run----x-20260101-abc"
     assert comparison.export_name({"id": "20260101-abc", "name": ""}) == "20260101-abc"
     assert np.all([c.isalnum() or c in "-_" for c in comparison.export_name({"id": "i", "name": "a b:c"})])
+
+
+def test_default_overlay_opens_with_the_pins_else_the_most_accurate_runs(store):
+    weak = stored_run(store, "weak", epochs([0.5], [0.4]), test_accuracy=0.378, owner_name="Ada")
+    strong = stored_run(store, "strong", epochs([0.5], [0.4]), test_accuracy=0.991, owner_name="Ben")
+    stored_run(store, "newest, unscored", epochs([0.5], [0.4]))
+    entries = comparison.entries_from_store(store)
+    assert comparison.default_overlay(entries, count=2)[:2] == [strong["id"], weak["id"]]
+    assert comparison.default_overlay(entries, pinned=[weak["id"], "gone"])[:1] == [weak["id"]]
+    table = comparison.runs_table(entries)
+    assert table.loc[weak["id"], "learner"] == "Ada" and table.loc["notebook:seed-3layer", "learner"] == "–"

@@ -213,7 +213,7 @@ def test_a_run_whose_architecture_cannot_be_written_says_so(store):
 
 
 def test_a_run_still_training_cannot_be_deleted(store):
-    live = stored_run(store, "live", ONE_EPOCH, status="running")  # its pid is this (living) process
+    live = stored_run(store, "live", ONE_EPOCH, status="running", pid=os.getppid())  # trained by a living process
     at = open_compare(compare_tab="Export or delete")
     at.checkbox(key="compare_delete_confirm").check()
     at.run()
@@ -410,3 +410,19 @@ def test_names_with_markup_show_as_text_in_the_browser(store, app_server, browse
         page.screenshot(path=str(ARTIFACTS / "compare-names-as-text.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_only_the_runs_learner_can_delete_it(store, monkeypatch):
+    from mnist_lab import learners
+
+    monkeypatch.setenv("MNIST_LAB_TEACHER_KEY", "a key")  # a class server: runs of nobody are the teacher's
+    key = "k" * 24
+    theirs = stored_run(store, "ben's run", ONE_EPOCH, owner="b" * 16, owner_name="Ben")
+    at = open_compare(compare_tab="Export or delete", learner_key=key)
+    assert not [box for box in at.checkbox if box.key == "compare_delete_confirm"]
+    assert any("Only Ben or the teacher can delete this run." in caption.value for caption in at.caption)
+    store.update(theirs["id"], owner=learners.learner_id(key))
+    at.run()
+    at.checkbox(key="compare_delete_confirm").check().run()
+    at.button(key="compare_delete").click().run()
+    assert not at.exception and store.list() == []
