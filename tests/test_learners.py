@@ -85,3 +85,10 @@ def test_the_teacher_key_must_be_set_and_match(monkeypatch):
     assert learners.configured_teacher_key("from secrets") == "from secrets"
     monkeypatch.setenv(learners.TEACHER_KEY_VARIABLE, "from the environment")
     assert learners.configured_teacher_key("from secrets") == "from the environment"
+
+
+def test_runs_of_nobody_are_everybodys_only_where_there_is_no_teacher():
+    nobodys, adas = {"owner": None}, {"owner": "abc"}
+    laptop = learners.Actor("xyz", unowned=True)
+    assert laptop.may_change(nobodys) and not laptop.may_change(adas)
+    assert not learners.Actor("xyz").may_change(nobodys)
