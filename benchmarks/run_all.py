@@ -87,6 +87,8 @@ def run(quick: bool = False) -> dict:
             "quick_cnn": _quick_cnn(quick, folder, env),
             "fast_cnn": _run_part(fast_args, folder, "fast_cnn", env),
             "process_executor": _run_part(executor_args + ["--executor", "process"], folder, "process", env),
+            "estimates": _run_part([str(HERE / "training_overhead.py"), "--estimates"]  # Train page's estimate / quick demos
+                                   + (["--quick", "--presets", "quick-cnn"] if quick else []), folder, "estimates", env),
             "ray_executor": (_run_part(executor_args + ["--executor", "ray"], folder, "ray", env)
                              if importlib.util.find_spec("ray") else {"error": ["Ray is not installed"]}),
         }

@@ -14,6 +14,10 @@ in this process's CPU time (the work done, which other programs on a shared mach
 
     python benchmarks/training_overhead.py [--quick] [--train-size N] [--repeats R] [--json out.json]
 
+With --estimates it measures instead what the Train page promises: each preset's quick demo trained as the
+app trains it (a worker process, timed from pressing Train to the test score), against the page's estimate
+from a fresh calibration of this machine; the ratio estimate / measured should stay within 0.7 .. 1.3.
+
 Without MNIST_LAB_DATA (and without Keras' download) random images stand in for MNIST: speed does
 not depend on what the pixels show.
 """
@@ -135,6 +139,59 @@ def measure(presets, train_size, validation_size, repeats, batch_size, estimate)
             "calibration": None if calibration is None else calibration.__dict__}
 
 
+def estimates_against_runs(presets, quick: bool) -> dict:
+    """Each preset's quick demo trained as the app trains it (a worker process, from pressing Train), against
+    the Train page's estimate made from this machine's calibration: start-up, the epoch, the whole run.
+    Measured: the run's recorded seconds (run.json's epoch_seconds, live.json's startup_seconds, and the
+    time from submit to its end)."""
+    from datetime import datetime
+
+    mnist, source = load_images(10_000, 5_000)
+    calibration = training.calibrate()
+    manager = training.TrainingManager(RunStore(tempfile.mkdtemp(prefix="mnist-lab-estimates-")), executor="process")
+    results = {}
+    try:
+        for preset in presets:
+            plan = training.plans.PLANS["quick"]
+            values = {**training.plans.recipe("preset", preset), **plan.values(len(mnist.x_train), preset)}
+            if quick:
+                values.update(train_size=512, validation_size=128)
+            architecture = architecture_sources.preset_architecture(preset)
+            architecture, report, settings, _ = manager.prepare(architecture, values)
+            estimate = training.estimate_epoch(calibration, report, settings)
+            if hasattr(manager.executor, "wait_until_warm"):  # as on a server that has been up a while
+                manager.executor.wait_until_warm()
+            submitted = time.perf_counter()
+            run_id = manager.submit(architecture, settings, name=f"estimate {preset}")
+            manager.wait(run_id)
+            run_seconds = time.perf_counter() - submitted
+            meta = manager.store.get(run_id)
+            if meta["status"] != "completed":
+                raise RuntimeError(f"{preset}: the run did not complete: {meta['status']} {meta['message']}")
+            live = manager.store.live(run_id)
+            startup = live.get("startup_seconds")
+            epoch = meta["epoch_seconds"][0]
+            started = datetime.fromisoformat(meta["started"]).timestamp()
+            finished = datetime.fromisoformat(meta["finished"]).timestamp()
+            results[preset] = {
+                "settings": settings.as_dict(),
+                "estimated": {"startup": estimate.startup_seconds, "epoch": estimate.epoch_seconds,
+                              "finish": estimate.finish_seconds, "run": estimate.run_seconds},
+                "measured": {"startup": startup, "epoch": epoch, "run": run_seconds,
+                             "started_to_finished": finished - started},
+                "ratio_epoch": estimate.epoch_seconds / epoch,
+                "ratio_run": estimate.run_seconds / run_seconds,
+            }
+            print(f"  {preset:12s} estimate {estimate.run_seconds:7.1f} s  measured {run_seconds:7.1f} s  "
+                  f"ratio {estimate.run_seconds / run_seconds:5.2f}  (epoch {estimate.epoch_seconds:6.1f} / "
+                  f"{epoch:6.1f} s, start-up {estimate.startup_seconds:5.1f} / {startup or 0:5.1f} s)",
+                  file=sys.stderr, flush=True)
+    finally:
+        manager.shut_down()
+    return {"data": source, "calibration": calibration.__dict__, "results": results,
+            "target": "estimate / measured within 0.7 .. 1.3"}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small check for CI: 1,024 images, 3 repeats")
@@ -145,7 +202,20 @@ def main(argv=None) -> int:
                         choices=list(architectures.PRESETS))
     parser.add_argument("--no-estimate", action="store_true", help="skip comparing the epoch-time estimate")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--estimates", action="store_true",
+                        help="instead: each preset's quick demo as the app trains it, against the Train page's estimate")
     arguments = parser.parse_args(argv)
+    if arguments.estimates:
+        system.configure_gpu_memory()
+        report = estimates_against_runs(arguments.presets, arguments.quick)
+        print(f"\n{'preset':12s} {'estimate s':>11s} {'measured s':>11s} {'run ratio':>10s} {'epoch ratio':>12s}")
+        for preset, result in report["results"].items():
+            print(f"{preset:12s} {result['estimated']['run']:11.1f} {result['measured']['run']:11.1f} "
+                  f"{result['ratio_run']:10.2f} {result['ratio_epoch']:12.2f}")
+        report.update(device=system.device_info().description, load_average=os.getloadavg())
+        if arguments.json:
+            arguments.json.write_text(json.dumps(report, indent=1))
+        return 0
     train_size = arguments.train_size or (1024 if arguments.quick else 10_000)
     repeats = arguments.repeats or 3
     validation_size = max(128, train_size // 5)
