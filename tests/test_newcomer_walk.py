@@ -1,0 +1,85 @@
+"""A learner's first hour, in a browser: Home → Architecture → Train (the quick demo on a small data size) →
+Compare → Draw, following only the links and buttons the pages offer, and checking at each step that the page
+shows what the learner needs next."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import open_page, wait_idle
+from playwright.sync_api import expect
+
+SEVEN = [(75, 55), (205, 55), (115, 238)]  # one stroke, in canvas pixels
+TRAINING = 300_000  # ms: a quick demo of 1,000 images on a loaded 2-core machine, start-up and test images included
+
+
+def draw_seven(page):
+    """Wait until the new canvas has loaded (it paints its background black), then draw a 7 with the mouse."""
+    lower = page.locator("canvas.lower-canvas").last.element_handle()
+    page.wait_for_function("canvas => { const pixel = canvas.getContext('2d').getImageData(2, 2, 1, 1).data;"
+                           " return pixel[3] === 255 && pixel[0] === 0; }", arg=lower)
+    canvas = page.locator("canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + SEVEN[0][0], box["y"] + SEVEN[0][1])
+    page.mouse.down()
+    for x, y in SEVEN[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+    page.mouse.up()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_newcomer_walks_from_home_to_drawing_a_digit_with_their_own_run(real_mnist, app_server, page):
+    # Home: what the lab is, and the path through it.
+    open_page(page, app_server)
+    for step in ("1. Architecture", "2. Train", "3. Compare", "4. Draw"):
+        expect(page.get_by_role("link", name=step)).to_be_visible()
+    page.get_by_role("link", name="1. Architecture").click()
+    wait_idle(page)
+
+    # Architecture: the notebook's 3-layer net is open, with its size.
+    page.get_by_text("30,706", exact=False).first.wait_for()
+    page.get_by_role("link", name="Train", exact=True).first.click()  # the sidebar: the next step
+    wait_idle(page)
+
+    # Train: the net that was open, the plans, the estimate, and where the queue is.
+    page.get_by_role("heading", name="3. Train it and watch").wait_for()
+    page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"others wait in a queue"))).to_be_visible()
+    page.get_by_role("button", name="Quick demo").click()
+    wait_idle(page)
+    expect(page.get_by_text(re.compile(r"Quick demo: 10,000 images, 1 epoch, batch 32"))).to_be_visible()
+    sizes = page.get_by_test_id("stSlider").filter(has_text="Training images").get_by_role("slider")
+    sizes.focus()
+    sizes.press("Home")  # the smallest size, so that the walk stays short
+    wait_idle(page)
+    expect(page.get_by_test_id("stSlider").filter(has_text="Training images")).to_contain_text("1,000")
+    page.get_by_text("from Train to the test score").wait_for()  # re-estimated for 1,000 images
+    page.get_by_role("button", name="Train", exact=True).click()
+    watching = page.get_by_text(re.compile(r"^Watching: "))
+    watching.wait_for(timeout=60_000)
+    run_name = watching.inner_text().removeprefix("Watching: ").split("\n")[0].strip()
+    assert run_name.startswith("seed-3layer · 1 epoch")
+    page.get_by_text("Done:").wait_for(timeout=TRAINING)
+    expect(page.get_by_text(re.compile(r"% of the 10,000 test images right"))).to_be_visible()
+
+    # Compare: the new run is in the table, next to the notebook's results.
+    page.get_by_role("button", name="Compare it with other runs and the notebook").click()
+    wait_idle(page)
+    page.get_by_role("heading", name="All runs").wait_for()
+    overlay = page.locator("[data-testid='stMultiSelect']").filter(has_text="Runs to overlay")
+    expect(overlay.get_by_text(run_name, exact=True)).to_be_visible()
+    page.get_by_text("What the numbers say").wait_for()
+    wait_idle(page, TRAINING)  # the new run is tested on the test images in this script run
+
+    # Draw: the new run reads a drawn digit.
+    page.get_by_role("link", name="Draw", exact=True).first.click()
+    wait_idle(page)
+    page.get_by_text("Draw a digit: there is no ink yet.").wait_for()
+    draw_seven(page)
+    guess = page.locator("[data-testid='draw-guess']")
+    expect(guess).to_have_count(1, timeout=60_000)
+    expect(guess.first).to_contain_text(re.compile(r"\d"))
+    expect(page.get_by_text(run_name, exact=False).first).to_be_visible()
