@@ -28,6 +28,7 @@ TABLE_COLUMNS = (
     "s / 1,000 images", "s / epoch", "parameters", "training images", "batch size", "optimizer", "augmentation",
     "device", "notes",
 )
+CLASS_SET_COLUMN = "class handwriting %"
 MISSING = "–"  # how the table and the sentences write a value that is not known
 # Validation loss this far above its lowest value (10 %), for at least two epochs, counts as overfitting.
 OVERFIT_RISE = 0.10
@@ -265,8 +266,9 @@ def started_text(created: str) -> str:
     return created[:19].replace("T", " ") if created else MISSING
 
 
-def runs_table(entries: list[Entry]) -> pd.DataFrame:
-    """One row per entry, indexed by key, with the columns of TABLE_COLUMNS (accuracies in percent)."""
+def runs_table(entries: list[Entry], class_set: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per entry, indexed by key, with the columns of TABLE_COLUMNS (accuracies in percent), and
+    with `class_set` (run id: accuracy on the class's handwriting) a CLASS_SET_COLUMN after the test's."""
     rows = [{
         "name": entry.label,
         "learner": entry.owner or MISSING,
@@ -292,6 +294,9 @@ def runs_table(entries: list[Entry]) -> pd.DataFrame:
         table[column] = table[column].astype("Int64")
     for column in ("s / 1,000 images", "s / epoch", "best val. accuracy %", "test accuracy %"):
         table[column] = table[column].astype("Float64")
+    if class_set is not None:
+        scores = [_percent(class_set.get(entry.key)) for entry in entries]
+        table.insert(1, CLASS_SET_COLUMN, pd.array(scores, dtype="Float64"))
     return table
 
 

@@ -17,9 +17,10 @@ import pandas as pd
 
 from mnist_lab.data import to_model_input
 from mnist_lab.gallery import digit_grid
-from mnist_lab.runs import RunStore, write_atomic
+from mnist_lab.runs import ModelUnavailable, RunStore, write_atomic
 
 CACHE_FILE = "evaluation.npz"
+CLASS_SET_CACHE_FILE = "class-set-evaluation.npz"  # the class's handwriting: kept apart from the test set's
 CLASSES = 10
 PREDICT_BATCH = 1000
 
@@ -75,14 +76,15 @@ def _model_stamp(store: RunStore, run_id: str) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-def cache_path(store: RunStore, run_id: str):
-    return store.path(run_id) / CACHE_FILE
+def cache_path(store: RunStore, run_id: str, cache_file: str = CACHE_FILE):
+    return store.path(run_id) / cache_file
 
 
-def cached_evaluation(store: RunStore, run_id: str, images: np.ndarray, labels: np.ndarray) -> Evaluation | None:
+def cached_evaluation(store: RunStore, run_id: str, images: np.ndarray, labels: np.ndarray,
+                      cache_file: str = CACHE_FILE) -> Evaluation | None:
     """The stored evaluation if it was made from the current model file on these images, else None."""
     stamp = _model_stamp(store, run_id)
-    path = cache_path(store, run_id)
+    path = cache_path(store, run_id, cache_file)
     if stamp is None or not path.is_file():
         return None
     try:
@@ -98,12 +100,13 @@ def cached_evaluation(store: RunStore, run_id: str, images: np.ndarray, labels: 
 
 
 def evaluate_run(store: RunStore, run_id: str, images: np.ndarray, labels: np.ndarray,
-                 batch_size: int = PREDICT_BATCH) -> Evaluation:
+                 batch_size: int = PREDICT_BATCH, cache_file: str = CACHE_FILE) -> Evaluation:
     """A run's predictions on these images, from the cache when it is current, else from its model.
+    `cache_file` keeps evaluations on different image sets apart (one file each).
 
     Raises runs.ModelUnavailable (readable message) when the run has no loadable model.
     """
-    cached = cached_evaluation(store, run_id, images, labels)
+    cached = cached_evaluation(store, run_id, images, labels, cache_file)
     if cached is not None:
         return cached
     stamp = _model_stamp(store, run_id)
@@ -113,8 +116,25 @@ def evaluate_run(store: RunStore, run_id: str, images: np.ndarray, labels: np.nd
         buffer = io.BytesIO()
         np.savez(buffer, probabilities=probabilities, model_mtime_ns=np.int64(stamp[0]),
                  model_size=np.int64(stamp[1]), fingerprint=np.array(data_fingerprint(images, labels)))
-        write_atomic(cache_path(store, run_id), buffer.getvalue())
+        write_atomic(cache_path(store, run_id, cache_file), buffer.getvalue())
     return Evaluation(probabilities, np.asarray(labels).astype(np.int64))
+
+
+def class_set_scores(store: RunStore, run_ids, images: np.ndarray, labels: np.ndarray,
+                     compute: bool = False) -> dict[str, float]:
+    """Accuracy on the class's handwriting of each run that has a current score (all of them, scoring
+    the rest, with `compute`); runs without a loadable model are left out."""
+    scores = {}
+    for run_id in run_ids:
+        result = cached_evaluation(store, run_id, images, labels, CLASS_SET_CACHE_FILE)
+        if result is None and compute:
+            try:
+                result = evaluate_run(store, run_id, images, labels, cache_file=CLASS_SET_CACHE_FILE)
+            except ModelUnavailable:
+                result = None
+        if result is not None:
+            scores[run_id] = result.accuracy
+    return scores
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int = CLASSES) -> np.ndarray:

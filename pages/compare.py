@@ -11,14 +11,15 @@ import streamlit as st
 from mnist_lab import classroom, comparison, data, evaluation, keras_code
 from mnist_lab.reference import ReferenceResultsError
 from mnist_lab.errors import LabError
+from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import ACTIVE, ModelUnavailable, RunNotFound, RunStatus, RunStore
 
 GALLERY_SIZE = 40
 ANY = "any"
 # How the table writes its numbers; a missing one is a dash, never "None".
-NUMBER_FORMATS = {"test accuracy %": "{:.2f}", "best val. accuracy %": "{:.2f}", "s / 1,000 images": "{:.2f}",
-                  "s / epoch": "{:.1f}", "parameters": "{:,}", "training images": "{:,}", "epochs": "{:d}",
-                  "batch size": "{:d}"}
+NUMBER_FORMATS = {"test accuracy %": "{:.2f}", comparison.CLASS_SET_COLUMN: "{:.1f}",
+                  "best val. accuracy %": "{:.2f}", "s / 1,000 images": "{:.2f}", "s / epoch": "{:.1f}",
+                  "parameters": "{:,}", "training images": "{:,}", "epochs": "{:d}", "batch size": "{:d}"}
 
 st.title("Compare")
 st.markdown("The notebook ended on a table, *Architecture / Accuracy-%*. Here it is live: every run you "
@@ -58,7 +59,22 @@ if not runs:
                     "it has finished an epoch. Meanwhile, here are the notebook's three published results.")
         st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
 
-table = comparison.runs_table(entries)
+class_images, class_labels, class_ids = HandwritingSet.class_set().load()
+class_set = None
+if len(class_ids):
+    with_models = [entry.key for entry in evaluable]
+    class_set = evaluation.class_set_scores(store, with_models, class_images, class_labels)
+    unscored = [key for key in with_models if key not in class_set]
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.markdown(f"**A leaderboard on real handwriting:** the column *{comparison.CLASS_SET_COLUMN}* scores each "
+                  f"run on the class set, {len(class_ids)} digits drawn by this class (MNIST's test digits were "
+                  "written on forms, with pens: the gap between the two columns is how far that is from a mouse "
+                  "or a finger).")
+    if unscored and right.button(f"Score {len(unscored)} more run{'s' if len(unscored) != 1 else ''}",
+                                 icon=":material/scoreboard:", key="compare_score_class_set"):
+        with st.spinner("Scoring the runs on the class's handwriting…"):
+            class_set = evaluation.class_set_scores(store, with_models, class_images, class_labels, compute=True)
+table = comparison.runs_table(entries, class_set)
 if runs:
     filters = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
     chosen_architectures = filters[0].multiselect(
@@ -79,7 +95,9 @@ def shade_notebook_rows(row: pd.Series):
 
 
 st.dataframe(
-    shown.style.apply(shade_notebook_rows, axis=1).format(NUMBER_FORMATS, na_rep=comparison.MISSING),
+    shown.style.apply(shade_notebook_rows, axis=1).format(
+        {column: text for column, text in NUMBER_FORMATS.items() if column in shown.columns},
+        na_rep=comparison.MISSING),
     hide_index=True,
     height=min(38 + 35 * max(len(shown), 1), 460),
     column_config={
@@ -87,6 +105,8 @@ st.dataframe(
             "test accuracy %", width=112, pinned=True,
             help="On the 10,000 MNIST test images, after the last epoch"),
         "name": st.column_config.TextColumn("name", width="medium"),
+        comparison.CLASS_SET_COLUMN: st.column_config.NumberColumn(
+            comparison.CLASS_SET_COLUMN, help="On the class set: the digits this class drew, pooled by the teacher"),
         "started": st.column_config.TextColumn("started", help="When the run was created (UTC)"),
         "s / 1,000 images": st.column_config.NumberColumn(
             "s / 1,000 images", help="Median seconds per epoch for each 1,000 training images: epochs of "

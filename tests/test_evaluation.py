@@ -256,3 +256,17 @@ def test_per_digit_chart_says_where_its_axis_starts():
     assert spec["layer"][1]["encoding"]["text"]["field"] == "accuracy"  # each bar shows its value
     poor = good.assign(accuracy=[30.0] + [99.0] * 9)
     assert evaluation.per_digit_chart(poor).to_dict()["layer"][0]["encoding"]["x"]["title"] == "accuracy %"
+
+
+def test_class_set_scores_are_kept_apart_from_the_test_sets_and_computed_only_when_asked(store, synthetic,
+                                                                                       small_model):
+    run_id = save_model_run(store, small_model)
+    no_model = stored_run(store, "no model", status="stopped")["id"]
+    evaluation.evaluate_run(store, run_id, synthetic.x_test, synthetic.y_test)
+    images, labels = synthetic.x_test[:30], synthetic.y_test[:30]
+    assert evaluation.class_set_scores(store, [run_id, no_model], images, labels) == {}
+    scores = evaluation.class_set_scores(store, [run_id, no_model], images, labels, compute=True)
+    expected = np.mean(small_model.predict(to_model_input(images), verbose=0).argmax(axis=1) == labels)
+    assert list(scores) == [run_id] and scores[run_id] == pytest.approx(expected)
+    assert evaluation.class_set_scores(store, [run_id], images, labels) == scores  # now from its cache
+    assert evaluation.cached_evaluation(store, run_id, synthetic.x_test, synthetic.y_test) is not None

@@ -426,3 +426,24 @@ def test_only_the_runs_learner_can_delete_it(store, monkeypatch):
     at.checkbox(key="compare_delete_confirm").check().run()
     at.button(key="compare_delete").click().run()
     assert not at.exception and store.list() == []
+
+
+def test_the_class_set_column_scores_runs_on_the_class_handwriting(store, synthetic):
+    from mnist_lab import comparison
+    from mnist_lab.handwriting import HandwritingSet
+
+    run_id = trained_run(store, synthetic, "synthetic run", epochs=1)
+    at = open_compare()
+    assert comparison.CLASS_SET_COLUMN not in table_of(at).columns  # no class set yet
+    for image, label in zip(synthetic.x_test[:12], synthetic.y_test[:12]):
+        HandwritingSet(owner="a" * 16).add(image, int(label))
+    assert HandwritingSet().pool_class_set() == 12
+    at.run()
+    assert table_of(at)[comparison.CLASS_SET_COLUMN].isna().all()  # not scored until asked
+    at.button(key="compare_score_class_set").click().run()
+    assert not at.exception
+    images, labels, _ = HandwritingSet.class_set().load()
+    expected = evaluation.evaluate_run(store, run_id, images, labels, cache_file="elsewhere.npz").accuracy
+    shown = table_of(at).set_index("name")[comparison.CLASS_SET_COLUMN]
+    assert shown["synthetic run"] == pytest.approx(100 * expected)
+    assert "leaderboard on real handwriting" in texts(at)
