@@ -88,7 +88,7 @@ def test_only_the_owner_or_the_teacher_can_stop_or_delete_a_run(manager):
 def test_a_class_of_a_hundred_can_wait_and_each_learner_knows_when_they_start(manager, monkeypatch):
     class Estimate:
         def __init__(self, epochs):
-            self.total_seconds = 10.0 * epochs
+            self.run_seconds = 10.0 * epochs
 
     monkeypatch.setattr(manager.speed, "calibration", lambda: object())
     monkeypatch.setattr(manager_module, "estimate_epoch", lambda calibration, adds, settings: Estimate(settings.epochs))
@@ -109,7 +109,7 @@ def test_two_slots_share_the_queue_in_the_expected_starts(synthetic_npz, isolate
                                        executor=HeldExecutor(remaining=5.0))
 
     class Estimate:
-        total_seconds = 10.0
+        run_seconds = 10.0
 
     monkeypatch.setattr(manager.speed, "calibration", lambda: object())
     monkeypatch.setattr(manager_module, "estimate_epoch", lambda *arguments: Estimate())

@@ -47,7 +47,7 @@ class _Job:
     architecture: dict
     settings: TrainSettings
     queued: ProgressBoard
-    multiply_adds: int = 0
+    net: object = 0  # its architecture report, for the estimates
     handle: RunHandle | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -189,7 +189,7 @@ class TrainingManager:
             run_id = meta["id"]
             queued = ProgressBoard({"run_id": run_id, "status": "queued", "phase": "queued",
                                     "epochs": settings.epochs, "curve": []})
-            job = _Job(run_id, architecture, settings, queued, report.multiply_adds or 0)
+            job = _Job(run_id, architecture, settings, queued, report)
             self._jobs[run_id] = job
             if len(self._running) < self.max_concurrent:
                 self._start(job)
@@ -311,7 +311,7 @@ class TrainingManager:
             return None
 
         def duration(job: _Job) -> float:
-            return estimate_epoch(calibration, job.multiply_adds, job.settings).total_seconds
+            return estimate_epoch(calibration, job.net, job.settings).run_seconds
 
         free_at = []
         for job in running:
@@ -385,8 +385,9 @@ class TrainingManager:
             self._list_cache = (time.monotonic(), runs)
         return [dict(meta) for meta in runs]
 
-    def estimate(self, multiply_adds: int, settings: TrainSettings) -> EpochEstimate | None:
-        """Seconds per epoch on this machine; None until the speed is known (measuring starts here)."""
+    def estimate(self, net, settings: TrainSettings) -> EpochEstimate | None:
+        """How long a net (its architecture report, or its multiply-adds per image) takes here; None until
+        the speed is known (measuring starts here)."""
         self.speed.start(allowed=not self.is_training())
         calibration = self.speed.calibration()
-        return None if calibration is None else estimate_epoch(calibration, multiply_adds, settings)
+        return None if calibration is None else estimate_epoch(calibration, net, settings)
