@@ -229,7 +229,7 @@ with watch_column:
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=problem is not None,
                  width="stretch"):
         try:
-            run_id = manager.submit(architecture, settings, name)
+            run_id = manager.submit(architecture, settings, name, owner=app.owner())
         except LabError as error:
             st.error(str(error))
         else:
@@ -245,12 +245,15 @@ with watch_column:
 
 runs = manager.runs(max_age=0)
 ids = [meta["id"] for meta in runs]
+me = app.actor()
+mine = [meta for meta in runs if me.owns(meta)]
 watched = st.query_params.get("run") or st.session_state.get("train_watched_run")
-if watched not in ids:
-    active = [meta["id"] for meta in runs if meta["status"] in ACTIVE]
-    watched = active[0] if active else (ids[0] if ids else None)
+if watched not in ids:  # by default your own latest run: the one training, else the newest
+    active = [meta["id"] for meta in mine if meta["status"] in ACTIVE]
+    watched = active[0] if active else (mine[0]["id"] if mine else None)
 st.session_state.train_watched_run = watched
 polling = any(meta["status"] in ACTIVE for meta in runs)
+st.session_state.train_seen_changes = manager.change_count()
 
 
 def watch(run_id: str):
@@ -281,8 +284,10 @@ def progress_panel(meta: dict, snapshot: dict):
     status = meta["status"]
     if status == "queued" and not starting(meta, snapshot):
         position = manager.queue_position(meta["id"])
-        st.info(f"Waiting in the queue{f': number {position}' if position else ''}. It starts by itself when a "
-                "training slot frees up; you can leave this page meanwhile.", icon=":material/hourglass_top:")
+        start = manager.expected_start(meta["id"])
+        when = f", expected to start in about {format_duration(start)}" if start is not None else ""
+        st.info(f"Waiting in the queue{f': number {position}' if position else ''}{when}. It starts by itself "
+                "when a training slot frees up; you can leave this page meanwhile.", icon=":material/hourglass_top:")
         return
     if status not in ACTIVE:
         return
@@ -362,11 +367,18 @@ def watched_run(run_id: str):
     title, stop = st.columns([5, 2], vertical_alignment="center")
     with title:
         st.markdown(f"**Watching: {markdown_text(meta['name'])}** :{color}-badge[{label}]")
-    if meta["status"] in ACTIVE:
+    if meta["status"] in ACTIVE and app.actor().may_change(meta):
         if stop.button("Stop", icon=":material/stop:", key=f"stop_{run_id}", width="stretch",
                        help="Stops before the next batch. Finished epochs and their model are kept."):
-            manager.stop(run_id)
-            st.toast("Stopping before the next batch…")
+            try:
+                manager.stop(run_id, by=app.actor())
+            except LabError as error:
+                st.error(str(error))
+            else:
+                st.toast("Stopping before the next batch…")
+    elif meta["status"] in ACTIVE:
+        stop.caption(f"{markdown_text(meta.get('owner_name') or 'Another learner')}'s run: only they or the "
+                     "teacher can stop it.")
     architecture_ = meta.get("architecture") or {}
     progress_panel(meta, snapshot)
     result_panel(meta, history)
@@ -379,18 +391,13 @@ def watched_run(run_id: str):
     next_steps(meta)
 
 
-def run_list(runs: list[dict], watched: str | None):
-    st.subheader("Recent runs")
-    if not runs:
-        st.caption("No runs yet: choose a net above and press Train.")
-        return
-    counts = manager.counts()
-    st.caption(f"On this server now: {counts['running']} training, {counts['queued']} waiting. Open any run to "
-               "watch it; the list is shared by everyone using this lab.")
+def run_rows(runs: list[dict], watched: str | None, show_owner: bool):
     for meta in runs[:8]:
         name, status, accuracy, action = st.columns([5, 4, 2, 2], vertical_alignment="center")
         settings_ = meta.get("settings") or {}
-        name.markdown(f"**{markdown_text(meta['name'])}**  \n:gray[{markdown_text((meta.get('architecture') or {}).get('name'))} · "
+        whose = f"{markdown_text(meta.get('owner_name') or 'command line')} · " if show_owner else ""
+        name.markdown(f"**{markdown_text(meta['name'])}**  \n:gray[{whose}"
+                      f"{markdown_text((meta.get('architecture') or {}).get('name'))} · "
                       f"{(meta.get('created') or '')[:16].replace('T', ' ')} UTC]")
         label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
         progress = f" · epoch {meta.get('epochs_done', 0)}/{settings_.get('epochs')}"
@@ -405,6 +412,24 @@ def run_list(runs: list[dict], watched: str | None):
             if action.button("Watch", key=f"watch_{meta['id']}", width="stretch", icon=":material/visibility:"):
                 watch(meta["id"])
                 st.rerun()  # the whole page: the watched run is drawn outside this fragment
+
+
+def run_list(runs: list[dict], watched: str | None):
+    counts = manager.counts()
+    yours = [meta for meta in runs if me.owns(meta)]
+    others = [meta for meta in runs if not me.owns(meta)]
+    st.subheader("Your runs")
+    if yours:
+        run_rows(yours, watched, show_owner=False)
+    else:
+        st.caption("None yet: choose a net above and press Train.")
+    st.subheader("The class's runs")
+    st.caption(f"On this server now: {counts['running']} training, {counts['queued']} waiting. Watch any run "
+               "and compare it on the Compare page; only its learner or the teacher can stop it.")
+    if others:
+        run_rows(others, watched, show_owner=True)
+    else:
+        st.caption("No one else has trained yet.")
 
 
 watching_active = any(meta["id"] == watched and meta["status"] in ACTIVE for meta in runs)
@@ -422,13 +447,13 @@ def watched_panel():
         st.rerun()  # it has finished: draw the whole page once more, without the timer
 
 
-@st.fragment(run_every=2.0 if polling else None)
+@st.fragment(run_every=2.0)
 def runs_panel():
-    """Every learner's runs: statuses and queue positions, re-read every 2 seconds while any is active."""
-    runs_now = manager.runs()
-    run_list(runs_now, st.session_state.get("train_watched_run"))
-    if polling and not any(meta["status"] in ACTIVE for meta in runs_now):
+    """Every learner's runs, re-drawn every 2 seconds from the manager's shared list; when a run was added
+    or ended (the change count moved) the whole page is drawn again, so the watched run is current too."""
+    if manager.change_count() != st.session_state.get("train_seen_changes"):
         st.rerun()
+    run_list(manager.runs(), st.session_state.get("train_watched_run"))
 
 
 with active_slot if watching_active else idle_slot:

@@ -59,7 +59,8 @@ def test_settings_start_at_the_notebooks_values(synthetic_data):
     assert at.number_input(key="train_seed").value == 1
     assert "100 training images are set aside for validation" in texts(at.caption)
     assert "30,706 parameters" in texts(at.caption)
-    assert "No runs yet" in texts(at.caption)
+    assert "None yet: choose a net above and press Train." in texts(at.caption)
+    assert "No one else has trained yet." in texts(at.caption)
 
 
 def test_quick_demo_optimizer_and_validation_choices(synthetic_data):
@@ -313,3 +314,35 @@ def test_at_1280x720_the_live_chart_is_in_view_after_pressing_train(synthetic_se
     finally:
         page.screenshot(path=str(ARTIFACTS / "test_train_page_at_1280x720.png"))
         context.close()
+
+
+def test_a_learner_watches_their_own_run_and_cannot_stop_anothers(synthetic_data, monkeypatch):
+    """Two sessions on one server: B is not shown A's run by default, has no Stop for it when watching it,
+    and the library refuses B's stop too."""
+    from mnist_lab import learners
+
+    import app
+
+    monkeypatch.setenv("MNIST_LAB_EXECUTOR", "thread")
+    first, second = train_page(), train_page()
+    first.number_input(key="train_epochs").set_value(40).run()
+    button(first, "Train").click().run()
+    assert not first.exception
+    run_id = first.session_state["train_watched_run"]
+    meta = app.shared_manager().store.get(run_id)
+    assert meta["owner"] == first.session_state["learner_id"]
+    assert meta["name"].startswith(first.session_state["learner_name"] + " · ")
+    second.run()
+    assert second.session_state["train_watched_run"] is None  # not someone else's run
+    assert any(meta["name"] in markdown.value for markdown in second.markdown)  # but listed with the class's
+    second.query_params["run"] = run_id
+    second.run()
+    assert not [b for b in second.button if b.label == "Stop"]
+    assert "only they or the teacher can stop it" in texts(second.caption)
+    with pytest.raises(learners.NotYours):
+        app.shared_manager().stop(run_id, by=learners.Actor(second.session_state["learner_id"]))
+    assert app.shared_manager().store.get(run_id)["status"] in ("queued", "running")
+    first.run()
+    button(first, "Stop").click().run()
+    assert app.shared_manager().wait(run_id, 120)
+    assert app.shared_manager().store.get(run_id)["status"] == "stopped"
