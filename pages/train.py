@@ -354,6 +354,14 @@ def charts(meta: dict, snapshot: dict, history: list[dict]) -> bool:
     return True
 
 
+def watched_title(meta: dict) -> str:
+    """"Your run: …" or "Ada's run: …", without the owner's name that a default run name begins with."""
+    owner = meta.get("owner_name") or ""
+    name = meta["name"].removeprefix(f"{owner} · ") if owner else meta["name"]
+    whose = "Your run" if me.owns(meta) else f"{owner}'s run" if owner else "Watching"
+    return f"{whose}: {markdown_text(name)}"
+
+
 def watched_run(run_id: str):
     try:
         meta = store.get(run_id)
@@ -366,7 +374,7 @@ def watched_run(run_id: str):
                     else STATUS_BADGES.get(meta["status"], (meta["status"], "gray")))
     title, stop = st.columns([5, 2], vertical_alignment="center")
     with title:
-        st.markdown(f"**Watching: {markdown_text(meta['name'])}** :{color}-badge[{label}]")
+        st.markdown(f"**{watched_title(meta)}** :{color}-badge[{label}]")
     if meta["status"] in ACTIVE and app.actor().may_change(meta):
         if stop.button("Stop", icon=":material/stop:", key=f"stop_{run_id}", width="stretch",
                        help="Stops before the next batch. Finished epochs and their model are kept."):

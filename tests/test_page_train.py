@@ -107,7 +107,7 @@ def test_training_the_architecture_being_edited_from_the_page(synthetic_data, is
     meta = RunStore(isolated_storage / "runs").get(run_id)
     assert meta["status"] == "completed" and meta["name"] == "my first run"
     assert meta["architecture"]["source"] == "edited" and meta["architecture"]["label"] == "tiny"
-    assert "Watching: my first run" in texts(at.markdown)
+    assert "Your run: my first run" in texts(at.markdown)
     done = texts(at.success)
     assert f"{100 * meta['test_accuracy']:.2f} %" in done and "of the 200 test images" in done
     assert "2 epoch(s)" in done
@@ -177,7 +177,7 @@ def test_failed_and_interrupted_runs_show_their_message(synthetic_data, isolated
     at.run()
     assert not at.exception
     assert "Out of memory while training" in texts(at.error)
-    assert "Watching: broken" in texts(at.markdown)
+    assert "Watching: broken" in texts(at.markdown)  # a run of no learner
 
 
 def test_missing_data_is_a_message_not_a_traceback(monkeypatch):
@@ -226,7 +226,7 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page):
         batch_slider.press("ArrowLeft")
     wait_idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Watching: seed-5layer · 2 epochs · 500 images").wait_for()
+    page.get_by_text("Your run: seed-5layer · 2 epochs · 500 images").wait_for()
     page.get_by_text("Time left").wait_for(timeout=120_000)
     page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=120_000)
     first = batches_so_far(page)
@@ -237,7 +237,7 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page):
     assert grown > first
     assert page.get_by_test_id("stVegaLiteChart").count() == 2
     page.reload()  # a refresh (a new session) finds the run still going, charts and all
-    page.get_by_text("Watching: seed-5layer · 2 epochs · 500 images").wait_for(timeout=60_000)
+    page.get_by_text("Your run: seed-5layer · 2 epochs · 500 images").wait_for(timeout=60_000)
     page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=60_000)
     assert batches_so_far(page) >= grown
     page.get_by_text("Done:").wait_for(timeout=300_000)
@@ -262,7 +262,7 @@ def test_killing_the_training_process_leaves_the_server_serving_and_the_run_fail
     os.kill(meta["pid"], signal.SIGKILL)
     with urllib.request.urlopen(f"{synthetic_server.url}/_stcore/health", timeout=10) as response:
         assert response.status == 200
-    page.get_by_text(re.compile(r"stopped unexpectedly: signal 9")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"stopped unexpectedly: signal 9")).first.wait_for(timeout=60_000)
     assert synthetic_server.process.poll() is None
     meta = RunStore(isolated_storage / "runs").get(meta["id"])
     assert meta["status"] == "failed" and meta["epochs_done"] >= 1
