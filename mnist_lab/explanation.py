@@ -1,10 +1,13 @@
-"""Why a model said what it said: the feature maps of its convolutions, and a saliency map.
+"""Why a model said what it said: the feature maps of its convolutions, a saliency map and Grad-CAM.
 
 Layers are called one by one (`layer(x, training=False)`), which works the same on every Keras
 backend and yields every intermediate output in one pass. The saliency map is the gradient of the
 top class's score (its logit, before the softmax, so that a confident guess still has a gradient)
 with respect to the input pixels: the pixels where a small change would move the score most.
-Gradients are the one thing Keras 3 has no backend-independent API for, hence `input_gradient`.
+Grad-CAM (Selvaraju et al., 2017) takes the same gradient at the last convolution layer's output
+instead: each of its maps is weighed by how much the score gains from it on average, and the weighed
+sum, where positive, says which regions of the image the guess rests on, at that layer's resolution.
+Gradients are the one thing Keras 3 has no backend-independent API for, hence `_gradient`.
 """
 
 from __future__ import annotations
@@ -40,14 +43,15 @@ def _label(layer) -> str:
     return f"{type(layer).__name__} {config.get('filters', '')} {kernel}".strip()
 
 
-def _logits(model, x):
-    """The last layer's output before its softmax, computed layer by layer with keras.ops."""
+def _logits(model, x, start: int = 0):
+    """The last layer's output before its softmax, computed layer by layer with keras.ops from the output of
+    layer `start` - 1 (from the input when 0)."""
     from keras import ops
 
     last = model.layers[-1]
     if not hasattr(last, "kernel") or getattr(last, "units", None) != 10:
         raise ExplanationError("Saliency maps need a model that ends in Dense(10, softmax), as every lab model does.")
-    for layer in model.layers[:-1]:
+    for layer in model.layers[start:-1]:
         x = layer(x, training=False)
     return ops.add(ops.matmul(x, last.kernel), last.bias)
 
@@ -80,11 +84,10 @@ def feature_grid(maps: np.ndarray, columns: int = 16, max_channels: int = MAX_CH
     return digit_grid(channels, columns=min(columns, len(channels)), scale=scale, padding=3)
 
 
-def input_gradient(model, images: np.ndarray, class_index: int) -> np.ndarray:
-    """d logit[class_index] / d input for each image of a batch (n, 28, 28), on any of Keras' backends."""
+def _gradient(function, x: np.ndarray) -> np.ndarray:
+    """d sum(function(x)) / dx, as a float32 array of x's shape, on any of Keras' backends."""
     import keras
 
-    x = model_input(images)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -92,22 +95,28 @@ def input_gradient(model, images: np.ndarray, class_index: int) -> np.ndarray:
         tensor = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
             tape.watch(tensor)
-            score = tf.reduce_sum(_logits(model, tensor)[:, class_index])
+            score = tf.reduce_sum(function(tensor))
         gradient = tape.gradient(score, tensor)
     elif backend == "jax":
         import jax
 
-        gradient = jax.grad(lambda value: _logits(model, value)[:, class_index].sum())(jax.numpy.asarray(x))
+        gradient = jax.grad(lambda value: function(value).sum())(jax.numpy.asarray(x))
     elif backend == "torch":
         import torch
 
         tensor = torch.tensor(x, requires_grad=True, device=keras.ops.convert_to_tensor(x).device)
-        _logits(model, tensor)[:, class_index].sum().backward()
+        function(tensor).sum().backward()
         gradient = tensor.grad
     else:
         raise ExplanationError(f"Saliency maps need gradients, which this lab computes on the tensorflow, jax and "
-                         f"torch backends; Keras is running on {backend!r}.")
-    return np.asarray(keras.ops.convert_to_numpy(gradient), dtype="float32").reshape(-1, 28, 28)
+                               f"torch backends; Keras is running on {backend!r}.")
+    return np.asarray(keras.ops.convert_to_numpy(gradient), dtype="float32").reshape(np.shape(x))
+
+
+def input_gradient(model, images: np.ndarray, class_index: int) -> np.ndarray:
+    """d logit[class_index] / d input for each image of a batch (n, 28, 28), on any of Keras' backends."""
+    x = model_input(images)
+    return _gradient(lambda value: _logits(model, value)[:, class_index], x).reshape(-1, 28, 28)
 
 
 def saliency(model, image: np.ndarray, class_index: int, samples: int = SMOOTHING_SAMPLES,
@@ -137,4 +146,53 @@ def saliency_overlay(image: np.ndarray, salient: np.ndarray, size: int = 224) ->
     blue = base + (1 - base) * lower_score
     rgb = (np.clip(np.stack([red * (1 - lower_score * 0.6), green, blue * (1 - raise_score * 0.9)], axis=-1), 0, 1)
            * 255).astype(np.uint8)
+    return Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)
+
+
+def last_convolution(model) -> int | None:
+    """The position (0-based) of the model's last Conv2D layer; None when it has none."""
+    from keras import layers as keras_layers
+
+    found = [index for index, layer in enumerate(model.layers) if isinstance(layer, keras_layers.Conv2D)]
+    return found[-1] if found else None
+
+
+def grad_cam_grid(model, image: np.ndarray, class_index: int) -> np.ndarray:
+    """Grad-CAM at the last convolution layer's own resolution (h, w), not yet scaled: ReLU(sum_k alpha_k A_k),
+    where A_k are that layer's maps (after its activation) and alpha_k the mean over each map of the gradient
+    of the class's logit. ExplanationError for a model without a convolution."""
+    from keras import ops
+
+    position = last_convolution(model)
+    if position is None:
+        raise ExplanationError("Grad-CAM needs a convolution layer, and this model has none.")
+    x = model_input(image)[:1]
+    for layer in model.layers[:position + 1]:
+        x = layer(x, training=False)
+    maps = np.asarray(ops.convert_to_numpy(x), dtype="float32")
+    gradient = _gradient(lambda value: _logits(model, value, position + 1)[:, class_index], maps)
+    weights = gradient[0].mean(axis=(0, 1))
+    return np.maximum((maps[0] * weights).sum(axis=-1), 0.0)
+
+
+def grad_cam(model, image: np.ndarray, class_index: int) -> np.ndarray:
+    """Grad-CAM of the class (see grad_cam_grid) scaled up smoothly to 28x28, in [0, 1]: 1 where the class's
+    evidence is strongest, all 0 when no region raises its score. Its detail is the last convolution
+    layer's grid (3x3 for the 3-layer net)."""
+    cam = grad_cam_grid(model, image, class_index)
+    enlarged = np.asarray(Image.fromarray(cam.astype("float32")).resize((28, 28), Image.Resampling.BILINEAR),
+                          dtype="float32")
+    top = float(enlarged.max())
+    return np.clip(enlarged / top, 0.0, 1.0) if top > 0 else np.zeros((28, 28), "float32")
+
+
+def grad_cam_overlay(image: np.ndarray, cam: np.ndarray, size: int = 224) -> Image.Image:
+    """The 28x28 input in grey under a heat map: dark where Grad-CAM finds nothing, through red to yellow
+    where the class's evidence is strongest."""
+    base = model_input(image)[0, :, :, 0] * 0.5
+    heat = np.clip(np.asarray(cam, dtype="float32").reshape(28, 28), 0, 1)
+    red = np.clip(heat * 2, 0, 1)
+    green = np.clip(heat * 2 - 1, 0, 1)
+    rgb = np.stack([base + (1 - base) * red, base * (1 - heat) + green * 0.9, base * (1 - heat)], axis=-1)
+    rgb = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
     return Image.fromarray(rgb).resize((size, size), Image.Resampling.NEAREST)

@@ -5,11 +5,20 @@ step function on every call, tens of milliseconds of fixed cost for one 28x28 im
 Keras is imported only when a model is loaded, so importing this module is free. Every image reaches
 a model through `model_input`, and every loaded model lives in the one cache here, which the Draw
 page, the command line and the explanations share.
+
+A run that kept its weights after each epoch (RunStore.epoch_weights) can be seen as it was after any of
+them: `epoch_model` builds the run's net once per epoch and process and keeps it, read-only, beside the
+run's own model. One model per (run, epoch) rather than one model whose weights are swapped: thirty
+learners moving their sliders at once never see a model change under them, and none waits on a lock
+while another predicts. `prepare_epochs` builds them ahead, in the background, so that moving the slider
+only predicts.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +34,18 @@ MIN_CONFIDENCE = 0.5  # below this, no guess is worth showing as the answer
 class ModelError(LabError):
     """A run that cannot predict (unknown, no model, damaged file); the message says what to do."""
 
+logger = logging.getLogger(__name__)
+
 _cache: dict[tuple[str, float], object] = {}
 _cache_lock = threading.Lock()
 _CACHE_SIZE = 8
+# Models of earlier epochs: the 3-layer net's take about 0.1 MB of weights each, the 5-layer net's 3 MB.
+_epoch_cache: OrderedDict[tuple, object] = OrderedDict()
+_EPOCH_CACHE_SIZE = 48
+# Building a model (reading a file, cloning a net) happens one at a time: TensorFlow's building is not
+# thread-safe, and two sessions asking for the same model build it once.
+_build_lock = threading.Lock()
+_preparing: set[tuple] = set()
 
 
 def usable_runs(store: RunStore) -> list[dict]:
@@ -81,12 +99,103 @@ def cached_model(store: RunStore, run_id: str):
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-    model = load_model(store, run_id)
-    with _cache_lock:
-        _cache[key] = model
-        while len(_cache) > _CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
+    with _build_lock:
+        with _cache_lock:
+            if key in _cache:  # another session loaded it meanwhile
+                return _cache[key]
+        model = load_model(store, run_id)
+        with _cache_lock:
+            _cache[key] = model
+            while len(_cache) > _CACHE_SIZE:
+                _cache.pop(next(iter(_cache)))
     return model
+
+
+def stored_epochs(store: RunStore, run_id: str) -> list[int]:
+    """The epochs a run can be seen after (the Draw page's slider); [] for an unknown or damaged run."""
+    try:
+        return store.epoch_weights(run_id)
+    except RunNotFound:
+        return []
+
+
+def _epoch_key(store: RunStore, run_id: str, epoch: int) -> tuple:
+    path = store.epoch_weights_path(run_id, epoch)
+    try:
+        version = path.stat().st_mtime
+    except OSError:
+        version = 0.0
+    return (*_cache_key(store, run_id), int(epoch), version)
+
+
+def epoch_model(store: RunStore, run_id: str, epoch: int):
+    """The run's model with the weights it had after `epoch` (one of `stored_epochs`); the last stored epoch
+    is the run's own model. Built once per process and epoch, then shared: never change its weights.
+    Raises ModelError with a readable message."""
+    epochs = stored_epochs(store, run_id)
+    if epochs and epoch == epochs[-1]:
+        return cached_model(store, run_id)
+    if epoch not in epochs:
+        raise ModelError(f"Run {shown_value(run_id)} has kept no weights for epoch {shown_value(epoch)}.")
+    key = _epoch_key(store, run_id, epoch)
+    with _cache_lock:
+        if key in _epoch_cache:
+            _epoch_cache.move_to_end(key)
+            return _epoch_cache[key]
+    template = cached_model(store, run_id)
+    with _build_lock:
+        with _cache_lock:
+            if key in _epoch_cache:
+                return _epoch_cache[key]
+        import keras
+
+        try:
+            model = keras.models.clone_model(template)
+            model.load_weights(store.epoch_weights_path(run_id, epoch))
+        except Exception as error:  # a damaged or foreign file can fail in many ways inside Keras and h5py
+            logger.warning("Epoch %s of run %s cannot be loaded: %r", epoch, run_id, error)
+            raise ModelError(f"The weights kept after epoch {epoch} of run {run_id} are damaged and cannot be "
+                             f"loaded ({type(error).__name__}).") from None
+        with _cache_lock:
+            _epoch_cache[key] = model
+            while len(_epoch_cache) > _EPOCH_CACHE_SIZE:
+                _epoch_cache.popitem(last=False)
+    return model
+
+
+def epoch_is_ready(store: RunStore, run_id: str, epoch: int) -> bool:
+    """Whether `epoch_model` would answer without building (the page shows a spinner otherwise)."""
+    epochs = stored_epochs(store, run_id)
+    if epochs and epoch == epochs[-1]:
+        return is_cached(store, run_id)
+    try:
+        key = _epoch_key(store, run_id, epoch)
+    except (RunNotFound, OSError):
+        return False
+    with _cache_lock:
+        return key in _epoch_cache
+
+
+def prepare_epochs(store: RunStore, run_id: str) -> None:
+    """Build every stored epoch's model of a run in a background thread, once per process, so that a
+    learner's first move of the slider does not wait for one. Failures are left for `epoch_model` to report."""
+    epochs = stored_epochs(store, run_id)
+    if len(epochs) < 2:
+        return
+    marker = (*_cache_key(store, run_id), tuple(epochs))
+    with _cache_lock:
+        if marker in _preparing:
+            return
+        _preparing.add(marker)
+
+    def build_all():
+        for epoch in reversed(epochs[:-1]):  # from the end: the slider starts there
+            try:
+                epoch_model(store, run_id, epoch)
+            except (LabError, OSError):
+                pass
+
+    threading.Thread(target=build_all, name=f"epochs-{run_id}", daemon=True).start()
 
 
 def model_input(images: np.ndarray) -> np.ndarray:

@@ -6,6 +6,9 @@ Layout, one folder per run under `runs/` (or MNIST_LAB_RUNS):
     runs/<run_id>/history.json  one dict per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds)
     runs/<run_id>/live.json     the running epoch's smoothed per-batch curve and progress, rewritten ~1/s
     runs/<run_id>/model.keras   the trained model (written when training ends, stopped runs too)
+    runs/<run_id>/epochs/epoch-NNN.weights.h5
+                                the weights after each finished epoch (Keras' weights-only format), for
+                                the Draw page's epoch slider; at most EPOCH_WEIGHTS_LIMIT bytes a run
     runs/<run_id>/STOP          present when a stop was asked for (works across processes)
 
 Every file is written atomically (temporary file, then rename), so a reader never sees half a file,
@@ -24,6 +27,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +36,11 @@ from mnist_lab.errors import LabError, shown_value
 
 RUNS_VARIABLE = "MNIST_LAB_RUNS"
 MODEL_FILE = "model.keras"
+EPOCHS_FOLDER = "epochs"
+EPOCH_FILE = re.compile(r"epoch-(\d{3,6})\.weights\.h5")
+# Per-epoch weights a run may keep. Past it, older epochs are thinned first; the first and the last stay
+# (the 5-layer net's 12 epochs take about 37 MB, the 3-layer net's under 2 MB: neither is thinned).
+EPOCH_WEIGHTS_LIMIT = 50 * 2**20
 # Ids the store makes look like 20261202-115530-a1b2c3; older or copied runs may use other safe names.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -415,6 +424,65 @@ class RunStore:
         except Exception as error:  # a damaged archive can fail in many ways inside Keras
             raise ModelUnavailable(f"The model file of run {run_id} is damaged and cannot be loaded "
                                    f"({type(error).__name__}). Train the run again, or delete it.") from None
+
+    # ---- the weights after each epoch ----------------------------------------------------------------
+
+    def epoch_weights_path(self, run_id: str, epoch: int) -> Path:
+        return self.path(run_id) / EPOCHS_FOLDER / f"epoch-{int(epoch):03d}.weights.h5"
+
+    def epoch_weights(self, run_id: str) -> list[int]:
+        """The epochs whose weights this run keeps, in order ([] for none, or an unreadable folder)."""
+        try:
+            names = [entry.name for entry in (self.path(run_id) / EPOCHS_FOLDER).iterdir() if entry.is_file()]
+        except OSError:
+            return []
+        return sorted(int(match.group(1)) for name in names if (match := EPOCH_FILE.fullmatch(name)))
+
+    def save_epoch_weights(self, run_id: str, epoch: int, model, limit: int | None = None) -> None:
+        """Keep `model`'s weights as those after `epoch` (weights only: no optimizer state), then thin."""
+        handle, temporary = tempfile.mkstemp(dir=self.path(run_id), prefix=".epoch-", suffix=".weights.h5")
+        os.close(handle)
+        try:
+            model.save_weights(temporary, overwrite=True)
+            self.write_epoch_weights(run_id, epoch, Path(temporary).read_bytes(), limit)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+    def write_epoch_weights(self, run_id: str, epoch: int, data: bytes, limit: int | None = None) -> list[int]:
+        """Store one epoch's weights file (as save_epoch_weights makes it, or as a Ray task sends it) and
+        thin the run's epochs to `limit` bytes (EPOCH_WEIGHTS_LIMIT by default); returns the epochs removed.
+
+        A net so big that two epochs do not fit keeps none: its model file holds its last epoch anyway."""
+        limit = EPOCH_WEIGHTS_LIMIT if limit is None else limit
+        if 2 * len(data) > limit:
+            removed = self.epoch_weights(run_id)
+            for old in removed:
+                self.epoch_weights_path(run_id, old).unlink(missing_ok=True)
+            return removed
+        write_atomic(self.epoch_weights_path(run_id, epoch), data)
+        return self.thin_epoch_weights(run_id, limit)
+
+    def thin_epoch_weights(self, run_id: str, limit: int | None = None) -> list[int]:
+        """Remove epochs until the rest take at most `limit` bytes; returns the epochs removed.
+
+        The first and the last epoch always stay. Each step removes the epoch between two others whose
+        removal leaves the smallest gap, the oldest of equals: the early epochs thin out first, every
+        second one, and what is kept stays evenly spread over the run."""
+        limit = EPOCH_WEIGHTS_LIMIT if limit is None else limit
+        sizes = {}
+        for epoch in self.epoch_weights(run_id):
+            try:
+                sizes[epoch] = self.epoch_weights_path(run_id, epoch).stat().st_size
+            except OSError:
+                continue
+        kept, removed = sorted(sizes), []
+        while sum(sizes[epoch] for epoch in kept) > limit and len(kept) > 2:
+            gaps = [(kept[index + 1] - kept[index - 1], kept[index], index) for index in range(1, len(kept) - 1)]
+            _, epoch, index = min(gaps)
+            self.epoch_weights_path(run_id, epoch).unlink(missing_ok=True)
+            del kept[index]
+            removed.append(epoch)
+        return removed
 
     def request_stop(self, run_id: str) -> None:
         write_atomic(self.path(run_id) / "STOP", now_iso())

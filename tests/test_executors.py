@@ -182,3 +182,10 @@ def test_ray_trains_streams_progress_and_stops(synthetic_data, isolated_storage)
         assert manager.store.load_model(run_id) is not None  # the model came back into this server's store
     finally:
         manager.shut_down(timeout=60)
+
+
+def test_a_worker_process_keeps_each_epochs_weights_in_the_store(process_manager):
+    run_id = process_manager.submit(tiny(), {"epochs": 2, "batch_size": 32})
+    assert process_manager.wait(run_id, 180)
+    assert process_manager.store.get(run_id)["status"] == "completed"
+    assert process_manager.store.epoch_weights(run_id) == [1, 2]

@@ -122,3 +122,79 @@ def test_saliency_overlay_colours_raise_and_lower(digit):
     red, blue = picture[0, 0], picture[0, 55]
     assert red[0] > 200 and red[2] < 60
     assert blue[2] > 200 and blue[0] < 120
+
+
+# --- Grad-CAM -------------------------------------------------------------------------------------
+
+def test_grad_cam_is_a_28x28_map_in_0_1(model, digit):
+    cam = explanation.grad_cam(model, digit, 7)
+    assert cam.shape == (28, 28) and cam.dtype == np.float32
+    assert cam.min() >= 0.0 and cam.max() <= 1.0
+    assert cam.max() == pytest.approx(1.0) or cam.max() == 0.0
+    last = architectures.analyze(TINY).layers[2].output_shape  # the last convolution's grid
+    assert explanation.grad_cam_grid(model, digit, 7).shape == tuple(last[:2])
+    picture = explanation.grad_cam_overlay(digit, cam, size=56)
+    assert picture.size == (56, 56) and picture.mode == "RGB"
+
+
+def test_grad_cam_weighs_each_map_by_its_mean_gradient(model, digit):
+    """Against finite differences: the layers after TINY's last convolution (BatchNormalization, Dropout,
+    Flatten, Dense) are linear, so moving a whole map by +-h changes the logit by exactly 2h x its gradient sum."""
+    import keras
+
+    position = explanation.last_convolution(model)
+    probe = keras.Model(model.inputs[0], model.layers[position].output)
+    maps = np.asarray(probe(digit.reshape(1, 28, 28, 1), training=False))
+    for class_index in (2, 7):
+        def logit(values):
+            return float(np.asarray(explanation._logits(model, keras.ops.convert_to_tensor(values), position + 1))
+                         [0, class_index])
+
+        step, cells = 1e-2, maps.shape[1] * maps.shape[2]
+        alphas = []
+        for channel in range(maps.shape[-1]):
+            up, down = maps.copy(), maps.copy()
+            up[..., channel] += step
+            down[..., channel] -= step
+            alphas.append((logit(up) - logit(down)) / (2 * step * cells))
+        expected = np.maximum((maps[0] * np.array(alphas)).sum(axis=-1), 0.0)
+        np.testing.assert_allclose(explanation.grad_cam_grid(model, digit, class_index), expected,
+                                   rtol=1e-2, atol=1e-4)
+
+
+def test_grad_cam_needs_a_convolution():
+    flat = architectures.build_model([{"type": "Flatten"}], "flat")
+    with pytest.raises(explanation.ExplanationError, match="convolution"):
+        explanation.grad_cam(flat, np.zeros((28, 28), "float32"), 0)
+
+
+@pytest.mark.slow
+def test_grad_cam_of_a_trained_net_lies_on_the_digits_ink(real_mnist):
+    """A small net trained for seconds on a slice of MNIST: over 30 test digits, Grad-CAM's mass per pixel is
+    higher on the digits' ink (dilated by 2 pixels: the map is coarse) than on the empty field, in all and for
+    the typical digit."""
+    import keras
+    from scipy import ndimage
+
+    from mnist_lab import data
+
+    keras.utils.set_random_seed(0)
+    layers = [{"type": "Conv2D", "filters": 8, "kernel_size": [3, 3], "activation": "relu"},
+              {"type": "MaxPooling2D", "pool_size": [2, 2]},
+              {"type": "Conv2D", "filters": 16, "kernel_size": [3, 3], "activation": "relu"},
+              {"type": "MaxPooling2D", "pool_size": [2, 2]},
+              {"type": "Conv2D", "filters": 16, "kernel_size": [3, 3], "activation": "relu"},
+              {"type": "MaxPooling2D", "pool_size": [2, 2]},  # 3x3 to 1x1, as in the notebook's 3-layer net
+              {"type": "Flatten"}]
+    trained = architectures.build_model(layers, "small")
+    trained.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    trained.fit(data.to_model_input(real_mnist.x_train[:4000]), real_mnist.y_train[:4000], epochs=2, batch_size=64,
+                verbose=0)
+    totals, ratios = np.zeros(4), []
+    for image, label in zip(real_mnist.x_test[:30], real_mnist.y_test[:30]):
+        cam = explanation.grad_cam(trained, image, int(label))
+        ink = ndimage.binary_dilation(image > 0, iterations=2)
+        totals += [cam[ink].sum(), ink.sum(), cam[~ink].sum(), (~ink).sum()]
+        ratios.append(cam[ink].mean() / max(cam[~ink].mean(), 1e-9))
+    on_ink, on_field = totals[0] / totals[1], totals[2] / totals[3]
+    assert on_ink > on_field and np.median(ratios) > 1, (on_ink, on_field, np.round(ratios, 2))

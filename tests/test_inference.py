@@ -199,3 +199,32 @@ def test_the_page_and_the_command_line_share_one_model_cache(store):
     assert inference.is_cached(store, meta["id"])
     assert inference.cached_model(RunStore(store.root), meta["id"]) is model
 
+
+
+def test_an_epoch_model_has_that_epochs_weights_and_is_built_once(store):
+    import keras
+
+    meta = store.create("epochs", {"name": "custom", "source": "custom", "layers": TINY}, {"epochs": 3})
+    run_id = meta["id"]
+    weights = []
+    for epoch in (1, 2, 3):
+        keras.utils.set_random_seed(epoch)
+        model = architectures.build_model(TINY, "tiny")
+        store.save_epoch_weights(run_id, epoch, model)
+        weights.append(model.get_weights())
+    model.save(store.model_path(run_id))
+    store.update(run_id, status="completed")
+    assert inference.stored_epochs(store, run_id) == [1, 2, 3]
+    first = inference.epoch_model(store, run_id, 1)
+    for kept, expected in zip(first.get_weights(), weights[0]):
+        np.testing.assert_array_equal(kept, expected)
+    assert inference.epoch_model(store, run_id, 1) is first  # built once, shared
+    assert inference.epoch_is_ready(store, run_id, 1)
+    assert inference.epoch_model(store, run_id, 3) is inference.cached_model(store, run_id)  # the last: the model
+    image = np.random.default_rng(0).random((28, 28)).astype("float32")
+    assert not np.allclose(inference.predict(first, image), inference.predict(inference.epoch_model(store, run_id, 2), image))
+    with pytest.raises(inference.ModelError, match="epoch 7"):
+        inference.epoch_model(store, run_id, 7)
+    store.epoch_weights_path(run_id, 2).write_bytes(b"damaged")
+    with pytest.raises(inference.ModelError, match="damaged"):
+        inference.epoch_model(store, run_id, 2)

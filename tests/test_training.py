@@ -570,3 +570,22 @@ def test_the_estimate_prices_what_the_layers_write_as_well_as_multiply_adds():
         settings, validation_size=10_000))[1]
     assert estimate.run_seconds == pytest.approx(estimate.startup_seconds + 2 * estimate.epoch_seconds
                                                  + estimate.finish_seconds)
+
+
+def test_each_epochs_weights_are_kept_and_the_last_is_the_saved_model(manager):
+    """With BatchNormalization after a short run, every kept epoch has its averages re-estimated, as the
+    saved model has: the last kept epoch is the model itself."""
+    layers = [{"type": "Conv2D", "filters": 4, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": -1},
+              {"type": "Flatten"}]
+    run_id = manager.submit(architecture_sources.custom_architecture(layers, "bn"), {"epochs": 3, "batch_size": 50})
+    assert manager.wait(run_id, 300)
+    store = manager.store
+    assert store.epoch_weights(run_id) == [1, 2, 3]
+    model = store.load_model(run_id)
+    last = architectures.build_model(layers, "last")
+    last.load_weights(store.epoch_weights_path(run_id, 3))
+    for kept, saved in zip(last.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(kept, saved, rtol=1e-6, atol=1e-6)
+    first = architectures.build_model(layers, "first")
+    first.load_weights(store.epoch_weights_path(run_id, 1))
+    assert not all(np.allclose(a, b) for a, b in zip(first.get_weights(), model.get_weights()))

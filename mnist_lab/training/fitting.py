@@ -156,6 +156,7 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
 
     def on_epoch(row):
         save_model_atomic(model, store.model_path(run_id))
+        save_epoch_weights(store, run_id, row["epoch"], model, arrays, settings)
         store.append_epoch(run_id, row)
         history.append(row)
         saved[0] = model.get_weights()
@@ -180,6 +181,30 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
         return FitOutcome("stopped", message, history, saved[0])
     except TrainingDiverged:
         return FitOutcome("failed", DIVERGED_MESSAGE, history, saved[0])
+
+
+def save_epoch_weights(store: RunStore, run_id: str, epoch: int, model, arrays: dict,
+                       settings: TrainSettings) -> None:
+    """Keep the weights after `epoch` for the Draw page's epoch slider, as the learner would have got them
+    had the run ended there: when BatchNormalization's running averages still lag (the test the run's end
+    applies), the kept copy has them re-estimated on the same training images as at the end, so the last
+    kept epoch is the saved model and an early one is not judged by averages that had not caught up.
+    The model being trained keeps its own averages: they are put back before the next batch."""
+    import keras
+
+    lag = batch_normalization_lag(model, epoch * settings.steps_per_epoch())
+    if lag is None or lag < BATCH_NORMALIZATION_LAG_LIMIT:
+        store.save_epoch_weights(run_id, epoch, model)
+        return
+    averages = [variable for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+                for variable in (layer.moving_mean, layer.moving_variance)]
+    kept = [keras.ops.convert_to_numpy(variable) for variable in averages]
+    reestimate_batch_normalization(model, arrays["x_train"][:BATCH_NORMALIZATION_IMAGES])
+    try:
+        store.save_epoch_weights(run_id, epoch, model)
+    finally:
+        for variable, value in zip(averages, kept):
+            variable.assign(value)
 
 
 def test_scores(outcome: FitOutcome, model, fit_model, arrays: dict, settings: TrainSettings) -> dict:

@@ -9,7 +9,8 @@ The worker speaks JSON lines. The server writes one `{"run": ...}` line to its s
 gone, which stops the run as interrupted. The worker writes `{"ready": true}` once Keras is loaded,
 `{"progress": snapshot}` about twice a second and `{"finished": [status, message]}` on its standard
 output; whatever else it prints goes to standard error, the server's log. The run store, on the same
-machine, gets the history and the model epoch by epoch, written by the worker as in any other executor.
+machine, gets the history, the model and each epoch's weights epoch by epoch, written by the worker as
+in any other executor.
 """
 
 from __future__ import annotations

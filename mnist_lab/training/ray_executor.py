@@ -3,7 +3,8 @@ class outgrows one server. MNIST_LAB_GPUS_PER_RUN (fractional allowed) is what e
 
 No file system is assumed to be shared: the task trains into a run store of its own, in a temporary
 folder of whichever node runs it, and streams everything back through a Ray queue: the run's metadata
-when it changes, progress about twice a second, and each finished epoch with the model saved after it.
+when it changes, progress about twice a second, and each finished epoch with the model saved after it
+and that epoch's weights (for the Draw page's epoch slider).
 The server writes those into its own store as they arrive, so a task that dies loses no finished
 epoch. A stop is a flag in a small actor that the task polls.
 
@@ -86,6 +87,9 @@ def _train_remotely(job: dict, outbox, control) -> tuple[str, str]:
             result = train_run(store, run_id, job["architecture"], settings, live, publisher=publisher)
         finally:
             stopped.set()
+        model = store.model_path(run_id)
+        if model.is_file():  # the model as the run ended: BatchNormalization's re-estimation changes it
+            outbox.put(("model", model.read_bytes()))
         outbox.put(("meta", read_json(store.path(run_id) / "run.json", default={})))
         return result
 
@@ -105,7 +109,9 @@ class _ForwardingStore(RunStore):
     def append_epoch(self, run_id: str, epoch: dict) -> None:
         super().append_epoch(run_id, epoch)
         model = self.model_path(run_id)
-        self.outbox.put(("epoch", epoch, model.read_bytes() if model.is_file() else None))
+        weights = self.epoch_weights_path(run_id, epoch["epoch"])
+        self.outbox.put(("epoch", epoch, model.read_bytes() if model.is_file() else None,
+                         weights.read_bytes() if weights.is_file() else None))
 
 
 class RayHandle(RunHandle):
@@ -127,10 +133,14 @@ class RayHandle(RunHandle):
         elif kind == "meta":
             changes = {key: message[1][key] for key in MIRRORED_FIELDS if key in message[1]}
             self.store.update(self.run_id, **changes)
+        elif kind == "model":
+            write_atomic(self.store.model_path(self.run_id), message[1])
         elif kind == "epoch":
-            _, row, model = message
+            _, row, model, weights = message
             if model is not None:
                 write_atomic(self.store.model_path(self.run_id), model)
+            if weights is not None:  # this store thins its own epochs to its own limit
+                self.store.write_epoch_weights(self.run_id, row["epoch"], weights)
             self.store.append_epoch(self.run_id, row)
 
     def _drain(self, block: bool) -> bool:
