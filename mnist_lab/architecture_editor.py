@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mnist_lab import architectures
 from mnist_lab.architecture_store import ArchitectureStore, check_name
+from mnist_lab.learners import Actor
 
 BLANK = "blank"
 BLANK_LAYERS = [{"type": "Flatten"}]
@@ -207,17 +208,23 @@ class SavedEntry:
     layers: int = 0
     parameters: int = 0
     problem: str = ""  # why it cannot be opened (a damaged file)
+    owner_name: str = ""  # who saved it; empty when saved from the command line or before nets had owners
+    may_change: bool = True  # whether the asking learner may replace or delete it
 
 
-def saved_entries(store: ArchitectureStore) -> list[SavedEntry]:
-    """The saved architectures with their size, for a list; damaged files are listed with the reason."""
+def saved_entries(store: ArchitectureStore, actor: Actor | None = None) -> list[SavedEntry]:
+    """The saved architectures with their size and owner, for a list; damaged files are listed with the
+    reason. `may_change` says what `actor` may do (None: everything)."""
     entries = []
     for name in store.list():
+        record = store.record(name)
+        who = {"owner_name": record.get("owner_name", ""),
+               "may_change": actor is None or actor.may_change(record)}
         try:
             layers = store.load(name)
-            entries.append(SavedEntry(name, len(layers), architectures.analyze(layers).total_parameters))
+            entries.append(SavedEntry(name, len(layers), architectures.analyze(layers).total_parameters, **who))
         except (ValueError, OSError) as error:
-            entries.append(SavedEntry(name, problem=str(error)))
+            entries.append(SavedEntry(name, problem=str(error), **who))
     return entries
 
 
@@ -259,9 +266,12 @@ class EditorSession:
     layers, so that the page's widgets (keyed by it) start again from the layers.
     """
 
-    def __init__(self, state, store: ArchitectureStore):
+    def __init__(self, state, store: ArchitectureStore, owner: tuple[str, str] | None = None,
+                 actor: Actor | None = None):
         self.state = state
         self.store = store
+        self.owner = owner  # (public id, name) that a save records
+        self.actor = actor  # who replaces or deletes a saved architecture
         state.setdefault("architecture_name", next(iter(architectures.PRESETS)))
         state.setdefault("architecture_layers", None)
         state.setdefault("architecture_source", None)
@@ -352,7 +362,7 @@ class EditorSession:
         """Save what is open under check_name(name) ("wide.json" saves "wide") and open it from there."""
         try:
             name = check_name(name)
-            self.store.save(name, self.layers())
+            self.store.save(name, self.layers(), self.owner, self.actor)
         except (ValueError, OSError) as error:
             self.tell("error", f"Not saved: {error}", "save")
             return False
@@ -364,7 +374,7 @@ class EditorSession:
         """Delete a saved architecture; if it is the one open, it stays open as an unsaved edit."""
         still_open = self.layers() if self.source == f"saved:{name}" else None
         try:
-            self.store.delete(name)
+            self.store.delete(name, self.actor)
         except (ValueError, OSError) as error:
             self.tell("error", f"Not deleted: {error}", "saved")
             return

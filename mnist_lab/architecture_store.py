@@ -4,17 +4,20 @@ Layout: `architectures/<name>.json` (or the folder in MNIST_LAB_ARCHITECTURES), 
 `architectures.to_json` writes, so a saved file can also be handed to `python -m mnist_lab train --arch`.
 Only valid architectures are saved; every write is atomic. A name typed with the file's ending ("wide.json")
 means the same architecture as without it ("wide"): the ending is left out of the name, and the file is
-`wide.json`, never `wide.json.json`.
+`wide.json`, never `wide.json.json`. A saved file also records its owner, the learner who saved it
+(`owner`, `owner_name`: keys the import ignores); only they or the teacher may replace or delete it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
 from mnist_lab import architectures
 from mnist_lab.errors import LabError, shown_value
+from mnist_lab.learners import Actor
 from mnist_lab.runs import write_atomic
 
 ARCHITECTURES_VARIABLE = "MNIST_LAB_ARCHITECTURES"
@@ -105,15 +108,34 @@ class ArchitectureStore:
             raise architectures.ArchitectureError(
                 f"The saved architecture {name!r} is damaged: {error}", error.layer_number) from None
 
-    def save(self, name: str, layers: list) -> Path:
+    def record(self, name: str) -> dict:
+        """Who owns a saved architecture ({"owner", "owner_name"}, empty for none or an unreadable file)."""
+        try:
+            data = json.loads(self.path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {key: data[key] for key in ("owner", "owner_name") if isinstance(data.get(key), str)}
+
+    def save(self, name: str, layers: list, owner: tuple[str, str] | None = None, by: Actor | None = None) -> Path:
         """Save (or replace) an architecture under check_name(name), the path's stem; invalid ones are refused
-        with ArchitectureError."""
+        with ArchitectureError. `owner` (public id, name) is recorded; replacing one saved by someone else
+        is refused with NotYours unless `by` may change it (None: the command line, which may)."""
         path = self.path(name)
-        write_atomic(path, architectures.to_json(layers, path.stem) + "\n")
+        if by is not None and path.is_file():
+            by.check_may_change(self.record(path.stem), "replace", "architecture")
+        exported = json.loads(architectures.to_json(layers, path.stem))
+        if owner is not None:
+            exported.update(owner=owner[0], owner_name=owner[1])
+        write_atomic(path, json.dumps(exported, indent=2) + "\n")
         return path
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, by: Actor | None = None) -> None:
+        """Delete a saved architecture; NotYours when `by` may not (None: the command line, which may)."""
         path = self.path(name)
+        if by is not None and path.is_file():
+            by.check_may_change(self.record(path.stem), "delete", "architecture")
         try:
             path.unlink()
         except FileNotFoundError:

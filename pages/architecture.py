@@ -14,7 +14,7 @@ from mnist_lab.teaching import markdown_text as text
 # wherever Streamlit reads Markdown: labels, badges, messages. Nothing here uses unsafe_allow_html.
 
 store = ArchitectureStore()
-session = editor.EditorSession(st.session_state, store)
+session = editor.EditorSession(st.session_state, store, app.owner(), app.actor())
 opened = session.open()
 layers = opened.layers
 generation = session.generation
@@ -239,8 +239,8 @@ save_column, saved_column, import_column = st.columns(3, gap="large")
 with save_column:
     st.markdown("**Save what is open**")
     st.text_input("Name", key="architecture_save_name", max_chars=60, placeholder="e.g. wide-5x5",
-                  help="Letters, digits, spaces, - _ and . (up to 60 characters). Saving under an existing "
-                       "name replaces it.")
+                  help="Letters, digits, spaces, - _ and . (up to 60 characters). Saving under a name "
+                       "you saved before replaces it; names others saved are theirs.")
     st.button("Save", key="architecture_save", icon=":material/save:", on_click=save, disabled=error is not None,
               help="Fix the architecture first." if error is not None else None)
     st.caption("Saved architectures survive a restart and appear on the Train page beside the presets.")
@@ -264,24 +264,26 @@ with save_column:
 with saved_column:
     st.markdown("**Saved architectures**")
     show_messages("saved")
-    entries = editor.saved_entries(store)
+    entries = editor.saved_entries(store, app.actor())
     if not entries:
         st.caption("None yet.")
     for entry in entries:
         with st.container(border=True):
             st.markdown(f"**{text(entry.name)}**")
+            by = f" · by {text(entry.owner_name)}" if entry.owner_name else ""
             if entry.problem:
-                st.caption(f":red[{text(entry.problem)}]")
+                st.caption(f":red[{text(entry.problem)}]{by}")
             else:
-                st.caption(f"{entry.layers} layers + output · {entry.parameters:,} parameters")
+                st.caption(f"{entry.layers} layers + output · {entry.parameters:,} parameters{by}")
             with st.container(horizontal=True):
                 st.button("Open", key=f"architecture_open_{entry.name}", icon=":material/folder_open:",
                           disabled=bool(entry.problem), on_click=session.start_from, args=(f"saved:{entry.name}",))
-                with st.popover("Delete", icon=":material/delete:"):
-                    st.markdown(f"Delete **{text(entry.name)}**? Runs trained with it keep their own copy of "
-                                "the layers.")
-                    st.button("Delete for good", key=f"architecture_delete_{entry.name}", type="primary",
-                              on_click=session.delete, args=(entry.name,))
+                if entry.may_change:
+                    with st.popover("Delete", icon=":material/delete:"):
+                        st.markdown(f"Delete **{text(entry.name)}**? Runs trained with it keep their own copy "
+                                    "of the layers.")
+                        st.button("Delete for good", key=f"architecture_delete_{entry.name}", type="primary",
+                                  on_click=session.delete, args=(entry.name,))
 with import_column:
     st.markdown("**Import JSON**")
     st.file_uploader("A file exported from the lab", type=["json"], key="architecture_import_file")

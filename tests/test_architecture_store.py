@@ -177,3 +177,33 @@ def test_huge_numbers_in_a_saved_file_are_reported_as_damage(tmp_path):
     with pytest.raises(ArchitectureError, match="'huge' is damaged: Layer 2 \\(Dense\\) units: must be at most"):
         store.load("huge")
     assert str(tmp_path) not in str(pytest.raises(ArchitectureError, store.load, "huge").value)
+
+
+def test_a_saved_architecture_records_its_owner_and_only_they_or_the_teacher_change_it(tmp_path):
+    from mnist_lab.learners import Actor, NotYours
+
+    store = ArchitectureStore(tmp_path)
+    ada, bob = Actor("a" * 16), Actor("b" * 16)
+    path = store.save("wide", SMALL, owner=("a" * 16, "Ada"), by=ada)
+    assert store.record("wide") == {"owner": "a" * 16, "owner_name": "Ada"}
+    assert from_json(path.read_text())[0] == "wide"  # still the export format, for the command line too
+    with pytest.raises(NotYours, match="belongs to Ada"):
+        store.save("wide", preset_layers("seed-3layer"), owner=("b" * 16, "Bob"), by=bob)
+    with pytest.raises(NotYours, match="only they or the teacher can delete it"):
+        store.delete("wide", by=bob)
+    assert store.load("wide")[0]["filters"] == 4 and store.record("wide")["owner_name"] == "Ada"
+    store.save("wide", preset_layers("seed-3layer"), owner=("a" * 16, "Ada"), by=ada)
+    store.delete("wide", by=Actor("t" * 16, teacher=True))
+    assert store.list() == []
+
+
+def test_architectures_of_no_learner_are_anyones_on_a_server_without_a_teacher(tmp_path):
+    from mnist_lab.learners import Actor, NotYours
+
+    store = ArchitectureStore(tmp_path)
+    store.save("from the command line", SMALL)
+    assert store.record("from the command line") == {}
+    with pytest.raises(NotYours):
+        store.delete("from the command line", by=Actor("b" * 16))
+    store.delete("from the command line", by=Actor("b" * 16, unowned=True))
+    assert store.list() == []

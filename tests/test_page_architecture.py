@@ -255,6 +255,30 @@ def test_saved_architecture_survives_a_new_session():
     assert metrics(at)["Parameters"] == "759,390"
 
 
+def test_a_learners_saved_net_records_them_and_another_learner_cannot_delete_or_replace_it():
+    store = ArchitectureStore()
+    ada, bob = open_architecture(), open_architecture()
+    ada.text_input(key="architecture_save_name").set_value("adas net")
+    ada.button(key="architecture_save").click()
+    run(ada)
+    assert store.record("adas net") == {"owner": ada.session_state["learner_id"],
+                                        "owner_name": ada.session_state["learner_name"]}
+    run(bob)
+    assert f"by {ada.session_state['learner_name']}" in " ".join(caption.value for caption in bob.caption)
+    assert not [button for button in bob.button if button.key == "architecture_delete_adas net"]
+    setting(bob, 0, "filters").set_value(8)
+    run(bob)
+    bob.text_input(key="architecture_save_name").set_value("adas net")
+    bob.button(key="architecture_save").click()
+    run(bob)
+    assert any("belongs to " + ada.session_state["learner_name"] in error for error in errors(bob))
+    assert store.load("adas net") == preset_layers(next(iter(PRESETS)))  # Ada's net, unchanged
+    run(ada)
+    ada.button(key="architecture_delete_adas net").click()
+    run(ada)
+    assert store.list() == []
+
+
 def test_a_damaged_saved_file_is_listed_with_its_problem(isolated_storage):
     ArchitectureStore().save("fine", preset_layers("seed-3layer"))
     (isolated_storage / "architectures" / "broken.json").write_text('{"layers": [{"type": "Conv2D", "filters": -1}]}')
