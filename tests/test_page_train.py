@@ -209,9 +209,14 @@ def batches_so_far(page) -> int:
 
 
 @pytest.mark.browser
-def test_a_run_trains_live_in_the_browser(synthetic_server, page):
+def test_a_run_trains_live_in_the_browser(synthetic_server, page, browser):
+    """Also a second learner, whose Train page was open before the run began: the run appears there by itself,
+    and watching it they have no Stop."""
     open_page(page, synthetic_server)  # the home page first: the app registers its pages
     open_page(page, synthetic_server, "train")
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    open_page(other, synthetic_server, "train")
+    other.get_by_text("No one else has trained yet.").wait_for(timeout=120_000)
     page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
     page.get_by_role("option", name=re.compile("seed-5layer")).click()
@@ -235,6 +240,14 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page):
         " return match && parseInt(match[1].replace(/,/g, '')) > seen; }", arg=first, timeout=120_000)
     grown = batches_so_far(page)
     assert grown > first
+    others_row = other.get_by_text(re.compile(r"· seed-5layer · 2 epochs · 500 images$"))
+    others_row.wait_for(timeout=30_000)  # no reload: the page polls the class's runs
+    other.get_by_role("button", name="Watch").first.click()
+    other.get_by_text("only they or the teacher can stop it").first.wait_for(timeout=30_000)
+    other.get_by_text(re.compile(r"'s run: seed-5layer · 2 epochs · 500 images")).wait_for()
+    assert other.get_by_role("button", name="Stop", exact=True).count() == 0
+    other.screenshot(path=str(ARTIFACTS / "test_a_second_learner_watches_without_stop.png"))
+    other.context.close()
     assert page.get_by_test_id("stVegaLiteChart").count() == 2
     page.reload()  # a refresh (a new session) finds the run still going, charts and all
     page.get_by_text("Your run: seed-5layer · 2 epochs · 500 images").wait_for(timeout=60_000)
