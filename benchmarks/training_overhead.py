@@ -16,7 +16,12 @@ in this process's CPU time (the work done, which other programs on a shared mach
 
 With --estimates it measures instead what the Train page promises: each preset's quick demo trained as the
 app trains it (a worker process, timed from pressing Train to the test score), against the page's estimate
-from a fresh calibration of this machine; the ratio estimate / measured should stay within 0.7 .. 1.3.
+from a calibration of this machine measured just before that run; the ratio estimate / measured should stay
+within 0.7 .. 1.3. --learner-nets adds nets a learner might build; --train-size and --validation-size
+shrink the runs (the test images are always all 10,000).
+
+    python benchmarks/training_overhead.py --estimates [--train-size N] [--validation-size N]
+        [--presets P ...] [--learner-nets N ...] [--json out.json]
 
 Without MNIST_LAB_DATA (and without Keras' download) random images stand in for MNIST: speed does
 not depend on what the pixels show.
@@ -139,63 +144,86 @@ def measure(presets, train_size, validation_size, repeats, batch_size, estimate)
             "calibration": None if calibration is None else calibration.__dict__}
 
 
-def estimates_against_runs(presets, quick: bool) -> dict:
-    """Each preset's quick demo trained as the app trains it (a worker process, from pressing Train), against
-    the Train page's estimate made from this machine's calibration: start-up, the epoch, the whole run.
+# Nets a learner might build, unlike the presets and the calibration's reference nets: the estimate must
+# hold for them too.
+LEARNER_NETS = {
+    "learner-3x3": [{"type": "Conv2D", "filters": 32, "kernel_size": [3, 3], "activation": "relu"},
+                    {"type": "Conv2D", "filters": 64, "kernel_size": [3, 3], "activation": "relu"},
+                    {"type": "MaxPooling2D", "pool_size": [2, 2]}, {"type": "Dropout", "rate": 0.25},
+                    {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "relu"},
+                    {"type": "Dropout", "rate": 0.5}],
+    "learner-5x5-bn": [{"type": "Conv2D", "filters": 16, "kernel_size": [5, 5], "padding": "same", "activation": "relu"},
+                       {"type": "BatchNormalization", "axis": -1}, {"type": "MaxPooling2D", "pool_size": [2, 2]},
+                       {"type": "Conv2D", "filters": 32, "kernel_size": [5, 5], "padding": "same",
+                        "activation": "relu"},
+                       {"type": "BatchNormalization", "axis": -1}, {"type": "MaxPooling2D", "pool_size": [2, 2]},
+                       {"type": "Flatten"}, {"type": "Dense", "units": 256, "activation": "relu"}],
+}
+
+
+def estimates_against_runs(presets, quick: bool, learner_nets=(), train_size: int | None = None,
+                           validation_size: int | None = None) -> dict:
+    """Each net's quick demo trained as the app trains it (a worker process, from pressing Train), against
+    the Train page's estimate from a calibration of this machine measured just before that run, in this
+    process, so that a shared machine's load weighs on both alike: start-up, the epoch, the whole run.
     Measured: the run's recorded seconds (run.json's epoch_seconds, live.json's startup_seconds, and the
     time from submit to its end)."""
-    from datetime import datetime
-
     mnist, source = load_images(10_000, 5_000)
-    calibration = training.calibrate()
     manager = training.TrainingManager(RunStore(tempfile.mkdtemp(prefix="mnist-lab-estimates-")), executor="process")
+    nets = [(preset, architecture_sources.preset_architecture(preset), preset) for preset in presets]
+    nets += [(name, architecture_sources.custom_architecture(LEARNER_NETS[name], name), None) for name in learner_nets]
     results = {}
     try:
-        for preset in presets:
+        for name, architecture, preset in nets:
             plan = training.plans.PLANS["quick"]
-            values = {**training.plans.recipe("preset", preset), **plan.values(len(mnist.x_train), preset)}
+            values = {**(training.plans.recipe("preset", preset) if preset else {}),
+                      **plan.values(len(mnist.x_train), preset)}
             if quick:
                 values.update(train_size=512, validation_size=128)
-            architecture = architecture_sources.preset_architecture(preset)
+            if train_size:
+                values["train_size"] = train_size
+            if validation_size:
+                values["validation_size"] = validation_size
             architecture, report, settings, _ = manager.prepare(architecture, values)
-            estimate = training.estimate_epoch(calibration, report, settings)
             if hasattr(manager.executor, "wait_until_warm"):  # as on a server that has been up a while
                 manager.executor.wait_until_warm()
+            calibration = training.calibrate()
+            estimate = training.estimate_epoch(calibration, report, settings)
             submitted = time.perf_counter()
-            run_id = manager.submit(architecture, settings, name=f"estimate {preset}")
+            run_id = manager.submit(architecture, settings, name=f"estimate {name}")
             manager.wait(run_id)
             run_seconds = time.perf_counter() - submitted
             meta = manager.store.get(run_id)
             if meta["status"] != "completed":
-                raise RuntimeError(f"{preset}: the run did not complete: {meta['status']} {meta['message']}")
+                raise RuntimeError(f"{name}: the run did not complete: {meta['status']} {meta['message']}")
             live = manager.store.live(run_id)
             startup = live.get("startup_seconds")
             epoch = meta["epoch_seconds"][0]
-            started = datetime.fromisoformat(meta["started"]).timestamp()
-            finished = datetime.fromisoformat(meta["finished"]).timestamp()
-            results[preset] = {
+            results[name] = {
                 "settings": settings.as_dict(),
+                "multiply_adds": report.multiply_adds,
+                "calibration": calibration.__dict__,
                 "estimated": {"startup": estimate.startup_seconds, "epoch": estimate.epoch_seconds,
                               "finish": estimate.finish_seconds, "run": estimate.run_seconds},
-                "measured": {"startup": startup, "epoch": epoch, "run": run_seconds,
-                             "started_to_finished": finished - started},
+                "measured": {"startup": startup, "epoch": epoch, "run": run_seconds},
                 "ratio_epoch": estimate.epoch_seconds / epoch,
                 "ratio_run": estimate.run_seconds / run_seconds,
+                "load_average": os.getloadavg()[0],
             }
-            print(f"  {preset:12s} estimate {estimate.run_seconds:7.1f} s  measured {run_seconds:7.1f} s  "
+            print(f"  {name:14s} estimate {estimate.run_seconds:7.1f} s  measured {run_seconds:7.1f} s  "
                   f"ratio {estimate.run_seconds / run_seconds:5.2f}  (epoch {estimate.epoch_seconds:6.1f} / "
-                  f"{epoch:6.1f} s, start-up {estimate.startup_seconds:5.1f} / {startup or 0:5.1f} s)",
-                  file=sys.stderr, flush=True)
+                  f"{epoch:6.1f} s, start-up {estimate.startup_seconds:5.1f} / {startup or 0:5.1f} s, "
+                  f"end {estimate.finish_seconds:5.1f} s)", file=sys.stderr, flush=True)
     finally:
         manager.shut_down()
-    return {"data": source, "calibration": calibration.__dict__, "results": results,
-            "target": "estimate / measured within 0.7 .. 1.3"}
+    return {"data": source, "results": results, "target": "estimate / measured within 0.7 .. 1.3"}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small check for CI: 1,024 images, 3 repeats")
-    parser.add_argument("--train-size", type=int, help="training images per epoch (default 10,000)")
+    parser.add_argument("--train-size", type=int,
+                        help="training images per epoch (default 10,000; with --estimates, the quick demo's)")
     parser.add_argument("--repeats", type=int, help="timed epochs per variant (default 3)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--presets", nargs="+", default=list(architectures.PRESETS),
@@ -204,13 +232,17 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--estimates", action="store_true",
                         help="instead: each preset's quick demo as the app trains it, against the Train page's estimate")
+    parser.add_argument("--learner-nets", nargs="*", default=[], choices=list(LEARNER_NETS),
+                        help="with --estimates: nets a learner might build, as well as the presets")
+    parser.add_argument("--validation-size", type=int, help="with --estimates: validation images (default 5,000)")
     arguments = parser.parse_args(argv)
     if arguments.estimates:
         system.configure_gpu_memory()
-        report = estimates_against_runs(arguments.presets, arguments.quick)
-        print(f"\n{'preset':12s} {'estimate s':>11s} {'measured s':>11s} {'run ratio':>10s} {'epoch ratio':>12s}")
-        for preset, result in report["results"].items():
-            print(f"{preset:12s} {result['estimated']['run']:11.1f} {result['measured']['run']:11.1f} "
+        report = estimates_against_runs(arguments.presets, arguments.quick, arguments.learner_nets,
+                                        arguments.train_size, arguments.validation_size)
+        print(f"\n{'net':14s} {'estimate s':>11s} {'measured s':>11s} {'run ratio':>10s} {'epoch ratio':>12s}")
+        for name, result in report["results"].items():
+            print(f"{name:14s} {result['estimated']['run']:11.1f} {result['measured']['run']:11.1f} "
                   f"{result['ratio_run']:10.2f} {result['ratio_epoch']:12.2f}")
         report.update(device=system.device_info().description, load_average=os.getloadavg())
         if arguments.json:
