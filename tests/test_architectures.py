@@ -347,8 +347,9 @@ def test_fast_cnn_builds_is_not_from_the_notebook_and_brings_its_recipe():
     model = build_model(preset_layers("fast-cnn"), "fast-cnn")
     assert model.count_params() == report.total_parameters == 412_026
     assert report.multiply_adds < analyze(preset_layers("quick-cnn")).multiply_adds
-    assert preset.training == {"epochs": 1, "batch_size": 256, "optimizer": "adam", "learning_rate": 0.01,
+    assert preset.training == {"epochs": 2, "batch_size": 256, "optimizer": "adam", "learning_rate": 0.01,
                                "schedule": "one-cycle"}
+    assert "two epochs" in preset.title and "two passes" in preset.note  # the page's one sentence follows the recipe
     assert "one-cycle" in training.SCHEDULES
     recipe = training.plans.recipe("preset", "fast-cnn")  # what choosing it fills in on the Train page
     assert {setting: recipe[setting] for setting in preset.training} == preset.training
