@@ -479,7 +479,7 @@ def test_a_saved_architecture_may_be_named_with_json_on_the_command_line(isolate
         architecture_sources.architecture_from_argument("y.json")
 
 
-# --- fast-cnn: one epoch on a one-cycle schedule ------------------------------------------------------
+# --- fast-cnn: two epochs on one one-cycle schedule ---------------------------------------------------
 
 def test_the_one_cycle_schedule_rises_for_30_percent_then_decays_to_almost_nothing():
     settings = training.TrainSettings(epochs=1, batch_size=100, train_size=1000, learning_rate=0.01,
@@ -494,16 +494,17 @@ def test_the_one_cycle_schedule_rises_for_30_percent_then_decays_to_almost_nothi
 
 
 @pytest.mark.slow
-def test_fast_cnn_reaches_98_5_percent_in_one_epoch_with_its_recipe(real_mnist, isolated_storage):
-    """One epoch of fast-cnn with its own recipe (seed 1). The aim is 99.0 %; measured so far it reaches
-    98.6 to 98.9 % over seeds 1 to 3, so this checks the level it reaches rather than the aim."""
+def test_fast_cnn_reaches_98_5_percent_in_two_epochs_with_its_recipe(real_mnist, isolated_storage):
+    """Two epochs of fast-cnn with its own recipe (seed 1). The aim is 99.0 % on every seed; measured so far
+    it reaches 98.9 to 99.1 % over seeds 1 to 3 (one epoch: 98.6 to 98.9 %), so this checks the level it
+    reaches with margin rather than the aim."""
     manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
     recipe = training.plans.recipe("preset", "fast-cnn")
-    assert recipe["epochs"] == 1 and recipe["schedule"] == "one-cycle"
+    assert recipe["epochs"] == 2 and recipe["schedule"] == "one-cycle"
     run_id = manager.submit(architecture_sources.preset_architecture("fast-cnn"), recipe)
     assert manager.wait(run_id, 900)
     meta = manager.store.get(run_id)
-    assert meta["status"] == "completed" and meta["test_accuracy"] >= 0.985, meta
+    assert meta["status"] == "completed" and meta["epochs_done"] == 2 and meta["test_accuracy"] >= 0.985, meta
 
 
 def test_a_plan_may_differ_for_one_preset_and_says_why():
