@@ -203,6 +203,26 @@ def test_calibration_measures_a_positive_rate_and_is_cached(isolated_storage):
     assert elsewhere.wait(60) == calibration  # one machine, one speed: not measured again
 
 
+def test_the_start_up_comes_from_a_fresh_process_one_time_start_included(monkeypatch):
+    """A worker's first net pays the backend's one-time start: the estimate's start-up takes the fresh
+    process' first warm-up, and the per-layer tracing from the warm-ups after it."""
+    speed = training.speed
+    monkeypatch.setattr(speed, "_time_batches", lambda layers, batches, seed=0: (0.02, 0.01, 0.5))
+    monkeypatch.setattr(speed, "device_details", lambda: {"device": "test"})
+    monkeypatch.setattr(speed, "_startup_in_fresh_process",
+                        lambda: {"data": 1.0, "first": 6.0, "light": 2.0, "wide": 4.5})
+    light, wide = (training.speed.NetWork.of(net).layers for net in (speed._LIGHT_NET, speed._WIDE_NET))
+    calibration = speed.calibrate()
+    per_layer = 2.5 / (wide - light)
+    assert calibration.startup_seconds_per_layer == pytest.approx(per_layer)
+    assert calibration.startup_seconds == pytest.approx(6.0 - per_layer * light + 1.0)
+    assert calibration.startup(speed._LIGHT_NET) == pytest.approx(7.0)  # the first net: one-time start, data
+    monkeypatch.setattr(speed, "_startup_in_fresh_process", lambda: None)  # no fresh process: this one's
+    monkeypatch.setattr(speed, "_data_seconds", lambda: 1.0)
+    fallback = speed.calibrate()
+    assert fallback.startup_seconds_per_layer == 0.0 and fallback.startup_seconds == pytest.approx(1.5)
+
+
 # --- the manager ----------------------------------------------------------------------------------
 
 def test_a_short_run_fills_and_persists_its_history_epoch_by_epoch(manager):
