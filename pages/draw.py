@@ -1,13 +1,15 @@
 """Draw: write a digit and see every chosen model's guess beside it; below, the 28x28 image a model gets and
-how it is made, why a model guessed what it did, and a personal set of handwriting to score models on."""
+how it is made, why a model guessed what it did (at any epoch the run kept), and the learner's own set of
+handwriting to score models on."""
 import app
 app.route_through_navigation()
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import explanation, inference, preprocessing
+from mnist_lab import classroom, explanation, inference, preprocessing
 from mnist_lab.errors import LabError
 from mnist_lab.gallery import digit_grid
 from mnist_lab.handwriting import HandwritingSet
@@ -34,18 +36,39 @@ store = RunStore()
 runs = inference.usable_runs(store)
 runs_by_id = {meta["id"]: meta for meta in runs}
 damaged_runs = [meta for meta in store.list() if meta["status"] == RunStatus.DAMAGED]
-handwriting = HandwritingSet()
+learner_id, _ = app.owner()
+handwriting = HandwritingSet(owner=learner_id)  # this learner's own: nobody else sees, scores on or deletes it
 
 
-def run_name(run_id: str) -> str:
-    """A run's name as Markdown shows it: exactly as the learner typed it."""
-    return markdown_text(runs_by_id[run_id]["name"])
+def plain_label(meta: dict) -> str:
+    """Owner, name and test accuracy, e.g. "Ada · seed-3layer · 1 epoch (97.9 %)": runs with the same settings
+    told apart. A default run name already begins with its owner's name, which is not repeated."""
+    owner = meta.get("owner_name") or ""
+    name = meta["name"] if not owner or meta["name"].startswith(f"{owner} · ") else f"{owner} · {meta['name']}"
+    accuracy = meta.get("test_accuracy")
+    return f"{name} ({100 * accuracy:.1f} %)" if isinstance(accuracy, (int, float)) else name
+
+
+def unique_labels(metas: list[dict]) -> dict[str, str]:
+    """Each run's label; two runs that would read the same get their ids added."""
+    labels = {meta["id"]: plain_label(meta) for meta in metas}
+    counts = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    return {run_id: label if counts[label] == 1 else f"{label} [{run_id}]" for run_id, label in labels.items()}
+
+
+run_labels = unique_labels(runs)
 
 
 def run_label(run_id: str) -> str:
-    meta = runs_by_id[run_id]
-    accuracy = meta.get("test_accuracy")
-    return f"{meta['name']} ({accuracy:.1%})" if isinstance(accuracy, (int, float)) else meta["name"]
+    """A run's label as plain text (the model picker, the guesses, the table)."""
+    return run_labels[run_id]
+
+
+def run_name(run_id: str) -> str:
+    """A run's label as Markdown shows it: names exactly as the learners typed them."""
+    return markdown_text(run_labels[run_id])
 
 
 def model_for(run_id: str):
@@ -62,11 +85,12 @@ def upload_ink(data: bytes):
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring your handwriting…")
-def handwriting_accuracy(run_id: str, version: float, root: str, handwriting_root: str, samples: tuple[str, ...]):
-    """A run's accuracy on the handwriting set; `version` (the model file's) and `samples` (the ids) change
-    when the model or the set does."""
-    images, labels, _ = HandwritingSet(handwriting_root).load()
-    return inference.accuracy(inference.cached_model(RunStore(root), run_id), images, labels)
+def handwriting_accuracy(run_id: str, version: float, root: str, handwriting_base: str, owner: str,
+                         samples: tuple[str, ...]):
+    """A run's accuracy on a learner's handwriting set; `version` (the model file's) and `samples` (the ids)
+    change when the model or the set does."""
+    images, digits, _ = HandwritingSet(handwriting_base, owner).load()
+    return inference.accuracy(inference.cached_model(RunStore(root), run_id), images, digits)
 
 
 def undo_stroke():
@@ -182,11 +206,15 @@ with right:
                                              if run_id in runs_by_id]
         else:
             shared = [run_id for run_id in st.session_state.get("selected_run_ids", []) if run_id in runs_by_id]
-            st.session_state.draw_run_ids = (shared or [meta["id"] for meta in runs[:2]])[:MAX_MODELS]
+            st.session_state.draw_run_ids = (shared or classroom.default_models(
+                runs, classroom.Room(store).pinned(), has_model=store.has_model))[:MAX_MODELS]
         chosen = st.multiselect("Models", list(runs_by_id), format_func=run_label, key="draw_run_ids",
                                 max_selections=MAX_MODELS, help="Completed runs (and stopped ones with a saved "
-                                "model). Pick several to see them disagree.")
+                                "model), with their learner and MNIST test accuracy. It opens with the "
+                                "teacher's pinned models, else the most accurate. Pick several to see them disagree.")
         st.session_state.selected_run_ids = list(chosen)
+        for run_id in chosen:  # the epoch slider below answers at once when its models are built ahead
+            inference.prepare_epochs(store, run_id)
 
 with guess_area:
     st.subheader("Prediction")
@@ -207,7 +235,7 @@ with guess_area:
         for column, (run_id, probabilities) in zip(st.columns(len(predictions)), predictions.items()):
             with column:
                 top = int(probabilities.argmax())
-                st.text(runs_by_id[run_id]["name"])  # plain text: no Markdown, no HTML, no links made of URLs
+                st.text(run_label(run_id))  # plain text: no Markdown, no HTML, no links made of URLs
                 # Only numbers go into this HTML.
                 st.markdown(f"<div data-testid='draw-guess' style='font-size:2.2rem;font-weight:700;line-height:1.1'>"
                             f"{top} <span style='font-size:1rem;font-weight:400'>{probabilities[top]:.0%} sure</span>"
@@ -215,6 +243,9 @@ with guess_area:
                 st.altair_chart(probability_chart(probabilities), width="stretch")
         if len(predictions) > 1 and len({int(values.argmax()) for values in predictions.values()}) > 1:
             st.caption("The models disagree: look below at what each one picks up.")
+        if any(len(inference.stored_epochs(store, run_id)) > 1 for run_id in predictions):
+            st.caption("Below, under *Why*, slide back through the epochs to see how this guess grew as the net "
+                       "learned.")
     # After the guesses, so that on a phone the guess comes right after the canvas.
     if not prepared.empty and (verdict := inference.not_a_digit(prepared, list(predictions.values()))):
         st.warning(f"**This does not look like a digit.** {verdict}", icon=":material/help:")
@@ -232,32 +263,108 @@ for column, step in zip(step_columns, preprocessing.STEPS):
     column.toggle(step.title, key=f"draw_step_{step.key}", help=step.help)
 
 # ---- Why -----------------------------------------------------------------------------------------
-if predictions:
-    st.divider()
+def guess_text(probabilities) -> str:
+    """'8, 99 % sure', or 'unsure between 3 and 8' when no digit gets half the probability."""
+    order = np.argsort(probabilities)[::-1]
+    top = int(order[0])
+    if probabilities[top] >= inference.MIN_CONFIDENCE:
+        return f"{top}, {100 * probabilities[top]:.0f} % sure"
+    return f"unsure between {top} and {int(order[1])}"
+
+
+def epoch_choice(run_id: str, image, probabilities):
+    """The epoch slider of a run that kept two or more epochs, with that epoch's guess; returns (the model to
+    explain, its probabilities, its epoch or None). A run without earlier epochs gets a caption why."""
+    epochs = inference.stored_epochs(store, run_id)
+    if len(epochs) < 2:
+        st.caption("This run kept its weights after one epoch only: there is no earlier net to slide back to. A run "
+                   "of two or more epochs shows here how its guess grew." if epochs else
+                   "This run kept no weights of earlier epochs (it was trained before the lab kept them, or its "
+                   "net is too big to keep): train it again to see how its guess grew, epoch by epoch.")
+        return model_for(run_id), probabilities, None
+    last = epochs[-1]
+    slider_column, chart_column = st.columns([3, 2], gap="large")
+    with slider_column:
+        epoch = st.select_slider("Epoch", options=epochs, value=last, key=f"draw_epoch_{run_id}",
+                                 format_func=lambda value: f"epoch {value}")
+        st.caption("Slide back to see this net as it was after each epoch of its training: its guess for your "
+                   "drawing, its probabilities, and below, what it saw.")
+        try:
+            if inference.epoch_is_ready(store, run_id, epoch):
+                model = inference.epoch_model(store, run_id, epoch)
+            else:
+                with st.spinner(f"Loading the net after epoch {epoch}…"):
+                    model = inference.epoch_model(store, run_id, epoch)
+        except LabError as error:
+            st.warning(f"{markdown_text(error)} Showing the net after its last epoch instead.")
+            return model_for(run_id), probabilities, None
+        shown = probabilities if epoch == last else inference.predict(model, image)
+        line = f"Epoch {epoch}: {guess_text(shown)}"
+        if epoch != last:
+            line += f" · Epoch {last}: {guess_text(probabilities)}"
+        # Only numbers and words of this page go into this HTML.
+        st.markdown(f"<div data-testid='draw-epoch-guess' style='font-size:1.25rem;font-weight:600'>{line}</div>",
+                    unsafe_allow_html=True)
+    with chart_column:
+        st.altair_chart(probability_chart(shown), width="stretch")
+    return model, shown, epoch
+
+
+@st.fragment
+def why(image, predictions: dict):
+    """The explanations of one run, at the epoch its slider shows; a fragment, so that moving the slider
+    reruns only this part and not the canvas, the guesses and the handwriting set above and below."""
     st.subheader("Why")
     explained = next(iter(predictions))
     if len(predictions) > 1:
         explained = st.segmented_control("Explain", list(predictions), format_func=run_name,
                                          default=explained, required=True, key="draw_explained")
-    model = model_for(explained)
-    guess = int(predictions[explained].argmax())
-    why_left, why_right = st.columns([1, 3], gap="large")
-    with why_left:
-        st.image(explanation.saliency_overlay(prepared.image, explanation.saliency(model, prepared.image, guess)),
-                 width=240)
-        st.markdown(f"**Saliency** for the guess {guess}: red where more ink would make the model more sure "
-                    f"of {guess}, blue where ink counts against it. The brightest spots are the pixels it is "
-                    "most sensitive to.")
-    with why_right:
-        st.markdown("**Feature maps.** Each small square is what one filter of a convolution layer finds in "
-                    "your drawing (white: strong response). Early layers find edges and strokes; later ones "
-                    "combine them into parts of digits, on smaller and smaller grids.")
-        for layer in explanation.conv_feature_maps(model, prepared.image):
-            height, width, channels = layer.maps.shape
-            shown = min(channels, explanation.MAX_CHANNELS)
-            st.image(explanation.feature_grid(layer.maps),
-                     caption=f"Layer {layer.number}: {layer.name}, {channels} maps of {height}x{width}"
-                             + (f" (first {shown} shown)" if shown < channels else ""))
+    model, probabilities, epoch = epoch_choice(explained, image, predictions[explained])
+    guess = int(probabilities.argmax())
+    layers = explanation.conv_feature_maps(model, image)
+    at_epoch = f" after epoch {epoch}" if epoch is not None else ""
+    saliency_column, cam_column, difference_column = st.columns([1, 1, 1], gap="large")
+    with saliency_column:
+        st.image(explanation.saliency_overlay(image, explanation.saliency(model, image, guess)), width=240)
+        st.markdown(f"**SmoothGrad saliency** for the guess {guess}{at_epoch}: red where more ink would make the "
+                    f"model more sure of {guess}, blue where ink counts against it. The brightest spots are the "
+                    "pixels its score is most sensitive to.")
+    with cam_column:
+        try:
+            cam = explanation.grad_cam(model, image, guess)
+        except LabError as error:
+            st.info(markdown_text(error))
+            cam = None
+        grid = "x".join(str(size) for size in layers[-1].maps.shape[:2]) if layers else ""
+        if cam is not None and not cam.any():
+            st.info(f"**Grad-CAM is empty** for the guess {guess}{at_epoch}: nothing the last convolution layer "
+                    f"found in your drawing raised the score of {guess}, so there is no region to light up. An "
+                    "unsure net, or a drawing unlike its digits, does this; the saliency map beside it still shows "
+                    "which pixels matter.", icon=":material/visibility_off:")
+        elif cam is not None:
+            st.image(explanation.grad_cam_overlay(image, cam), width=240)
+            st.markdown(f"**Grad-CAM** for the guess {guess}{at_epoch}: yellow where the last convolution layer "
+                        f"found the features that raised the score of {guess}, dark where it found none. It is "
+                        f"drawn from that layer's {grid} grid, so it is coarse.")
+    with difference_column:
+        st.markdown("**Why the two maps differ.** They answer two questions. Grad-CAM: *where* in the image lie "
+                    "the features of the last convolution layer that raised this class, on that layer's coarse "
+                    "grid. SmoothGrad: *which input pixels* the score is most sensitive to, pixel by pixel, so "
+                    "it is fine. Where both light up, the guess rests on that part of your digit.")
+    st.markdown("**Feature maps.** Each small square is what one filter of a convolution layer finds in "
+                "your drawing (white: strong response). Early layers find edges and strokes; later ones "
+                "combine them into parts of digits, on smaller and smaller grids.")
+    for layer in layers:
+        height, width, channels = layer.maps.shape
+        shown = min(channels, explanation.MAX_CHANNELS)
+        st.image(explanation.feature_grid(layer.maps),
+                 caption=f"Layer {layer.number}: {layer.name}, {channels} maps of {height}x{width}"
+                         + (f" (first {shown} shown)" if shown < channels else ""))
+
+
+if predictions:
+    st.divider()
+    why(prepared.image, predictions)
 
 # ---- My handwriting ------------------------------------------------------------------------------
 st.divider()
@@ -276,11 +383,12 @@ with keep_column:
     if notice := st.session_state.pop("draw_notice", None):
         (st.success if notice[0] == "success" else st.warning)(notice[1])
 with set_column:
-    images, labels, sample_ids = handwriting.load()
+    images, sample_labels, sample_ids = handwriting.load()
     if not sample_ids:
-        st.caption(f"Your set is empty. It is kept in `{handwriting.root}`.")
+        st.caption("Your set is empty. It is yours alone: other learners neither see it nor score on it (the "
+                   "teacher may pool everyone's drawings into a class set).")
     else:
-        st.image(digit_grid(images, [f"{number}: {label}" for number, label in enumerate(labels, start=1)],
+        st.image(digit_grid(images, [f"{number}: {label}" for number, label in enumerate(sample_labels, start=1)],
                             columns=10, scale=2, caption_height=16), caption=f"{len(sample_ids)} samples (number: label)",
                  width="stretch")
         st.multiselect("Delete samples", sample_ids, key="draw_delete_ids",
@@ -294,12 +402,12 @@ if sample_ids and chosen:
         meta = runs_by_id[run_id]
         try:
             accuracy = handwriting_accuracy(run_id, inference.model_version(store, run_id), str(store.root),
-                                            str(handwriting.root), tuple(sample_ids))
+                                            str(handwriting.base), learner_id, tuple(sample_ids))
         except LabError as error:
             st.warning(f"{run_name(run_id)}: {markdown_text(error)}")
             continue
         mnist = meta.get("test_accuracy")
-        rows.append({"run": meta["name"], "MNIST test": mnist, "my handwriting": accuracy,
+        rows.append({"run": run_label(run_id), "MNIST test": mnist, "my handwriting": accuracy,
                      "gap (points)": (mnist - accuracy) * 100 if isinstance(mnist, (int, float)) else None})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "MNIST test": st.column_config.NumberColumn(format="percent"),

@@ -1,8 +1,10 @@
-"""Shared by the Draw-page tests: a seed-3layer model trained once per test session on real MNIST,
-copied into each test's run store, and digits drawn the way a learner draws them."""
+"""Shared by the Draw-page tests: a seed-3layer model trained once per test session on real MNIST (and a run
+that kept two epochs of it), copied into each test's run store; digits drawn the way a learner draws them, as
+pictures and with the mouse on the page's canvas in a browser."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from PIL import Image, ImageDraw
 from mnist_lab.runs import RunStore, read_json, write_json
 
 TRAINED_FOLDER = "draw-seed-3layer-full"
+EPOCHS_FOLDER = "draw-seed-3layer-two-epochs"
+SLICE = 512  # training images behind the two-epoch run's first epoch
 
 
 def trained_model_folder(tmp_path_factory, mnist) -> Path:
@@ -43,14 +47,42 @@ def trained_model_folder(tmp_path_factory, mnist) -> Path:
     return folder
 
 
-def install_run(folder: Path, store: RunStore | None = None, name: str | None = None) -> dict:
-    """Copy a trained run into a store (by default the test's own); returns its metadata."""
+def two_epoch_folder(tmp_path_factory, mnist, trained_folder: Path) -> Path:
+    """A run folder of seed-3layer that kept two epochs: epoch 1 is the net after one pass over a slice of
+    SLICE images (few batches: unsure of most digits), epoch 2 the session's trained model (its model file).
+    Made once per session, beside the trained folder; its run id is its own, so both install in one store."""
+    folder = tmp_path_factory.getbasetemp() / EPOCHS_FOLDER
+    if (folder / "run.json").is_file():
+        return folder
+    import keras
+
+    from mnist_lab import architectures, data
+
+    trained = read_json(trained_folder / "run.json")
+    store = RunStore(tmp_path_factory.mktemp("draw-epochs"))
+    meta = store.create("seed-3layer, 2 epochs", trained["architecture"], {**trained["settings"], "epochs": 2})
+    keras.utils.set_random_seed(1)
+    early = architectures.build_model(trained["architecture"]["layers"], "seed-3layer")
+    early.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy")
+    early.fit(data.to_model_input(mnist.x_train[:SLICE]), mnist.y_train[:SLICE], epochs=1, batch_size=64, verbose=0)
+    store.save_epoch_weights(meta["id"], 1, early)
+    shutil.copy(trained_folder / "model.keras", store.model_path(meta["id"]))
+    store.save_epoch_weights(meta["id"], 2, store.load_model(meta["id"]))
+    store.update(meta["id"], status="completed", epochs_done=2, test_loss=trained["test_loss"],
+                 test_accuracy=trained["test_accuracy"])
+    shutil.copytree(store.path(meta["id"]), folder)
+    return folder
+
+
+def install_run(folder: Path, store: RunStore | None = None, name: str | None = None, **fields) -> dict:
+    """Copy a trained run into a store (by default the test's own), with another name or other fields (an
+    owner); returns its metadata."""
     store = store or RunStore()
     meta = read_json(folder / "run.json")
     target = store.path(meta["id"])
     shutil.copytree(folder, target)
-    if name:
-        meta["name"] = name
+    if name or fields:
+        meta.update(fields, **({"name": name} if name else {}))
         write_json(target / "run.json", meta)
     return store.get(meta["id"])
 
@@ -102,3 +134,33 @@ def install_untrained_run(store: RunStore, name: str, test_accuracy: float = 0.5
     meta = store.create(name, {"name": "custom", "source": "custom", "layers": TINY_LAYERS}, {"epochs": 1})
     architectures.build_model(TINY_LAYERS, "tiny").save(store.model_path(meta["id"]))
     return store.update(meta["id"], status="completed", test_accuracy=test_accuracy)
+
+
+# --- the page's canvas, in a browser ---------------------------------------------------------------
+
+CANVAS_DIGITS = {  # strokes in canvas pixels (the canvas is 280x280)
+    "1": [[(150, 45), (138, 235)]],
+    "0": [[(140 + 58 * math.sin(step / 24 * 2 * math.pi), 140 - 90 * math.cos(step / 24 * 2 * math.pi))
+           for step in range(25)]],
+    "7": [[(75, 55), (205, 55), (115, 238)]],
+}
+
+
+def wait_canvas_ready(page):
+    """A new canvas takes strokes once it has loaded its (empty) drawing, which paints its background black."""
+    lower = page.locator("canvas.lower-canvas").last.element_handle()
+    page.wait_for_function("canvas => { const pixel = canvas.getContext('2d').getImageData(2, 2, 1, 1).data;"
+                           " return pixel[3] === 255 && pixel[0] === 0; }", arg=lower)
+
+
+def draw_on_canvas(page, strokes):
+    """Draw strokes (lists of canvas-pixel points) on the page's canvas with the mouse, as a learner does."""
+    canvas = page.locator("canvas").last
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    for points in strokes:
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+        page.mouse.up()

@@ -8,25 +8,10 @@ import re
 
 import pytest
 from conftest import open_page, wait_idle
+from draw_support import CANVAS_DIGITS, draw_on_canvas, wait_canvas_ready
 from playwright.sync_api import expect
 
-SEVEN = [(75, 55), (205, 55), (115, 238)]  # one stroke, in canvas pixels
 TRAINING = 300_000  # ms: a quick demo of 1,000 images on a loaded 2-core machine, start-up and test images included
-
-
-def draw_seven(page):
-    """Wait until the new canvas has loaded (it paints its background black), then draw a 7 with the mouse."""
-    lower = page.locator("canvas.lower-canvas").last.element_handle()
-    page.wait_for_function("canvas => { const pixel = canvas.getContext('2d').getImageData(2, 2, 1, 1).data;"
-                           " return pixel[3] === 255 && pixel[0] === 0; }", arg=lower)
-    canvas = page.locator("canvas").last
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + SEVEN[0][0], box["y"] + SEVEN[0][1])
-    page.mouse.down()
-    for x, y in SEVEN[1:]:
-        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
-    page.mouse.up()
 
 
 @pytest.mark.browser
@@ -46,7 +31,7 @@ def test_a_newcomer_walks_from_home_to_drawing_a_digit_with_their_own_run(real_m
 
     # Train: the net that was open, the plans, the estimate, and where the queue is.
     page.get_by_role("heading", name="3. Train it and watch").wait_for()
-    page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
+    page.get_by_text("from Train to the test score").wait_for(timeout=TRAINING)  # the estimate, on a busy machine
     expect(page.get_by_text(re.compile(r"others wait in a queue"))).to_be_visible()
     page.get_by_role("button", name="Quick demo").click()
     wait_idle(page)
@@ -78,7 +63,8 @@ def test_a_newcomer_walks_from_home_to_drawing_a_digit_with_their_own_run(real_m
     page.get_by_role("link", name="Draw", exact=True).first.click()
     wait_idle(page)
     page.get_by_text("Draw a digit: there is no ink yet.").wait_for()
-    draw_seven(page)
+    wait_canvas_ready(page)
+    draw_on_canvas(page, CANVAS_DIGITS["7"])
     guess = page.locator("[data-testid='draw-guess']")
     expect(guess).to_have_count(1, timeout=60_000)
     expect(guess.first).to_contain_text(re.compile(r"\d"))

@@ -4,7 +4,6 @@ undo/clear state, the handwriting set; and in Chromium, digits drawn with the mo
 from __future__ import annotations
 
 import io
-import math
 import os
 import re
 import shutil
@@ -18,7 +17,8 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
-from draw_support import install_run, install_untrained_run, trained_model_folder
+from draw_support import (CANVAS_DIGITS, draw_on_canvas, install_run, install_untrained_run, trained_model_folder,
+                          two_epoch_folder, wait_canvas_ready)
 from mnist_lab import data
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
@@ -94,7 +94,7 @@ def test_an_uploaded_digit_is_predicted_by_each_chosen_model(trained_run, real_m
     assert "Dark ink on light paper: inverted" in texts(at)
     assert at.session_state["selected_run_ids"] == [trained_run["id"]]  # shared with the Compare page
     # The why: a saliency map for the guess and one feature-map grid per convolution layer.
-    assert f"**Saliency** for the guess {label}" in texts(at)
+    assert f"**SmoothGrad saliency** for the guess {label}" in texts(at)
     captions = [caption for image in at.image for caption in image.captions]
     assert sum(caption.startswith("Layer ") for caption in captions) == 3  # seed-3layer's three convolutions
     assert "Ink found" in captions and "In the 28x28 field" in captions
@@ -115,7 +115,7 @@ def test_two_models_side_by_side(trained_run, real_mnist):
     assert set(at.multiselect(key="draw_run_ids").value) == {trained_run["id"], second["id"]}
     upload(at, "digit.png", png(real_mnist.x_test[1]))
     assert len(guesses(at)) == 2 and guesses(at)[0] == guesses(at)[1]  # the same weights
-    assert at.segmented_control(key="draw_explained").value == second["id"]
+    assert at.segmented_control(key="draw_explained").value == trained_run["id"]  # the more accurate first
     at.multiselect(key="draw_run_ids").set_value([trained_run["id"]]).run()
     assert len(guesses(at)) == 1 and not [widget for widget in at.segmented_control if widget.key == "draw_explained"]
 
@@ -164,53 +164,28 @@ def test_undo_drops_the_last_stroke_and_clear_starts_a_new_canvas():
 @pytest.mark.slow
 def test_keep_score_and_delete_handwriting_samples(trained_run, real_mnist):
     at = open_draw()
+    mine = HandwritingSet(owner=at.session_state["learner_id"])  # the learner's own set
     digit, label = real_mnist.x_test[2], int(real_mnist.y_test[2])
     upload(at, "mine.png", png(digit, size=140))
     keep = next(button for button in at.button if button.label == "Keep it in my set")
     keep.click().run()
-    assert "Choose which digit you drew" in texts(at) and len(HandwritingSet()) == 0
+    assert "Choose which digit you drew" in texts(at) and len(mine) == 0
     at.pills(key="draw_sample_label").set_value(label).run()
     next(button for button in at.button if button.label == "Keep it in my set").click().run()
-    samples = HandwritingSet().samples()
+    samples = mine.samples()
     assert [sample.label for sample in samples] == [label] and samples[0].raw_path is not None
     assert f"Kept as a {label}" in texts(at)
     table = at.dataframe[0].value
     row = table.iloc[0]
-    assert row["run"] == trained_run["name"] and row["my handwriting"] == 1.0
+    assert row["run"] == f"{trained_run['name']} ({100 * trained_run['test_accuracy']:.1f} %)"
+    assert row["my handwriting"] == 1.0
     assert row["gap (points)"] == pytest.approx((trained_run["test_accuracy"] - 1.0) * 100)
     at.multiselect(key="draw_delete_ids").set_value([samples[0].id]).run()
     next(button for button in at.button if button.label == "Delete").click().run()
-    assert len(HandwritingSet()) == 0 and "Your set is empty" in texts(at)
+    assert len(mine) == 0 and "Your set is empty" in texts(at)
 
 
 # --- in Chromium ----------------------------------------------------------------------------------
-
-DIGITS = {
-    "1": [[(150, 45), (138, 235)]],
-    "0": [[(140 + 58 * math.sin(step / 24 * 2 * math.pi), 140 - 90 * math.cos(step / 24 * 2 * math.pi))
-           for step in range(25)]],
-    "7": [[(75, 55), (205, 55), (115, 238)]],
-}
-
-
-def wait_canvas_ready(page):
-    """A new canvas takes strokes once it has loaded its (empty) drawing, which paints its background black."""
-    lower = page.locator("canvas.lower-canvas").last.element_handle()
-    page.wait_for_function("canvas => { const pixel = canvas.getContext('2d').getImageData(2, 2, 1, 1).data;"
-                           " return pixel[3] === 255 && pixel[0] === 0; }", arg=lower)
-
-
-def draw(page, strokes):
-    canvas = page.locator("canvas").last
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    for points in strokes:
-        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
-        page.mouse.up()
-
 
 @pytest.mark.browser
 @pytest.mark.slow
@@ -221,8 +196,8 @@ def test_drawn_digits_are_predicted_in_the_browser(trained_run, app_server, page
     page.get_by_text("Draw a digit: there is no ink yet.").wait_for()
     wait_canvas_ready(page)
     guess = page.locator("[data-testid='draw-guess']")
-    for digit, strokes in DIGITS.items():
-        draw(page, strokes)
+    for digit, strokes in CANVAS_DIGITS.items():
+        draw_on_canvas(page, strokes)
         expect(guess).to_have_count(1, timeout=60_000)
         expect(guess.first).to_contain_text(f"{digit} ", timeout=60_000)
         wait_idle(page)
@@ -236,10 +211,10 @@ def test_drawn_digits_are_predicted_in_the_browser(trained_run, app_server, page
     # Two more strokes, then undo them one by one: the crop (its caption) follows each step back to the 7.
     crop = page.get_by_text(re.compile(r"^Cropped to \d+x\d+$"))
     seven_crop = crop.inner_text()
-    draw(page, [[(30, 150), (250, 150)]])
+    draw_on_canvas(page, [[(30, 150), (250, 150)]])
     expect(crop).not_to_have_text(seven_crop)
     wider_crop = crop.inner_text()
-    draw(page, [[(110, 15), (170, 15)]])
+    draw_on_canvas(page, [[(110, 15), (170, 15)]])
     expect(crop).not_to_have_text(wider_crop)
     undo = page.get_by_role("button", name="Undo stroke", exact=True)
     undo.click()
@@ -247,7 +222,7 @@ def test_drawn_digits_are_predicted_in_the_browser(trained_run, app_server, page
     undo.click()
     expect(crop).to_have_text(seven_crop)
     expect(guess.first).to_contain_text("7 ")
-    page.get_by_text("Saliency").first.wait_for()
+    page.get_by_text("SmoothGrad saliency").first.wait_for()
     expect(page.get_by_text("Layer 1: Conv2D 64 3x3")).to_have_count(1)
     page.get_by_role("heading", name="What the model sees").scroll_into_view_if_needed()
 
@@ -269,10 +244,10 @@ def test_run_names_are_shown_as_typed_never_as_markup():
     for markdown in at.markdown:
         if markdown.proto.allow_html:
             assert "div style" not in markdown.value and "example.invalid" not in markdown.value, markdown.value
-    assert {text.value for text in at.text} >= {COVERING_NAME, MARKDOWN_NAME}  # st.text: shown as typed
+    shown = {f"{COVERING_NAME} (50.0 %)", f"{MARKDOWN_NAME} (50.0 %)"}  # with their accuracy
+    assert {text.value for text in at.text} >= shown  # st.text: shown as typed
     explained = at.segmented_control(key="draw_explained")
-    assert {option.content for option in explained.proto.options} == {markdown_text(COVERING_NAME),
-                                                                       markdown_text(MARKDOWN_NAME)}
+    assert {option.content for option in explained.proto.options} == {markdown_text(name) for name in shown}
 
 
 def open_draw_in_browser(page, app_server):
@@ -290,7 +265,7 @@ def test_names_with_markup_show_as_text_in_the_browser(app_server, browser):
     page = context.new_page()
     try:
         open_draw_in_browser(page, app_server)
-        draw(page, DIGITS["7"])
+        draw_on_canvas(page, CANVAS_DIGITS["7"])
         expect(page.locator("[data-testid='draw-guess']")).to_have_count(2, timeout=60_000)
         wait_idle(page)
         assert page.evaluate("() => [...document.querySelectorAll('div')].filter(element =>"
@@ -298,9 +273,9 @@ def test_names_with_markup_show_as_text_in_the_browser(app_server, browser):
                              " && getComputedStyle(element).backgroundColor === 'rgb(255, 0, 0)').length") == 0
         live = page.locator("a[href*='example.invalid'], img[src*='example.invalid']")
         assert live.count() == 0, live.evaluate_all("elements => elements.map(element => element.parentElement.outerHTML)")
-        expect(page.get_by_text(COVERING_NAME, exact=True).first).to_be_visible()
+        expect(page.get_by_text(f"{COVERING_NAME} (50.0 %)", exact=True).first).to_be_visible()
         # As typed; an invisible word joiner after "http" keeps the address from becoming a link.
-        as_typed = re.compile("^" + re.escape(MARKDOWN_NAME).replace("http", "http\u2060?") + "$")
+        as_typed = re.compile("^" + re.escape(MARKDOWN_NAME).replace("http", "http\u2060?") + re.escape(" (50.0 %)") + "$")
         expect(page.get_by_text(as_typed).first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "draw-names-as-text.png"), full_page=True)
     finally:
@@ -322,7 +297,7 @@ def test_the_guess_is_beside_the_canvas_or_right_after_it(app_server, browser, w
     try:
         open_draw_in_browser(page, app_server)
         canvas = box_of(page, page.locator("canvas").last)
-        draw(page, DIGITS["7"])
+        draw_on_canvas(page, CANVAS_DIGITS["7"])
         guess_locator = page.locator("[data-testid='draw-guess']")
         expect(guess_locator).to_have_count(1, timeout=60_000)
         wait_idle(page)
@@ -357,3 +332,180 @@ def test_a_blot_is_said_not_to_look_like_a_digit():
     at = upload(open_draw(), "blot.png", png(np.asarray(blot)))
     assert any("This does not look like a digit" in warning.value and "blot or a scribble" in warning.value
                for warning in at.warning)
+
+
+# --- a classroom: each learner's own handwriting, the teacher's pins, whose run is whose ----------------
+
+def keep_upload(at: AppTest, image: np.ndarray, label: int) -> AppTest:
+    upload(at, "mine.png", png(image, size=140))
+    at.pills(key="draw_sample_label").set_value(label).run()
+    next(button for button in at.button if button.label == "Keep it in my set").click().run()
+    assert not at.exception and f"Kept as a {label}" in texts(at)
+    return at
+
+
+def test_a_learner_never_sees_another_learners_handwriting():
+    from mnist_lab import learners
+
+    ada_key, ben_key = "a" * 24, "b" * 24
+    blob = np.zeros((28, 28), np.uint8)
+    blob[4:24, 12:16] = 255
+    ada = keep_upload(open_draw(learner_key=ada_key), blob, 1)
+    ben = open_draw(learner_key=ben_key)
+    assert "Your set is empty" in texts(ben) and not [widget for widget in ben.multiselect
+                                                       if widget.key == "draw_delete_ids"]
+    assert len(HandwritingSet(owner=learners.learner_id(ada_key))) == 1
+    assert len(HandwritingSet(owner=learners.learner_id(ben_key))) == 0 and len(HandwritingSet()) == 0
+    keep_upload(ben, blob, 7)  # Ben's sample goes to Ben's set; Ada still sees only her own
+    ada.run()
+    assert ada.multiselect(key="draw_delete_ids").options == ["1: a 1"]
+    assert [sample.label for sample in HandwritingSet(owner=learners.learner_id(ada_key)).samples()] == [1]
+
+
+def test_the_picker_opens_with_the_pinned_model_else_the_most_accurate_and_says_whose_each_is(monkeypatch):
+    from mnist_lab import classroom
+
+    store = RunStore()
+    weak = install_untrained_run(store, "weak", test_accuracy=0.5)
+    best = install_untrained_run(store, "best", test_accuracy=0.979)
+    install_untrained_run(store, "middle", test_accuracy=0.7)
+    ada = store.update(best["id"], owner="a" * 16, owner_name="Ada", name="Ada · seed-3layer · 1 epoch")
+    ben = store.update(weak["id"], owner="b" * 16, owner_name="Ben", name="seed-3layer · 1 epoch")
+    at = open_draw()
+    picker = at.multiselect(key="draw_run_ids")
+    assert picker.value[0] == best["id"] and len(picker.value) == 2 and weak["id"] not in picker.value  # not the newest
+    shown = {option for option in picker.options}
+    assert "Ada · seed-3layer · 1 epoch (97.9 %)" in shown  # the owner's name is not repeated
+    assert "Ben · seed-3layer · 1 epoch (50.0 %)" in shown  # the same settings, told apart by owner and accuracy
+    assert ada["owner_name"] == "Ada" and ben["owner_name"] == "Ben"
+    classroom.Room(store).pin(weak["id"])
+    at = open_draw()
+    assert at.multiselect(key="draw_run_ids").value[0] == weak["id"]
+
+
+# --- the epoch slider, Grad-CAM ------------------------------------------------------------------------
+
+@pytest.fixture
+def two_epoch_run(trained_folder, tmp_path_factory):
+    return install_run(two_epoch_folder(tmp_path_factory, data.load_mnist(), trained_folder), RunStore(),
+                       owner="a" * 16, owner_name="Ada")
+
+
+def uncaptioned(at) -> list:
+    """The page's images without a caption: the saliency and Grad-CAM maps (every other picture has one)."""
+    return [image for image in at.image if not any(image.captions)]
+
+
+def epoch_line(at) -> str:
+    lines = [markdown.value for markdown in at.markdown if "draw-epoch-guess" in markdown.value]
+    assert len(lines) == 1, lines
+    return lines[0].split(">", 1)[1].rsplit("<", 1)[0]
+
+
+def shown_probabilities(at) -> list[list[float]]:
+    """The probabilities of every bar chart on the page, in page order (charts carry their data as Arrow)."""
+    import pyarrow
+
+    found = []
+    for chart in at.get("vega_lite_chart"):
+        for dataset in chart.proto.datasets:
+            table = pyarrow.ipc.open_stream(dataset.data.data).read_pandas()
+            if "probability" in table.columns:
+                found.append(list(table["probability"]))
+    return found
+
+
+@pytest.mark.slow
+def test_the_epoch_slider_shows_the_guess_of_each_kept_epoch(two_epoch_run, real_mnist):
+    from mnist_lab import inference, preprocessing
+
+    digit = real_mnist.x_test[0]
+    content = png(digit, size=300, dark_on_light=True)
+    at = upload(open_draw(), "photo.png", content)
+    slider = at.select_slider(key=f"draw_epoch_{two_epoch_run['id']}")
+    assert slider.options == ["epoch 1", "epoch 2"] and slider.value == 2
+    assert "Slide back to see this net as it was after each epoch" in texts(at)
+    assert epoch_line(at).startswith("Epoch 2: ")
+    last_charts = shown_probabilities(at)
+    slider.set_value(1).run()
+    assert not at.exception
+    line = epoch_line(at)
+    store = RunStore()
+    ink, dark = preprocessing.read_ink(content)
+    image = preprocessing.preprocess_found_ink(ink, dark, preprocessing.Options()).image
+    first = inference.predict(inference.epoch_model(store, two_epoch_run["id"], 1), image)
+    last = inference.predict(inference.epoch_model(store, two_epoch_run["id"], 2), image)
+    assert not np.allclose(first, last, atol=0.01)  # the net learned between the two
+    epoch_one, epoch_two = line.split(" · ")
+    assert epoch_one.startswith("Epoch 1: ") and str(int(first.argmax())) in epoch_one
+    assert epoch_two.startswith("Epoch 2: ") and str(int(last.argmax())) in epoch_two
+    charts = shown_probabilities(at)
+    assert charts[0] == pytest.approx(last_charts[0])  # the guess at the top stays the run's own
+    assert charts[1] == pytest.approx(list(first), abs=1e-6)  # the slider's chart is epoch 1's
+    assert f"for the guess {int(first.argmax())} after epoch 1" in texts(at)
+
+
+@pytest.mark.slow
+def test_a_run_of_one_kept_epoch_has_no_slider_and_says_why(trained_run, real_mnist):
+    RunStore().save_epoch_weights(trained_run["id"], 1, RunStore().load_model(trained_run["id"]))
+    at = upload(open_draw(), "digit.png", png(real_mnist.x_test[3]))
+    assert not at.select_slider and "kept its weights after one epoch only" in texts(at)
+
+
+@pytest.mark.slow
+def test_grad_cam_sits_beside_the_saliency_map_and_says_what_each_shows(trained_run, real_mnist):
+    at = upload(open_draw(), "digit.png", png(real_mnist.x_test[4]))
+    shown = texts(at)
+    guess = guesses(at)[0]
+    assert f"**SmoothGrad saliency** for the guess {guess}" in shown
+    assert f"**Grad-CAM** for the guess {guess}" in shown and "3x3 grid, so it is coarse" in shown
+    assert "**Why the two maps differ.**" in shown and "*which input pixels*" in shown
+    assert "kept no weights of earlier epochs" in shown  # an older run: no slider, a caption why
+    assert len(uncaptioned(at)) == 2  # the two maps' images
+
+
+def test_an_empty_grad_cam_is_said_in_words(monkeypatch):
+    from mnist_lab import explanation
+
+    install_untrained_run(RunStore(), "tiny net")
+    monkeypatch.setattr(explanation, "grad_cam", lambda model, image, class_index: np.zeros((28, 28), "float32"))
+    blob = np.zeros((200, 200), np.uint8)
+    blob[40:160, 90:110] = 255
+    at = upload(open_draw(), "bar.png", png(blob))
+    assert any("Grad-CAM is empty" in info.value for info in at.info)
+    assert len(uncaptioned(at)) == 1  # the saliency map's image alone, no blank Grad-CAM image
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_moving_the_epoch_slider_shows_that_epochs_guess_in_the_browser(two_epoch_run, app_server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_draw_in_browser(page, app_server)
+        draw_on_canvas(page, CANVAS_DIGITS["7"])
+        guess = page.locator("[data-testid='draw-guess']")
+        expect(guess).to_have_count(1, timeout=60_000)
+        epoch_guess = page.locator("[data-testid='draw-epoch-guess']")
+        expect(epoch_guess).to_contain_text("Epoch 2: ", timeout=60_000)
+        wait_idle(page)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        canvas, shown = box_of(page, page.locator("canvas").last), box_of(page, guess)
+        assert shown["x"] >= canvas["x"] + canvas["width"] and shown["y"] + shown["height"] <= 720  # beside it
+        page.screenshot(path=str(ARTIFACTS / "draw-epochs-1280x720-top.png"))
+        last_epoch = epoch_guess.inner_text()
+        slider = page.get_by_test_id("stSlider").filter(has_text="Epoch").get_by_role("slider")
+        slider.scroll_into_view_if_needed()
+        slider.focus()
+        slider.press("Home")
+        expect(epoch_guess).to_contain_text("Epoch 1: ", timeout=60_000)
+        expect(epoch_guess).to_contain_text(" · Epoch 2: ")
+        wait_idle(page)
+        assert epoch_guess.inner_text() != last_epoch
+        expect(page.get_by_text(re.compile(r"SmoothGrad saliency for the guess \d after epoch 1"))).to_be_visible(timeout=60_000)
+        expect(guess.first).to_have_text(re.compile(r"^7 "))  # the guess at the top is still the run's own
+        page.get_by_role("heading", name="Why").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "draw-epochs-1280x720-slider.png"))
+    finally:
+        context.close()
