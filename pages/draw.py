@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import classroom, explanation, inference, preprocessing
+from mnist_lab import classroom, explanation, inference, preprocessing, presentation
 from mnist_lab.errors import LabError
 from mnist_lab.gallery import digit_grid
 from mnist_lab.handwriting import HandwritingSet
@@ -38,27 +38,7 @@ runs_by_id = {meta["id"]: meta for meta in runs}
 damaged_runs = [meta for meta in store.list() if meta["status"] == RunStatus.DAMAGED]
 learner_id, _ = app.owner()
 handwriting = HandwritingSet(owner=learner_id)  # this learner's own: nobody else sees, scores on or deletes it
-
-
-def plain_label(meta: dict) -> str:
-    """Owner, name and test accuracy, e.g. "Ada · seed-3layer · 1 epoch (97.9 %)": runs with the same settings
-    told apart. A default run name already begins with its owner's name, which is not repeated."""
-    owner = meta.get("owner_name") or ""
-    name = meta["name"] if not owner or meta["name"].startswith(f"{owner} · ") else f"{owner} · {meta['name']}"
-    accuracy = meta.get("test_accuracy")
-    return f"{name} ({100 * accuracy:.1f} %)" if isinstance(accuracy, (int, float)) else name
-
-
-def unique_labels(metas: list[dict]) -> dict[str, str]:
-    """Each run's label; two runs that would read the same get their ids added."""
-    labels = {meta["id"]: plain_label(meta) for meta in metas}
-    counts = {}
-    for label in labels.values():
-        counts[label] = counts.get(label, 0) + 1
-    return {run_id: label if counts[label] == 1 else f"{label} [{run_id}]" for run_id, label in labels.items()}
-
-
-run_labels = unique_labels(runs)
+run_labels = presentation.run_labels(runs)  # learner, name and accuracy: runs told apart
 
 
 def run_label(run_id: str) -> str:
@@ -258,9 +238,9 @@ for column, (caption, picture) in zip(picture_columns, pictures):
     column.image(picture, caption=caption, width="stretch")
 if prepared.empty:
     picture_columns[min(len(pictures), 4)].caption("The steps appear once there is a digit.")
-step_columns = st.columns(len(preprocessing.STEPS))
-for column, step in zip(step_columns, preprocessing.STEPS):
-    column.toggle(step.title, key=f"draw_step_{step.key}", help=step.help)
+step_columns = st.columns(3)  # two rows of three: six in a row cut their labels short ("Remove…")
+for number, step in enumerate(preprocessing.STEPS):
+    step_columns[number % len(step_columns)].toggle(step.title, key=f"draw_step_{step.key}", help=step.help)
 
 # ---- Why -----------------------------------------------------------------------------------------
 def guess_text(probabilities) -> str:

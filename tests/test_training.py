@@ -189,6 +189,19 @@ def test_epoch_estimate_grows_with_multiply_adds_and_images():
     assert presentation.format_duration(260, compact=True) == "4m 20s" and presentation.format_duration(None) == "–"
 
 
+def test_run_labels_say_whose_each_run_is_and_tell_alike_runs_apart():
+    ada = {"id": "a1", "name": "Ada · seed-3layer · 1 epoch", "owner_name": "Ada", "test_accuracy": 0.9791}
+    ben = {"id": "b1", "name": "seed-3layer · 1 epoch", "owner_name": "Ben", "test_accuracy": 0.5}
+    twin = {**ben, "id": "b2"}
+    nobody = {"id": "c1", "name": "from the command line", "test_accuracy": None}
+    assert presentation.run_label(ada) == "Ada · seed-3layer · 1 epoch (97.9 %)"  # the owner not repeated
+    assert presentation.run_label(ben) == "Ben · seed-3layer · 1 epoch (50.0 %)"
+    assert presentation.run_label(nobody) == "from the command line"
+    labels = presentation.run_labels([ada, ben, twin, nobody])
+    assert labels["a1"] == presentation.run_label(ada) and labels["c1"] == "from the command line"
+    assert labels["b1"] != labels["b2"] and labels["b2"].endswith("[b2]")  # alike runs told apart
+
+
 def test_calibration_measures_a_positive_rate_and_is_cached(isolated_storage):
     pytest.importorskip("keras")
     estimator = training.SpeedEstimator(isolated_storage)
