@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from draw_support import canvas_pixels, draw_strokes  # noqa: E402
+from draw_support import SHAPES, canvas_pixels, draw_strokes  # noqa: E402
 
 from mnist_lab import architecture_sources, inference, preprocessing, system, training  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
@@ -40,44 +39,6 @@ from mnist_lab.runs import RunStore  # noqa: E402
 CANVAS = 280  # the Draw page's canvas, in pixels
 PEN_WIDTHS = (12, 30)  # pixels, the range of the canvas' pen a learner picks from
 PIPELINES = {"default": preprocessing.Options(), "deskew": preprocessing.Options(deskew=True)}
-
-
-def arc(centre_x, centre_y, radius_x, radius_y, start, end, points=24):
-    """Points along an ellipse from angle `start` to `end` (degrees; y grows downwards, so 90 is the
-    bottom and 270 the top)."""
-    angles = np.radians(np.linspace(start, end, points))
-    return [(centre_x + radius_x * math.cos(a), centre_y + radius_y * math.sin(a)) for a in angles]
-
-
-# Each digit in a few shapes, as strokes in a box 1 high (x from 0, about 0.6 wide; y downwards).
-SHAPES: dict[int, dict[str, list]] = {
-    0: {"round": [arc(0.3, 0.5, 0.3, 0.5, 270, -90)],
-        "narrow": [arc(0.22, 0.5, 0.2, 0.5, 260, -100)]},
-    1: {"stick": [[(0.3, 0.0), (0.3, 1.0)]],
-        "flag": [[(0.05, 0.22), (0.3, 0.0), (0.3, 1.0)]],
-        "flag and base": [[(0.05, 0.22), (0.3, 0.0), (0.3, 1.0)], [(0.05, 1.0), (0.55, 1.0)]]},
-    2: {"curved": [arc(0.3, 0.27, 0.27, 0.25, 190, 390) + [(0.0, 1.0), (0.62, 1.0)]],
-        "looped": [arc(0.3, 0.27, 0.27, 0.25, 190, 400) + [(0.12, 0.88)] + arc(0.12, 0.92, 0.08, 0.08, 270, 30)
-                   + [(0.62, 0.98)]]},
-    3: {"round": [arc(0.28, 0.25, 0.25, 0.24, 200, 450), arc(0.28, 0.73, 0.3, 0.27, 270, 520)],
-        "flat top": [[(0.03, 0.0), (0.58, 0.0), (0.25, 0.4)] + arc(0.3, 0.7, 0.3, 0.3, 270, 520)]},
-    4: {"closed": [[(0.47, 1.0), (0.47, 0.0), (0.0, 0.66), (0.66, 0.66)]],
-        "open": [[(0.08, 0.0), (0.02, 0.6), (0.66, 0.6)], [(0.48, 0.22), (0.48, 1.0)]]},
-    5: {"one stroke": [[(0.58, 0.0), (0.1, 0.0), (0.06, 0.44)] + arc(0.3, 0.69, 0.3, 0.3, 220, 510)],
-        "two strokes": [[(0.1, 0.0), (0.06, 0.44)] + arc(0.3, 0.69, 0.3, 0.3, 220, 510), [(0.1, 0.0), (0.6, 0.0)]]},
-    6: {"small loop": [arc(0.55, 0.62, 0.5, 0.62, 280, 170, 16) + arc(0.32, 0.76, 0.24, 0.24, 180, -180)],
-        "big loop": [arc(0.5, 0.5, 0.42, 0.5, 290, 175, 10) + arc(0.36, 0.63, 0.34, 0.37, 180, -180)],
-        "round": [[(0.5, 0.0), (0.15, 0.35)] + arc(0.32, 0.68, 0.3, 0.32, 200, -160)]},
-    7: {"plain": [[(0.0, 0.0), (0.6, 0.0), (0.22, 1.0)]],
-        "bar": [[(0.0, 0.0), (0.6, 0.0), (0.22, 1.0)], [(0.12, 0.52), (0.6, 0.52)]],
-        "hooked": [[(0.0, 0.16), (0.02, 0.0), (0.6, 0.0), (0.3, 1.0)]]},
-    8: {"two loops": [arc(0.3, 0.24, 0.22, 0.24, 0, 360), arc(0.3, 0.74, 0.28, 0.26, 270, 630)],
-        "figure": [[(0.3 + (0.22 if math.cos(t) > 0 else 0.3) * math.sin(2 * t), 0.5 - 0.5 * math.cos(t))
-                    for t in np.linspace(0.0, 2 * math.pi, 48)]]},
-    9: {"small loop": [arc(0.3, 0.26, 0.27, 0.26, 0, -360) + [(0.57, 0.3), (0.5, 1.0)]],
-        "big loop": [arc(0.3, 0.36, 0.3, 0.36, 0, -360) + [(0.6, 0.4), (0.55, 1.0)]],
-        "curved stem": [arc(0.3, 0.26, 0.27, 0.26, 0, -360) + arc(0.2, 0.3, 0.37, 0.7, 0, 80, 10)]},
-}
 
 
 @dataclass(frozen=True)

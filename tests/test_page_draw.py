@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
-from draw_support import (CANVAS_DIGITS, draw_on_canvas, install_run, install_untrained_run, trained_model_folder,
+from draw_support import (CANVAS_DIGITS, clear_canvas, draw_on_canvas, install_run, install_untrained_run, trained_model_folder,
                           two_epoch_folder, wait_canvas_ready)
 from mnist_lab import data
 from mnist_lab.handwriting import HandwritingSet
@@ -201,13 +201,8 @@ def test_drawn_digits_are_predicted_in_the_browser(trained_run, app_server, page
         expect(guess).to_have_count(1, timeout=60_000)
         expect(guess.first).to_contain_text(f"{digit} ", timeout=60_000)
         wait_idle(page)
-        if digit != "7":
-            old_canvas = page.locator("canvas").last.element_handle()
-            page.get_by_role("button", name="Clear", exact=True).click()
-            page.wait_for_function("canvas => !canvas.isConnected", arg=old_canvas)  # a new canvas replaced it
-            wait_idle(page)
-            page.get_by_text("Draw a digit: there is no ink yet.").wait_for()
-            wait_canvas_ready(page)
+        if digit != "7":  # the 7, drawn last, stays for the undo below
+            clear_canvas(page)
     # Two more strokes, then undo them one by one: the crop (its caption) follows each step back to the 7.
     crop = page.get_by_text(re.compile(r"^Cropped to \d+x\d+$"))
     seven_crop = crop.inner_text()
@@ -322,6 +317,12 @@ def test_the_guess_is_beside_the_canvas_or_right_after_it(app_server, browser, w
                                     " return !!hit && !!hit.closest(\"[class*='st-key-draw_canvas_']\")"
                                     " && !hit.closest('canvas'); }", [x, y])
             assert not covered, (x, y)
+        # Every preprocessing switch's label reads in full, at either width.
+        labels = page.get_by_test_id("stCheckbox").filter(has=page.get_by_role("switch"))
+        expect(labels).to_have_count(6)
+        cut = labels.evaluate_all("elements => elements.flatMap(element => [...element.querySelectorAll('p')])"
+                                  ".filter(text => text.scrollWidth > text.clientWidth + 1).map(text => text.textContent)")
+        assert cut == [], cut
     finally:
         context.close()
 
