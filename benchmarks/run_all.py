@@ -6,7 +6,9 @@
 4. quick-cnn: training seconds and the test accuracy reached (its preset settings, all 60,000 images);
    fast-cnn over three seeds against one quick-cnn run: accuracy, training seconds and their ratio;
 5. an epoch in a worker process with a page watching, against a bare model.fit, and the seconds from
-   pressing Train to the first batch; 6. the same through Ray on a local instance (when Ray is installed).
+   pressing Train to the first batch; 6. the same through Ray on a local instance (when Ray is installed);
+7. the Train page's estimate of each preset's quick demo against the run as it trained;
+8. one move of the Draw page's epoch slider against a plain model.predict.
 
 Each part runs in its own process (so one part's threads and caches cannot slow another) and is itself
 a comparison against a baseline measured in the same run. `--quick` runs every part at a tiny size:
@@ -75,6 +77,7 @@ def run(quick: bool = False) -> dict:
         render_args = [str(HERE / "first_render.py"), "--repeats", "1" if quick else "3"]
         executor_args = [str(HERE / "executor_overhead.py")] + (["--quick"] if quick else [])
         fast_args = [str(HERE / "fast_cnn.py")] + (["--quick", "--seeds", "1"] if quick else [])
+        scrubber_args = [str(HERE / "epoch_scrubber.py")] + (["--quick"] if quick else [])
         results = {
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
                         "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -91,6 +94,7 @@ def run(quick: bool = False) -> dict:
                                    + (["--quick", "--presets", "quick-cnn"] if quick else []), folder, "estimates", env),
             "ray_executor": (_run_part(executor_args + ["--executor", "ray"], folder, "ray", env)
                              if importlib.util.find_spec("ray") else {"error": ["Ray is not installed"]}),
+            "epoch_scrubber": _run_part(scrubber_args, folder, "scrubber", env),
         }
     return results
 
@@ -125,15 +129,31 @@ def _executor_lines(part: dict) -> list[str]:
             for preset, result in part["results"].items()]
 
 
+def _estimate_lines(part: dict) -> list[str]:
+    return [f"   {name:<12} estimate {result['estimated']['run']:7.1f} s   measured {result['measured']['run']:7.1f} s   "
+            f"ratio {result['ratio_run']:.2f} (epoch {result['ratio_epoch']:.2f})"
+            for name, result in part["results"].items()]
+
+
+def _scrubber_lines(part: dict) -> list[str]:
+    return [f"   {part['model']}: slider move {part['slider_move']['median_ms']:.1f} ms (p95 "
+            f"{part['slider_move']['p95_ms']:.1f} ms), with saliency and Grad-CAM "
+            f"{part['slider_move_with_maps']['median_ms']:.1f} ms   model.predict {part['model_predict']['median_ms']:.1f} ms"
+            f"   ratio {part['move_over_predict']:.2f}"]
+
+
 PARTS = (
     ("training", "1. Seconds per epoch: app's training path against bare model.fit", _training_lines),
     ("draw_latency", "2. One drawing: preprocessing + prediction", _draw_lines),
     ("first_render", "3. Home page, from `streamlit run` to first render in Chromium", _render_lines),
     ("quick_cnn", "4. quick-cnn with its own settings", _quick_cnn_lines),
-    ("fast_cnn", "4b. fast-cnn (one epoch, three seeds) against quick-cnn, each with its own settings",
+    ("fast_cnn", "4b. fast-cnn (two epochs, three seeds) against quick-cnn, each with its own settings",
      fast_cnn.lines),
     ("process_executor", "5. An epoch in a worker process, watched, against bare model.fit", _executor_lines),
     ("ray_executor", "6. The same as a Ray task on a local instance", _executor_lines),
+    ("estimates", "7. The Train page's estimate of each quick demo against the run (target: ratio 0.7 to 1.3)",
+     _estimate_lines),
+    ("epoch_scrubber", "8. One move of the Draw page's epoch slider (target: p95 under 100 ms)", _scrubber_lines),
 )
 
 

@@ -28,4 +28,8 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     assert results["quick_cnn"]["settings"]["schedule"] == "warmup-cosine"
     process = results["process_executor"]["results"]["quick-cnn"]
     assert process["ratio"] > 0 and process["seconds_to_first_batch"] > 0 and len(process["executor_seconds"]) == 2
+    assert results["estimates"]["results"]["quick-cnn"]["ratio_run"] > 0
+    scrubber = results["epoch_scrubber"]
+    assert scrubber["stored_epochs"] == 2 and scrubber["slider_move"]["median_ms"] > 0
     assert "1. Seconds per epoch" in completed.stdout and "5. An epoch in a worker process" in completed.stdout
+    assert "7. The Train page's estimate" in completed.stdout and "8. One move of the Draw page's epoch slider" in completed.stdout
