@@ -246,7 +246,10 @@ class StreamSession:
         self.widgets = {}
         while True:
             status = self._receive(self.timeout)
-            if status is not None and status != 2 and self.in_flight == 0:  # 2: ended early for a newer run
+            # 0 and 1: a whole-page run ended (2: ended early for a newer run; 3: a fragment's run). A fragment
+            # rerun asked for while the page reran may never be answered, so pending requests end here too.
+            if status in (0, 1):
+                self.in_flight = 0
                 return time.monotonic() - start
 
     def press(self, label: str, value=None) -> float:
