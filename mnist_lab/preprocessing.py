@@ -71,7 +71,7 @@ STEPS = (
          "Shear the digit upright, by the slant its image moments give (as on LeCun's MNIST page, where "
          "it halved a k-NN's error). MNIST's own digits were not deskewed, so it is off by default. "
          "Measured with a 3-layer net: +2.5 points on slanted MNIST digits written large on the canvas, "
-         "+1.7 on 180 drawn digits, -0.2 on MNIST's test digits."),
+         "+3.3 on 240 drawn digits (6s: from 50 % to 63 %), -0.2 on MNIST's test digits."),
     Step("keep_aspect", "Keep aspect ratio",
          "Scale the longest side to 20 pixels and the other in proportion. Off: squash into 20x20, "
          "so a 1 becomes a thick bar."),
