@@ -29,12 +29,12 @@ def format_duration(seconds: float | None, compact: bool = False) -> str:
     return f"{hours}{hour} {minutes:02d}{minute}"
 
 
-
 def estimate_parts(estimate, settings) -> list[str]:
     """The pieces of a run's estimate, for one line under it: start-up, the epochs, the end."""
     epochs = settings.epochs
     parts = [f"start-up ≈ {format_duration(estimate.startup_seconds)} (building the net, loading the images)",
-             f"{epochs} epoch{'s' if epochs != 1 else ''} of ≈ {format_duration(estimate.epoch_seconds)} "
+             f"{epochs} epoch{'s' if epochs != 1 else ''} of "
+             f"{'under 1 s' if estimate.epoch_seconds < 0.5 else '≈ ' + format_duration(estimate.epoch_seconds)} "
              f"({settings.train_size:,} training and {settings.validation_size:,} validation images)"]
     if estimate.finish_seconds >= 0.5:
         parts.append(f"≈ {format_duration(estimate.finish_seconds)} for the test images")

@@ -189,6 +189,14 @@ def test_epoch_estimate_grows_with_multiply_adds_and_images():
     assert presentation.format_duration(260, compact=True) == "4m 20s" and presentation.format_duration(None) == "–"
 
 
+def test_the_estimate_line_never_promises_epochs_of_0_seconds():
+    settings = training.TrainSettings(epochs=12, train_size=500, validation_size=100).resolve(60_000)
+    tiny = training.EpochEstimate(0.2, 0.05, 12, startup_seconds=3.0, finish_seconds=2.0)
+    assert presentation.estimate_parts(tiny, settings)[1].startswith("12 epochs of under 1 s (500 training")
+    longer = training.EpochEstimate(40.0, 5.0, 12, startup_seconds=3.0, finish_seconds=2.0)
+    assert presentation.estimate_parts(longer, settings)[1].startswith("12 epochs of ≈ 45 s (")
+
+
 def test_run_labels_say_whose_each_run_is_and_tell_alike_runs_apart():
     ada = {"id": "a1", "name": "Ada · seed-3layer · 1 epoch", "owner_name": "Ada", "test_accuracy": 0.9791}
     ben = {"id": "b1", "name": "seed-3layer · 1 epoch", "owner_name": "Ben", "test_accuracy": 0.5}
