@@ -253,9 +253,11 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page, browser):
     page.get_by_text("Your run: seed-5layer · 2 epochs · 500 images").wait_for(timeout=60_000)
     page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=60_000)
     assert batches_so_far(page) >= grown
-    page.get_by_text("Done:").wait_for(timeout=300_000)
+    # .first: while the page reruns, the old and the new result may both be in the page for a moment.
+    page.get_by_text("Done:").first.wait_for(timeout=300_000)
+    wait_idle(page)
     assert batches_so_far(page) == 2 * 32
-    assert page.get_by_text(re.compile(r"of the 200 test images right")).is_visible()
+    assert page.get_by_text(re.compile(r"of the 200 test images right")).first.is_visible()
     page.get_by_role("button", name="Compare it with other runs and the notebook").wait_for()
 
 
