@@ -229,6 +229,16 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray) -> float | None:
     return float(np.mean(predict_batch(model, images).argmax(axis=1) == labels))
 
 
+def describe_guess(probabilities: np.ndarray) -> str:
+    """'8, 99 % sure', or 'unsure between 3 and 8' when no digit gets MIN_CONFIDENCE: the words for one
+    epoch's guess on the Draw page's epoch slider."""
+    order = np.argsort(probabilities)[::-1]
+    top = int(order[0])
+    if probabilities[top] >= MIN_CONFIDENCE:
+        return f"{top}, {100 * probabilities[top]:.0f} % sure"
+    return f"unsure between {top} and {int(order[1])}"
+
+
 def not_a_digit(result: preprocessing.Result, probabilities: list[np.ndarray],
                 min_confidence: float = MIN_CONFIDENCE) -> str:
     """Why the ink does not look like a digit, for the learner; "" when it may be one.

@@ -5,7 +5,6 @@ import app
 app.route_through_navigation()
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -243,15 +242,6 @@ for number, step in enumerate(preprocessing.STEPS):
     step_columns[number % len(step_columns)].toggle(step.title, key=f"draw_step_{step.key}", help=step.help)
 
 # ---- Why -----------------------------------------------------------------------------------------
-def guess_text(probabilities) -> str:
-    """'8, 99 % sure', or 'unsure between 3 and 8' when no digit gets half the probability."""
-    order = np.argsort(probabilities)[::-1]
-    top = int(order[0])
-    if probabilities[top] >= inference.MIN_CONFIDENCE:
-        return f"{top}, {100 * probabilities[top]:.0f} % sure"
-    return f"unsure between {top} and {int(order[1])}"
-
-
 def epoch_choice(run_id: str, image, probabilities):
     """The epoch slider of a run that kept two or more epochs, with that epoch's guess; returns (the model to
     explain, its probabilities, its epoch or None). A run without earlier epochs gets a caption why."""
@@ -279,9 +269,9 @@ def epoch_choice(run_id: str, image, probabilities):
             st.warning(f"{markdown_text(error)} Showing the net after its last epoch instead.")
             return model_for(run_id), probabilities, None
         shown = probabilities if epoch == last else inference.predict(model, image)
-        line = f"Epoch {epoch}: {guess_text(shown)}"
+        line = f"Epoch {epoch}: {inference.describe_guess(shown)}"
         if epoch != last:
-            line += f" · Epoch {last}: {guess_text(probabilities)}"
+            line += f" · Epoch {last}: {inference.describe_guess(probabilities)}"
         # Only numbers and words of this page go into this HTML.
         st.markdown(f"<div data-testid='draw-epoch-guess' style='font-size:1.25rem;font-weight:600'>{line}</div>",
                     unsafe_allow_html=True)

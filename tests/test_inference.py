@@ -228,3 +228,12 @@ def test_an_epoch_model_has_that_epochs_weights_and_is_built_once(store):
     store.epoch_weights_path(run_id, 2).write_bytes(b"damaged")
     with pytest.raises(inference.ModelError, match="damaged"):
         inference.epoch_model(store, run_id, 2)
+
+
+def test_a_guess_is_described_as_sure_or_as_unsure_between_its_two_likeliest_digits():
+    sure = np.full(10, 0.01, "float32")
+    sure[8] = 0.91
+    assert inference.describe_guess(sure) == "8, 91 % sure"
+    unsure = np.full(10, 0.05, "float32")
+    unsure[3], unsure[8] = 0.35, 0.25
+    assert inference.describe_guess(unsure) == "unsure between 3 and 8"
