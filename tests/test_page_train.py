@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ARTIFACTS, app_test, open_app_page, open_page, wait_idle
+from playwright.sync_api import expect
 
 from mnist_lab import architecture_sources, architectures, training
 from mnist_lab.runs import RunStore
@@ -220,18 +221,21 @@ def test_a_run_trains_live_in_the_browser(synthetic_server, page, browser):
     page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Architecture").click()
     page.get_by_role("option", name=re.compile("seed-5layer")).click()
+    page.get_by_text("759,390 parameters").first.wait_for(timeout=60_000)  # the preset and its recipe are in
     wait_idle(page)
     epochs = page.get_by_role("spinbutton", name="Epochs")
     epochs.fill("2")
     epochs.press("Enter")
     wait_idle(page)
+    expect(epochs).to_have_value("2", timeout=60_000)  # not undone by a rerun still under way on a busy machine
     batch_slider = page.get_by_test_id("stSlider").filter(has_text="Batch size").get_by_role("slider")
     batch_slider.focus()
     for _ in range(3):  # 128 → 64 → 32 → 16: more, shorter batches to watch
         batch_slider.press("ArrowLeft")
     wait_idle(page)
+    expect(page.get_by_test_id("stSlider").filter(has_text="Batch size")).to_contain_text("16")
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Your run: seed-5layer · 2 epochs · 500 images").wait_for()
+    page.get_by_text("Your run: seed-5layer · 2 epochs · 500 images").wait_for(timeout=60_000)
     page.get_by_text("Time left").wait_for(timeout=120_000)
     page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=120_000)
     first = batches_so_far(page)
