@@ -313,11 +313,13 @@ def test_at_1280x720_the_live_chart_is_in_view_after_pressing_train(synthetic_se
         open_page(page, synthetic_server, "train")
         page.get_by_text("from Train to the test score").wait_for(timeout=120_000)
         page.get_by_role("button", name="Quick demo").click()
-        wait_idle(page)
         epochs = page.get_by_role("spinbutton", name="Epochs")
+        expect(epochs).to_have_value("1", timeout=60_000)  # the quick demo is in: no later rerun undoes the 200
+        wait_idle(page)
         epochs.fill("200")  # long enough to look at while it trains; stopped below
         epochs.press("Enter")
         wait_idle(page)
+        expect(epochs).to_have_value("200", timeout=60_000)
         page.get_by_role("button", name="Train", exact=True).click()
         page.get_by_text(re.compile(r"Epoch \d+ of 200 · batch")).wait_for(timeout=120_000)
         chart = page.get_by_test_id("stVegaLiteChart").first
