@@ -214,7 +214,7 @@ def _startup_in_fresh_process() -> dict | None:
     could not run: the in-process measurement stands in)."""
     root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    code = ("import json, sys; from mnist_lab import system; system.configure_gpu_memory(); "
+    code = ("import json; from mnist_lab import system; system.configure_gpu_memory(); "
             "from mnist_lab.training.speed import measure_startup; print(json.dumps(measure_startup()))")
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
