@@ -11,6 +11,7 @@ import math
 
 from mnist_lab import architectures, training
 from mnist_lab.errors import LabError
+from mnist_lab.training.fitting import BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT
 
 DEFAULT_SETTINGS = {"epochs": 12, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
                     "train_size": None, "schedule": "constant"}
@@ -21,6 +22,36 @@ OPTIMIZER_CODE = {  # every optimizer in training.OPTIMIZERS, as the lab builds 
     "adadelta": "keras.optimizers.Adadelta(learning_rate={rate})",
     "sgd": "keras.optimizers.SGD(learning_rate={rate}, momentum=0.9)",
 }
+
+
+# After a short run the lab re-estimates BatchNormalization's running averages (training.fitting); the script
+# of a net with BatchNormalization does the same, so that a quick try of it scores as the lab's run did.
+CATCH_UP_CODE = '''
+
+def catch_up_batch_normalization(model, images, batch_size=256):
+    """Set each BatchNormalization layer's running mean and variance to the statistics of its inputs over
+    `images`. Keras moves them 1 % a batch, so after a short run they are still far from the data's, and
+    the net, fine in training, scores near chance on new images. No weight is trained."""
+    for layer in model.layers:
+        if not isinstance(layer, layers.BatchNormalization):
+            continue
+        probe = keras.Model(model.inputs[0], layer.input)
+        total = squares = count = 0
+        for start in range(0, len(images), batch_size):
+            values = keras.ops.convert_to_numpy(probe(images[start:start + batch_size], training=False))
+            values = np.moveaxis(values.astype("float64"), layer.axis, -1).reshape(-1, values.shape[layer.axis])
+            total, squares = total + values.sum(axis=0), squares + (values ** 2).sum(axis=0)
+            count += len(values)
+        mean = total / count
+        layer.moving_mean.assign(mean.astype("float32"))
+        layer.moving_variance.assign(np.maximum(squares / count - mean ** 2, 0.0).astype("float32"))
+'''
+CATCH_UP_CALL = f'''    batches = args.epochs * math.ceil(0.9 * len(x_train) / BATCH_SIZE)  # fit keeps 10 % for validation
+    if 0.99 ** batches >= {BATCH_NORMALIZATION_LAG_LIMIT!r}:  # the running averages are not 99 % of the way there
+        catch_up_batch_normalization(model, x_train[:{BATCH_NORMALIZATION_IMAGES}])
+        print(f"A short run ({{batches}} batches): BatchNormalization's running averages were re-estimated "
+              f"on {{min(len(x_train), {BATCH_NORMALIZATION_IMAGES}):,}} training images.")
+'''
 
 
 class CodeError(LabError):
@@ -105,6 +136,8 @@ def keras_script(layers: list, settings: dict | None = None, name: str = "mnist_
     optimizer = OPTIMIZER_CODE[values["optimizer"]].format(rate=rate_code)
     train_size = "None" if values["train_size"] is None else str(values["train_size"])
     title = " ".join(str(name).split())[:60] or "mnist_cnn"
+    normalized = any(layer["type"] == "BatchNormalization" for layer in layers)
+    catch_up_code, catch_up_call = (CATCH_UP_CODE, CATCH_UP_CALL) if normalized else ("", "")
     return f'''r"""{title.replace('"', "'")}: a CNN for MNIST, written by MNIST Lab in the notebook's style.
 
 Run it with Keras 3 and numpy installed:  python this_file.py [--epochs N] [--train-size N]
@@ -138,7 +171,7 @@ def build_model():
 {model_lines}
         layers.Dense(10, activation="softmax"),
     ])
-
+{catch_up_code}
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,7 +190,7 @@ def main():
 {schedule_lines}    model.compile(optimizer={optimizer},
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=args.epochs, validation_split=0.1)
-    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+{catch_up_call}    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"Test accuracy: {{accuracy:.4f}} (loss {{loss:.4f}})")
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from mnist_lab import architectures, keras_code, training
 from mnist_lab.architectures import PRESETS, ArchitectureError, analyze, preset_layers
+from mnist_lab.training import fitting
 from mnist_lab.training import settings as training_settings
 
 VARIED = [
@@ -119,6 +120,36 @@ def test_an_invalid_architecture_is_refused():
         keras_code.keras_script([{"type": "Dense", "units": 3}])
 
 
+def test_after_a_short_run_the_script_re_estimates_batch_normalization_as_the_lab_does():
+    import keras
+    import numpy as np
+
+    namespace = {"__name__": "generated"}
+    exec(compile(keras_code.keras_script(VARIED), "generated.py", "exec"), namespace)
+    script_model, lab_model = namespace["build_model"](), architectures.build_model(VARIED)
+    lab_model.set_weights(script_model.get_weights())
+    images = np.random.default_rng(0).random((300, 28, 28, 1), dtype="float32")
+    namespace["catch_up_batch_normalization"](script_model, images)
+    training.reestimate_batch_normalization(lab_model, images)
+    normalizations = [[layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+                      for model in (script_model, lab_model)]
+    assert len(normalizations[0]) == 2
+    assert not np.allclose(keras.ops.convert_to_numpy(normalizations[1][0].moving_mean), 0)  # they did move
+    for script_layer, lab_layer in zip(*normalizations):
+        for ours, theirs in ((script_layer.moving_mean, lab_layer.moving_mean),
+                             (script_layer.moving_variance, lab_layer.moving_variance)):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs),
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_only_a_net_with_batch_normalization_carries_the_catch_up():
+    without = [layer for layer in VARIED if layer["type"] != "BatchNormalization"]
+    assert "catch_up_batch_normalization" not in keras_code.keras_script(without)
+    script = keras_code.keras_script(VARIED)
+    assert f"0.99 ** batches >= {fitting.BATCH_NORMALIZATION_LAG_LIMIT!r}" in script
+    assert f"x_train[:{fitting.BATCH_NORMALIZATION_IMAGES}]" in script
+
+
 def test_an_odd_name_cannot_break_the_script():
     script = keras_code.keras_script([{"type": "Flatten"}], name='a """ \\N{x} name\nwith "quotes"')
     ast.parse(script)
@@ -132,4 +163,5 @@ def test_the_script_trains_and_counts_the_labs_parameters(tmp_path, synthetic_np
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Total params: 30,706" in done.stdout
+    assert "A short run (4 batches): BatchNormalization's running averages were re-estimated on 500 " in done.stdout
     assert "Test accuracy: " in done.stdout
