@@ -189,6 +189,9 @@ with watch_column:
     active_slot = st.container()
     estimating = problem is None and manager.speed.calibration() is None and manager.speed.error is None
 
+    # While the speed is measured this panel polls; once it is known it shows the estimate and polls on until
+    # the next full rerun. It does not rerun the whole page itself: on a fresh server every open page would
+    # do so at the same moment, crossing the learners' own clicks.
     @st.fragment(run_every=1.0 if estimating else None)
     def estimate_panel():
         if problem is not None:
@@ -221,8 +224,6 @@ with watch_column:
             st.caption(f"That is long for a lesson. The quick demo ({quick_settings.train_size:,} images, 1 epoch) "
                        f"takes ≈ {format_duration(quick_estimate.run_seconds)}, and a net with fewer "
                        f"multiply-adds per image, such as {cheapest}, is far faster.")
-        if estimating:
-            st.rerun()
 
     estimate_panel()
     counts = manager.counts()

@@ -50,8 +50,14 @@ def test_twenty_learners_pressing_train_from_deep_links_all_get_a_finished_run(s
         for page in pages:
             page.get_by_role("button", name="Quick demo").click()
             wait_idle(page)
-        for page in pages:
-            page.get_by_role("button", name="Train", exact=True).click()
+        for number, page in enumerate(pages):
+            try:
+                page.get_by_role("button", name="Train", exact=True).click()
+            except Exception as error:  # say what the learner's page showed instead, in CI's output too
+                page.screenshot(path=str(ARTIFACTS / f"classroom-burst-learner-{number}.png"), full_page=True)
+                state = page.get_by_test_id("stApp").get_attribute("data-test-script-state")
+                raise AssertionError(f"learner {number} has no Train button (script {state}); the page shows:\n"
+                                     f"{page.get_by_test_id('stApp').inner_text()[:3000]}") from error
         store = RunStore(isolated_storage / "runs")
         wait_for(lambda: len(store.list()) == LEARNERS, "every press of Train stored a run")
         pages[-1].screenshot(path=str(ARTIFACTS / "classroom-burst-last-learner.png"), full_page=True)
