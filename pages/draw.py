@@ -107,14 +107,22 @@ def delete_samples():
 
 
 def probability_chart(probabilities):
+    """The ten digits' probabilities, the guess in colour. Each bar of 5 % or more carries its number: an
+    unsure net's low, even bars (an early epoch's, about 10 % each) are hard to read on a 0-100 % axis."""
     table = pd.DataFrame({"digit": [str(digit) for digit in range(10)], "probability": probabilities})
     top = str(int(probabilities.argmax()))
-    return alt.Chart(table).mark_bar().encode(
+    base = alt.Chart(table).encode(
         x=alt.X("digit:N", title=None, axis=alt.Axis(labelAngle=0, labelFontSize=13)),
-        y=alt.Y("probability:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=3)),
+        y=alt.Y("probability:Q", title=None, scale=alt.Scale(domain=[0, 1.15]),
+                axis=alt.Axis(format="%", values=[0, 0.5, 1])),
+    )
+    bars = base.mark_bar().encode(
         color=alt.condition(alt.datum.digit == top, alt.value("#e4572e"), alt.value("#9aa5b1")),
         tooltip=["digit", alt.Tooltip("probability:Q", format=".1%")],
-    ).properties(height=130)
+    )
+    numbers = base.mark_text(dy=-7, fontSize=11, color="#1f2430").encode(
+        text=alt.Text("probability:Q", format=".0%")).transform_filter(alt.datum.probability >= 0.05)
+    return (bars + numbers).properties(height=140)
 
 
 st.title("Draw")
