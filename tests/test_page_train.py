@@ -330,6 +330,8 @@ def test_at_1280x720_the_live_chart_is_in_view_after_pressing_train(synthetic_se
         assert page.evaluate("() => window.scrollY") == 0
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "train_1280.png"))
+        # An epoch has ended, so the stop keeps a model (on a busy machine the chart is up before that).
+        page.get_by_text(re.compile(r"Epoch (?:[2-9]|[1-9]\d+) of 200 · batch")).wait_for(timeout=120_000)
         page.get_by_role("button", name="Stop").click()
         page.get_by_text(re.compile(r"Stopped by request")).wait_for(timeout=120_000)
     finally:
