@@ -17,6 +17,7 @@ import numpy as np
 from mnist_lab import architectures, data, system
 from mnist_lab.errors import LabError
 from mnist_lab.runs import RunStore, now_iso, write_atomic
+from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged,
                                          live_metrics_class)
 from mnist_lab.training.settings import OPTIMIZERS, TrainSettings, learning_rate_schedule
@@ -147,16 +148,20 @@ class FitOutcome:
 
 
 def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, arrays: dict,
-               settings: TrainSettings, callback_class=None, setup_hold: SetupHold | None = None) -> FitOutcome:
+               settings: TrainSettings, callback_class=None, setup_hold: SetupHold | None = None,
+               phase_hold: PhaseHold = NO_HOLD) -> FitOutcome:
     """The app's training path: fit with the live-metrics callback; after each epoch save the model
     (atomically) and append the epoch to the history. A stop or a NaN loss ends it cleanly.
-    `setup_hold` is given back once the first epoch (and so all tracing) is done."""
+    `setup_hold` is given back once the first epoch (and so all tracing) is done; `phase_hold` is told
+    each point reached (a test's hold)."""
     history: list[dict] = []
     saved: list = [None]
 
     def on_epoch(row):
+        phase_hold.reached(HoldPoint.SAVING)
         save_model_atomic(model, store.model_path(run_id))
         save_epoch_weights(store, run_id, row["epoch"], model, arrays, settings)
+        phase_hold.reached(HoldPoint.HISTORY)
         store.append_epoch(run_id, row)
         history.append(row)
         saved[0] = model.get_weights()
@@ -164,8 +169,8 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
         if setup_hold is not None:
             setup_hold.release()
 
-    callback = (callback_class or live_metrics_class())(live, on_epoch)
-    live.set_phase("training")
+    callback = (callback_class or live_metrics_class())(live, on_epoch, phase_hold)
+    live.set_phase(Phase.TRAINING)
     try:
         fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=settings.epochs,
                       validation_data=(arrays["x_validation"], arrays["y_validation"]), callbacks=[callback],
@@ -286,23 +291,31 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
         return "stopped", message
     live.start()
     hold = SetupHold(live)
+    phase_hold = NO_HOLD
     status, message = "failed", ""
     try:
+        phase_hold = PhaseHold.from_environment(store.path(run_id), live)  # a wrong value fails the run
         store.update(run_id, status="running", started=now_iso(), pid=os.getpid(), **device_details())
+        phase_hold.reached(HoldPoint.STARTING)
         hold.acquire()
+        phase_hold.reached(HoldPoint.LOADING_DATA)
         arrays = prepare_arrays(load_data(), settings)
+        phase_hold.reached(HoldPoint.BUILDING)
         model, fit_model = build_for_training(architecture["layers"], settings, "mnist_cnn")
-        outcome = fit_epochs(store, run_id, live, model, fit_model, arrays, settings, setup_hold=hold)
+        outcome = fit_epochs(store, run_id, live, model, fit_model, arrays, settings, setup_hold=hold,
+                             phase_hold=phase_hold)
         status, message = outcome.status, outcome.message
         if outcome.history and status != "failed":
-            live.set_phase("testing")
+            phase_hold.reached(HoldPoint.TESTING)
+            live.set_phase(Phase.TESTING)
             with KERAS_SETUP_LOCK:
                 scores = test_scores(outcome, model, fit_model, arrays, settings)
                 store.update(run_id, **scores)
                 batches = len(outcome.history) * settings.steps_per_epoch()
                 lag = batch_normalization_lag(model, batches)
                 if lag is not None and lag >= BATCH_NORMALIZATION_LAG_LIMIT:
-                    live.set_phase("normalizing")
+                    phase_hold.reached(HoldPoint.NORMALIZING)
+                    live.set_phase(Phase.NORMALIZING)
                     corrected = correct_batch_normalization(model, fit_model, arrays, settings, batches, lag, scores)
                     save_model_atomic(model, store.model_path(run_id))
                     store.update(run_id, **corrected)
@@ -313,6 +326,7 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
         status, message = "failed", readable_error(error)
     finally:
         hold.release()
+        phase_hold.reached(HoldPoint.FINISHING)
         if live.shutting_down:
             status = "interrupted"
             message = (f"The server shut down during this run; {len(store.history(run_id))} finished "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mnist_lab.errors import LabError
 from mnist_lab.runs import RunStore, now_iso
+from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class LiveState:
         self._version = 0
         self._steps = settings.steps_per_epoch()
         self._stride = max(1, math.ceil(self._steps * settings.epochs / MAX_CURVE_POINTS))
-        self._phase = "queued"
+        self._phase = Phase.QUEUED.value
         self._status = "queued"
         self._message = ""
         self._epoch = 0  # 0-based epoch being trained
@@ -92,7 +93,7 @@ class LiveState:
     def start(self):
         with self._changed:
             self._started = time.monotonic()
-            self._phase, self._status = "starting", "running"
+            self._phase, self._status = Phase.STARTING.value, "running"
             self._bump()
 
     def set_phase(self, phase: str):
@@ -103,7 +104,7 @@ class LiveState:
     def _first_batch_pending(self, phase: str) -> str:
         """Training before any batch has finished is still starting: Keras prepares its training step
         (traces it into a graph) and runs the first batch, which takes seconds for a large net."""
-        return "first batch" if phase == "training" and self._batches_done == 0 else phase
+        return Phase.FIRST_BATCH.value if phase == Phase.TRAINING and self._batches_done == 0 else str(phase)
 
     def request_stop(self, shutting_down: bool = False):
         """Ask for a stop before the next batch; `shutting_down`: the server is going away (interrupted)."""
@@ -113,12 +114,18 @@ class LiveState:
             self.shutting_down = self.shutting_down or shutting_down
         self.stop_event.set()
 
+    def stop_asked(self) -> bool:
+        """Whether a stop was asked for, in this process or through the STOP file (another process)."""
+        if self.stop_event.is_set() or (self.stop_file is not None and self.stop_file.exists()):
+            self.stop_event.set()
+            return True
+        return False
+
     def check_stop(self, count_batch: bool = True):
         """Called before each batch: raise if a stop was asked for (this process or the STOP file)."""
         if self._diverged:
             raise TrainingDiverged(DIVERGED_MESSAGE)
-        if self.stop_event.is_set() or (self.stop_file is not None and self.stop_file.exists()):
-            self.stop_event.set()
+        if self.stop_asked():
             raise StopRequested()
         if count_batch:
             with self._changed:
@@ -126,7 +133,7 @@ class LiveState:
 
     def begin_epoch(self, epoch: int):
         with self._changed:
-            self._epoch, self._batch, self._phase = epoch, 0, self._first_batch_pending("training")
+            self._epoch, self._batch, self._phase = epoch, 0, self._first_batch_pending(Phase.TRAINING)
             self._pending.clear()
             self._previous_means = (0.0, 0.0)
             self._epoch_started = time.monotonic()
@@ -162,8 +169,8 @@ class LiveState:
             smoothed.append(self._smoothed[index] / correction if value is not None else None)
         self._batch = batch + 1
         self._batches_done += 1
-        if self._phase == "first batch":
-            self._phase = "training"
+        if self._phase == Phase.FIRST_BATCH:
+            self._phase = Phase.TRAINING.value
         if self._first_batch_done is None:
             self._first_batch_done = when
         if self._epoch_first_batch is None:
@@ -197,7 +204,7 @@ class LiveState:
 
     def finish(self, status: str, message: str = ""):
         with self._changed:
-            self._status, self._message, self._phase = status, message, "finished"
+            self._status, self._message, self._phase = status, message, Phase.FINISHED.value
             self._finished = time.monotonic()
             self._bump()
 
@@ -230,7 +237,7 @@ class LiveState:
                 per_epoch = self._steps * self._seconds_per_batch + (self._validation_seconds or 0.0)
                 remaining = ((self._steps - self._batch) * self._seconds_per_batch
                              + (epochs - self._epoch - 1) * per_epoch
-                             + (self._validation_seconds or 0.0) * (self._phase == "training"))
+                             + (self._validation_seconds or 0.0) * (self._phase == Phase.TRAINING))
             latest = self._curve[-1] if self._curve else [None, None, None]
             snapshot = {
                 "run_id": self.run_id,
@@ -269,33 +276,39 @@ def live_metrics_class():
     import keras
 
     class LiveMetrics(keras.callbacks.Callback):
-        """Feeds a LiveState; checks for a stop before every batch; hands finished epochs on."""
+        """Feeds a LiveState; checks for a stop before every batch; hands finished epochs on; tells the
+        run's hold (a test's) which point of an epoch it has reached."""
 
         async_safe = True  # its batch-end hook only takes a lock: Keras may run it off the training thread
 
-        def __init__(self, live: LiveState, on_epoch=None):
+        def __init__(self, live: LiveState, on_epoch=None, phase_hold: PhaseHold = NO_HOLD):
             super().__init__()
             self.live = live
             self.on_epoch = on_epoch
+            self.phase_hold = phase_hold
             self._epoch_started = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
+            self.phase_hold.reached(HoldPoint.EPOCH_START)
             self._epoch_started = time.monotonic()
             self.live.begin_epoch(epoch)
 
         def on_train_batch_begin(self, batch, logs=None):
+            self.phase_hold.reached(HoldPoint.BATCH)
             self.live.check_stop()
 
         def on_train_batch_end(self, batch, logs=None):
             self.live.record_batch(batch, logs)
 
         def on_test_begin(self, logs=None):
-            self.live.set_phase("validating")
+            self.phase_hold.reached(HoldPoint.VALIDATING)
+            self.live.set_phase(Phase.VALIDATING)
 
         def on_test_batch_begin(self, batch, logs=None):
             self.live.check_stop(count_batch=False)
 
         def on_epoch_end(self, epoch, logs=None):
+            self.phase_hold.reached(HoldPoint.EPOCH_END)
             row = self.live.end_epoch(epoch, logs, time.monotonic() - self._epoch_started)
             if row["loss"] is None:
                 raise TrainingDiverged(DIVERGED_MESSAGE)
