@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from mnist_lab import architectures, cli
 from mnist_lab.runs import RunNotFound, RunStore
+from mnist_lab.training import phases
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -131,17 +134,32 @@ def test_predict_turns_an_unknown_run_into_one_line(monkeypatch, capsys):
     assert "No run with id 'missing'" in one_line_error(capsys.readouterr().err)
 
 
+def start_held_training(tmp_path: Path, tiny_json: Path, point: str = "epoch-start:2") -> subprocess.Popen:
+    """`train` for 200 epochs in the thread executor, held at `point` (by default: epoch 1 saved, epoch 2 not
+    begun), so a signal lands at that moment however fast or loaded the machine is."""
+    return subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs", "200",
+                             "--batch-size", "16", "--executor", "thread"], cwd=ROOT,
+                            stdout=(tmp_path / "stdout").open("w"), stderr=(tmp_path / "stderr").open("w"),
+                            env={**os.environ, phases.HOLD_VARIABLE: point})
+
+
+def wait_held(process: subprocess.Popen, runs: Path, point: str, timeout: float = 300) -> Path:
+    """Wait for the run's HELD marker. The training process writes it; polling for another process' file is
+    how these tests wait on it. Between looks the wait is on the process, so one that ends fails at once."""
+    deadline = time.monotonic() + timeout
+    while not (markers := list(runs.glob(f"*/HELD-{point}"))):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(0.05)
+        assert process.returncode is None, f"train ended (exit {process.returncode}) before holding at {point}"
+        assert time.monotonic() < deadline, f"train did not reach {point} in {timeout} s"
+    return markers[0]
+
+
 def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(synthetic_data, tiny_json,
-                                                                             isolated_storage):
-    process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs",
-                                "200", "--batch-size", "16", "--executor", "thread"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                                                                             isolated_storage, tmp_path):
+    process = start_held_training(tmp_path, tiny_json)
     try:
-        for line in process.stderr:  # blocks until the first epoch has been written and reported
-            if line.startswith("Epoch 1/200"):
-                break
-        else:
-            pytest.fail(f"the run ended before its first epoch: {process.wait()}")
+        wait_held(process, isolated_storage / "runs", "epoch-start")
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
     finally:
@@ -154,29 +172,29 @@ def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(syn
     assert store.recover_interrupted() == [meta["id"]]
     meta = store.get(meta["id"])
     history = store.history(meta["id"])
-    assert meta["status"] == "interrupted" and meta["epochs_done"] == len(history) >= 1
-    assert f"{len(history)} finished epoch(s) kept" in meta["message"]
+    assert meta["status"] == "interrupted" and meta["epochs_done"] == len(history) == 1
+    assert "1 finished epoch(s) kept" in meta["message"]
     assert store.load_model(meta["id"]).count_params() == architectures.analyze(TINY).total_parameters
 
 
-def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_storage):
-    process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "train", "--arch", str(tiny_json), "--epochs",
-                                "200", "--batch-size", "16", "--executor", "thread"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_storage, tmp_path):
+    process = start_held_training(tmp_path, tiny_json)
     try:
-        for line in process.stderr:
-            if line.startswith("Epoch 1/200"):
-                break
+        wait_held(process, isolated_storage / "runs", "epoch-start")
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=120)
+        process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == cli.EXIT_INTERRUPTED
-    summary = json.loads(output.strip().splitlines()[-1])
-    assert summary["status"] == "stopped" and summary["epochs"] >= 1 and summary["test_accuracy"] is not None
-    assert RunStore(isolated_storage / "runs").has_model(summary["run_id"])
+    errors = (tmp_path / "stderr").read_text()
+    assert process.returncode == cli.EXIT_INTERRUPTED, errors
+    assert "Traceback" not in errors and "Stopping before the next batch" in errors
+    summary = json.loads((tmp_path / "stdout").read_text().strip().splitlines()[-1])
+    assert summary["status"] == "stopped" and summary["epochs"] == 1 and summary["test_accuracy"] is not None
+    store = RunStore(isolated_storage / "runs")
+    assert store.get(summary["run_id"])["status"] == "stopped" and len(store.history(summary["run_id"])) == 1
+    assert store.load_model(summary["run_id"]).count_params() == architectures.analyze(TINY).total_parameters
 
 
 def test_code_prints_a_script_of_a_preset_or_of_a_run(capsys, isolated_storage):
