@@ -1,5 +1,6 @@
-"""Executors: runs in worker processes (stop across the process boundary, a killed worker, a server that
-goes away), many submissions at once, and Ray on a local instance."""
+"""Executors: runs in a pool of worker processes (stop across the process boundary, a worker that trains run
+after run, retirement, a killed worker mid-run and between runs, a server that goes away), many
+submissions at once, and Ray on a local instance."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from mnist_lab import architecture_sources, training
 from mnist_lab.runs import RunStore
+from mnist_lab.training.process_executor import ProcessExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -86,6 +88,48 @@ def test_a_killed_worker_fails_its_run_with_a_message_and_the_next_run_starts(pr
     assert len(process_manager.store.history(doomed)) >= 1 and process_manager.store.has_model(doomed)
     assert process_manager.wait(waiting, 180)
     assert process_manager.store.get(waiting)["status"] == "completed"
+    assert process_manager.store.get(waiting)["pid"] != meta["pid"]  # a new worker took the dead one's place
+
+
+def trained_pids(manager, count, settings=None):
+    """Train `count` tiny runs one after another; the worker process of each."""
+    pids = []
+    for _ in range(count):
+        run_id = manager.submit(tiny(), settings or {"epochs": 1, "train_size": 100})
+        assert manager.wait(run_id, 180)
+        meta = manager.store.get(run_id)
+        assert meta["status"] == "completed", meta["message"]
+        pids.append(meta["pid"])
+    return pids
+
+
+def test_one_worker_trains_run_after_run(process_manager):
+    first, second, third = trained_pids(process_manager, 3)
+    assert first == second == third != os.getpid()
+    assert process_manager.executor.workers_started == 1
+    assert process_manager.executor.worker_pids() == {"idle": [first], "busy": []}
+
+
+@pytest.mark.parametrize("limits", [{"runs_per_worker": 2}, {"memory_limit_mb": 1}], ids=["runs", "memory"])
+def test_a_worker_is_retired_after_its_share_of_runs_or_past_its_memory(synthetic_data, isolated_storage, limits):
+    executor = ProcessExecutor(**limits)
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=executor)
+    try:
+        pids = trained_pids(manager, 3)
+    finally:
+        manager.shut_down(timeout=60)
+    if "runs_per_worker" in limits:
+        assert pids[0] == pids[1] != pids[2] and executor.workers_retired == 1
+    else:  # every worker is over a 1 MB limit after its first run
+        assert len(set(pids)) == 3 and executor.workers_retired == 3
+
+
+def test_a_worker_killed_between_runs_costs_no_run(process_manager):
+    (earlier,) = trained_pids(process_manager, 1)
+    os.kill(earlier, signal.SIGKILL)  # idle in the pool; the next run may be handed to it before it is seen dead
+    (later,) = trained_pids(process_manager, 1)
+    assert later != earlier
+    assert [meta["status"] for meta in process_manager.store.list()] == ["completed", "completed"]
 
 
 def test_a_server_that_goes_away_leaves_its_run_interrupted_with_its_epochs(synthetic_data, isolated_storage):

@@ -1,16 +1,20 @@
-"""The process executor: each run trains in a worker process of its own, so that a run that crashes
-TensorFlow (out of memory, a native fault, a kill) leaves the server serving.
+"""The process executor: runs train in a pool of worker processes, so that a run that crashes TensorFlow
+(out of memory, a native fault, a kill) leaves the server serving.
 
-One worker is kept warm: started ahead, it has imported Keras before a learner presses Train, so a click
-does not wait for TensorFlow to load. A worker trains one run and exits, giving all its memory back.
+A worker lives across runs: it imports Keras and loads MNIST once, then trains the runs it is given one
+after another, so a learner's run does not pay TensorFlow's import (seconds on two cores) or the data's
+load. One worker is started ahead, while the server is idle; more start only when more runs train at
+once than there are idle workers, so a spare never takes a core from a run that trains. A worker is
+retired after `runs_per_worker` runs or once its memory passes `memory_limit_mb`, giving its memory back;
+a worker that dies fails only the run it was training, and the next run gets another worker.
 
-The worker speaks JSON lines. The server writes one `{"run": ...}` line to its standard input, then
-`{"stop": true}` or `{"shut_down": true}` when asked; the end of its standard input means the server is
-gone, which stops the run as interrupted. The worker writes `{"ready": true}` once Keras is loaded,
-`{"progress": snapshot}` about twice a second and `{"finished": [status, message]}` on its standard
-output; whatever else it prints goes to standard error, the server's log. The run store, on the same
-machine, gets the history, the model and each epoch's weights epoch by epoch, written by the worker as
-in any other executor.
+The worker speaks JSON lines. The server writes `{"run": ...}` lines to its standard input, and
+`{"stop": run_id}` or `{"shut_down": run_id}` when asked; the end of its standard input means the server
+is gone (or the worker is retired), which stops a run as interrupted and ends the worker. The worker
+writes `{"ready": true}` once Keras and the data are loaded, `{"progress": snapshot}` about twice a second
+and `{"finished": [status, message], "memory_mb": ...}` on its standard output; whatever else it prints
+goes to standard error, the server's log. The run store, on the same machine, gets the history, the
+model and each epoch's weights epoch by epoch, written by the worker as in any other executor.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -46,45 +51,28 @@ def death_message(returncode: int | None, epochs_kept: int) -> str:
             f"{kept}. Try a smaller batch size or net.")
 
 
-class ProcessHandle(RunHandle):
-    def __init__(self, run_id: str, process: subprocess.Popen, store: RunStore, snapshot: dict):
-        super().__init__(run_id, ProgressBoard(snapshot))
-        self.process = process
-        self.store = store
-        self._write_lock = threading.Lock()
-        threading.Thread(target=self._read, name=f"worker-{run_id}", daemon=True).start()
+WORKER_RUNS_VARIABLE = "MNIST_LAB_WORKER_RUNS"
+WORKER_MEMORY_VARIABLE = "MNIST_LAB_WORKER_MEMORY_MB"
+DEFAULT_WORKER_RUNS = 50
+DEFAULT_WORKER_MEMORY_MB = 4000
 
-    def send(self, message: dict) -> None:
-        with self._write_lock:
-            try:
-                self.process.stdin.write(json.dumps(message) + "\n")
-                self.process.stdin.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                pass  # the worker is gone; its reader thread records how the run ended
+
+class ProcessHandle(RunHandle):
+    """A run given to a pool worker; the worker's reader thread feeds its progress and its end."""
+
+    def __init__(self, run_id: str, worker: "Worker | None", store: RunStore, snapshot: dict):
+        super().__init__(run_id, ProgressBoard(snapshot))
+        self.worker = worker
+        self.store = store
+        self.job: dict = {}  # what the worker is sent: the run's store, id, architecture and settings
 
     def stop(self) -> None:
-        self.send({"stop": True})
+        self.worker.send({"stop": self.run_id})
 
     def shut_down(self) -> None:
-        self.send({"shut_down": True})
+        self.worker.send({"shut_down": self.run_id})
 
-    def _read(self) -> None:
-        result = None
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "progress" in message:
-                self.progress.update(message["progress"])
-            elif "finished" in message:
-                result = tuple(message["finished"])
-        returncode = self.process.wait()
-        if result is None:
-            result = self._record_death(returncode)
-        self._finish(*result)
-
-    def _record_death(self, returncode: int | None) -> tuple[str, str]:
+    def record_death(self, returncode: int | None) -> tuple[str, str]:
         """The worker died mid-run: mark the run failed; its finished epochs and last model stay."""
         epochs = len(self.store.history(self.run_id))
         message = death_message(returncode, epochs)
@@ -98,70 +86,229 @@ class ProcessHandle(RunHandle):
         return "failed", message
 
 
+class Worker:
+    """One worker process and the thread that reads it. It trains one run at a time (`handle`); when a
+    run ends it goes back to its pool before the run's end is announced, so the next queued run can
+    take it at once."""
+
+    def __init__(self, pool: "ProcessExecutor"):
+        self.pool = pool
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding mnist_lab, wherever we run
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        self.process = subprocess.Popen([sys.executable, "-m", "mnist_lab.training.process_executor"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                        env=dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1"))
+        self.ready = threading.Event()
+        self.exited = threading.Event()
+        self.handle: ProcessHandle | None = None
+        self.began = False  # whether the worker has taken up its current run
+        self.runs_done = 0
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # between giving it a run and seeing it end
+        threading.Thread(target=self._read, name=f"worker-{self.process.pid}", daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return not self.exited.is_set() and self.process.poll() is None
+
+    def send(self, message: dict) -> None:
+        with self._write_lock:
+            try:
+                self.process.stdin.write(json.dumps(message) + "\n")
+                self.process.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass  # the worker is gone; its reader thread records how its run ended
+
+    def assign(self, handle: ProcessHandle, job: dict) -> bool:
+        """Give the worker a run; False if it had already ended (the run then needs another worker)."""
+        with self._state_lock:
+            if self.exited.is_set():
+                return False
+            self.handle = handle
+            self.began = False
+        self.send({"run": job})
+        return True
+
+    def retire(self) -> None:
+        """End the worker once it is idle: the end of its input is its signal to exit."""
+        with self._write_lock:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "ready" in message:
+                self.ready.set()
+            elif "began" in message:
+                self.began = True
+            elif "progress" in message and self.handle is not None:
+                self.handle.progress.update(message["progress"])
+            elif "finished" in message and self.handle is not None:
+                with self._state_lock:
+                    handle, self.handle = self.handle, None
+                self.runs_done += 1
+                self.pool._release(self, message.get("memory_mb") or 0.0)
+                handle._finish(*message["finished"])
+        returncode = self.process.wait()
+        with self._state_lock:
+            self.exited.set()
+            handle, self.handle = self.handle, None
+        self.pool._forget(self)
+        if handle is not None and not self.began and not self.pool.closed:
+            self.pool._hand_on(handle)  # it died before it took the run up: the run never began
+        elif handle is not None:
+            handle._finish(*handle.record_death(returncode))
+
+
 class ProcessExecutor:
-    """Starts a worker process per run, with one more kept warm for the next."""
+    """A pool of worker processes that live across runs; one is started ahead while the server is idle
+    (`warm`).
+
+    `runs_per_worker` and `memory_limit_mb` (default: MNIST_LAB_WORKER_RUNS, MNIST_LAB_WORKER_MEMORY_MB)
+    say when a worker is retired after a run.
+    """
 
     name = "process"
 
-    def __init__(self, warm: bool = True):
+    def __init__(self, warm: bool = True, runs_per_worker: int | None = None,
+                 memory_limit_mb: float | None = None):
+        self.runs_per_worker = runs_per_worker or _environment_number(WORKER_RUNS_VARIABLE, DEFAULT_WORKER_RUNS)
+        self.memory_limit_mb = memory_limit_mb or _environment_number(WORKER_MEMORY_VARIABLE,
+                                                                      DEFAULT_WORKER_MEMORY_MB)
         self._lock = threading.Lock()
-        self._warm_worker: subprocess.Popen | None = None
+        self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
         self._keep_warm = warm
+        self.closed = False
+        self.workers_started = 0
+        self.workers_retired = 0
         if warm:
-            self._warm_up()
+            with self._lock:
+                self._start_spare_if_idle()
 
-    def _start_worker(self) -> subprocess.Popen:
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding mnist_lab, wherever we run
-        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-        return subprocess.Popen([sys.executable, "-m", "mnist_lab.training.process_executor"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                env=dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1"))
+    def _start_worker(self) -> Worker:
+        """Called with the lock held."""
+        self.workers_started += 1
+        return Worker(self)
 
-    def _warm_up(self) -> None:
+    def _start_spare_if_idle(self) -> None:
+        """Keep one worker ready, but start it only while no run trains. Called with the lock held."""
+        if self._keep_warm and not self.closed and not self._busy and not self._idle:
+            self._idle.append(self._start_worker())
+
+    def wait_until_warm(self, timeout: float | None = None) -> bool:
+        """Block until an idle worker has loaded Keras and the data; False if none did in time."""
         with self._lock:
-            if self._warm_worker is None or self._warm_worker.poll() is not None:
-                self._warm_worker = self._start_worker()
+            worker = next((worker for worker in self._idle if worker.alive()), None)
+        return worker is not None and worker.ready.wait(timeout)
 
-    def wait_until_warm(self) -> bool:
-        """Block until the warm worker has loaded Keras (its first line); False if it died first."""
-        with self._lock:
-            worker = self._warm_worker
-        return worker is not None and '"ready"' in worker.stdout.readline()
-
-    def _take_worker(self) -> subprocess.Popen:
-        with self._lock:
-            worker, self._warm_worker = self._warm_worker, None
-        if worker is None or worker.poll() is not None:
-            worker = self._start_worker()
-        if self._keep_warm:
-            self._warm_up()
+    def _take_worker(self) -> Worker:
+        """An idle worker, a ready one first; else a new one. Called with the lock held."""
+        alive = [worker for worker in self._idle if worker.alive()]
+        self._idle = []
+        ready = [worker for worker in alive if worker.ready.is_set()]
+        worker = (ready or alive)[0] if alive else self._start_worker()
+        self._idle = [other for other in alive if other is not worker]
+        self._busy.add(worker)
         return worker
 
+    def _release(self, worker: Worker, memory_mb: float) -> None:
+        """A worker's run ended: back to the pool, unless it has done its share or grown too large."""
+        with self._lock:
+            self._busy.discard(worker)
+            if (self.closed or worker.runs_done >= self.runs_per_worker
+                    or memory_mb > self.memory_limit_mb):
+                logger.info("Retiring worker %s after %s run(s), %.0f MB", worker.pid, worker.runs_done, memory_mb)
+                self.workers_retired += 1
+                worker.retire()
+                self._start_spare_if_idle()
+            else:
+                self._idle.insert(0, worker)  # the most recently used first: its caches are warm
+
+    def _forget(self, worker: Worker) -> None:
+        """A worker ended (retired, killed or crashed): it leaves the pool."""
+        with self._lock:
+            self._busy.discard(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+            self._start_spare_if_idle()
+
     def submit(self, store: RunStore, run_id: str, architecture: dict, settings: TrainSettings) -> RunHandle:
-        worker = self._take_worker()
         snapshot = {"run_id": run_id, "status": "running", "phase": "starting", "epoch": 1,
                     "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
-        handle = ProcessHandle(run_id, worker, store, snapshot)
-        handle.send({"run": {"store": str(store.root), "run_id": run_id, "architecture": architecture,
-                             "settings": settings.as_dict()}})
+        handle = ProcessHandle(run_id, None, store, snapshot)
+        handle.job = {"store": str(store.root), "run_id": run_id, "architecture": architecture,
+                      "settings": settings.as_dict()}
+        self._hand_on(handle)
         return handle
 
-    def close(self) -> None:
-        """End the warm worker (running runs are shut down by the manager)."""
+    def _hand_on(self, handle: ProcessHandle) -> None:
+        """Give a run to a worker; one that turns out to have died before taking it up passes it on."""
+        while True:
+            with self._lock:
+                worker = self._take_worker()
+            handle.worker = worker
+            if worker.assign(handle, handle.job):
+                return
+            with self._lock:  # it died while idle, just before it was taken
+                self._busy.discard(worker)
+
+    def worker_pids(self) -> dict[str, list[int]]:
+        """The pool's processes, idle and training: for the Teacher page and the tests."""
         with self._lock:
-            worker, self._warm_worker, self._keep_warm = self._warm_worker, None, False
-        if worker is not None and worker.poll() is None:
-            worker.stdin.close()
+            return {"idle": [worker.pid for worker in self._idle if worker.alive()],
+                    "busy": [worker.pid for worker in self._busy]}
+
+    def close(self) -> None:
+        """End the idle workers (running runs are shut down by the manager; their workers end after)."""
+        with self._lock:
+            idle, self._idle, self.closed = self._idle, [], True
+        for worker in idle:
+            worker.retire()
+        for worker in idle:
             try:
-                worker.wait(timeout=10)
+                worker.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                worker.process.kill()
+
+
+def _environment_number(variable: str, default: float) -> float:
+    """A positive number from the environment, or the default when it is unset or not one (logged)."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        logger.error("%s must be a positive number, not %r: using %s", variable, text, default)
+        return default
+    return value
 
 
 # --- the worker side ------------------------------------------------------------------------------
 
+def _resident_megabytes() -> float:
+    """This process's resident memory now (not its peak), from /proc where there is one."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
 def _serve() -> int:
-    """A worker's life: load Keras, say ready, train the one run it is given, say how it ended."""
+    """A worker's life: load Keras and the data, say ready, train each run it is given, say how it ended."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server decides
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints and library chatter go to the log
@@ -169,33 +316,59 @@ def _serve() -> int:
     def say(message: dict) -> None:
         protocol.write(json.dumps(message) + "\n")
 
-    from mnist_lab import system
+    from mnist_lab import data, system
 
     system.configure_gpu_memory()
-    import keras  # noqa: F401 - the slow import, done before a run arrives
+    import keras  # the slow import, done before a run arrives
 
     from mnist_lab.training.fitting import train_run
     from mnist_lab.training.progress import LivePublisher, LiveState
 
-    say({"ready": True})
-    line = sys.stdin.readline()
-    if not line:
-        return 0
-    job = json.loads(line)["run"]
-    store = RunStore(job["store"])
-    run_id = job["run_id"]
-    settings = TrainSettings.from_dict(job["settings"])
-    live = LiveState(run_id, settings, stop_file=store.path(run_id) / "STOP")
+    try:
+        data.load_mnist()  # held for every run this worker trains
+    except Exception:
+        logger.exception("MNIST could not be loaded ahead; each run will say why")
+    jobs: queue.Queue = queue.Queue()
+    lock = threading.Lock()
+    current: dict = {}  # the run training now: {"run_id": ..., "live": LiveState}
+    stops: dict[str, bool] = {}  # stops that arrived before their run began: run id -> shutting down
 
     def listen():
         for text in sys.stdin:
-            live.request_stop(shutting_down=bool(json.loads(text).get("shut_down")))
-        live.request_stop(shutting_down=True)  # the server is gone
+            message = json.loads(text)
+            if "run" in message:
+                jobs.put(message["run"])
+                continue
+            run_id = message.get("stop") or message.get("shut_down")
+            shutting_down = "shut_down" in message
+            with lock:
+                if current.get("run_id") == run_id:
+                    current["live"].request_stop(shutting_down=shutting_down)
+                else:
+                    stops[run_id] = shutting_down
+        with lock:  # the server is gone, or has retired this worker
+            if current:
+                current["live"].request_stop(shutting_down=True)
+        jobs.put(None)
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
-    publisher = LivePublisher(store, run_id, live, sink=lambda snapshot: say({"progress": snapshot}))
-    status, message = train_run(store, run_id, job["architecture"], settings, live, publisher=publisher)
-    say({"finished": [status, message]})
+    say({"ready": True})
+    while (job := jobs.get()) is not None:
+        store = RunStore(job["store"])
+        run_id = job["run_id"]
+        settings = TrainSettings.from_dict(job["settings"])
+        live = LiveState(run_id, settings, stop_file=store.path(run_id) / "STOP")
+        with lock:
+            current.update(run_id=run_id, live=live)
+            if run_id in stops:
+                live.request_stop(shutting_down=stops.pop(run_id))
+        say({"began": run_id})
+        publisher = LivePublisher(store, run_id, live, sink=lambda snapshot: say({"progress": snapshot}))
+        status, message = train_run(store, run_id, job["architecture"], settings, live, publisher=publisher)
+        with lock:
+            current.clear()
+        keras.backend.clear_session()  # the next run builds its own model: free this one's graph
+        say({"finished": [status, message], "memory_mb": round(_resident_megabytes(), 1)})
     return 0
 
 
