@@ -16,7 +16,7 @@ import pandas as pd
 
 from mnist_lab import reference as reference_results
 from mnist_lab.architectures import to_json
-from mnist_lab.runs import ACTIVE, RunStatus
+from mnist_lab.runs import ACTIVE, RunStatus, accuracy_before_correction
 
 RUN = "run"
 NOTEBOOK = "notebook"
@@ -163,11 +163,12 @@ def short_run_explanation(meta: dict) -> str | None:
     record = meta.get("batch_normalization")
     after = meta.get("test_accuracy")
     if isinstance(record, dict) and _is_number(after):
-        before = record.get("test_accuracy_before")
-        before = f"{100 * before:.1f} %" if _is_number(before) else MISSING
+        before = accuracy_before_correction(record)
+        before = f"{100 * before:.1f} %" if before is not None else MISSING
         text += (f" When training ended the lab measured those statistics directly on {_as_int(record.get('images')) or 0:,} "
-                 f"training images, changing no weight: test accuracy {before} before, {100 * after:.1f} % after; "
-                 "the validation curve, measured while it trained, still shows the lag.")
+                 f"training images, changing no weight: {before} on held-out images before (the last validation "
+                 f"score), {100 * after:.1f} % test accuracy after; the validation curve, measured while it trained, "
+                 "still shows the lag.")
     return text
 
 

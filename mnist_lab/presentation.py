@@ -8,6 +8,7 @@ import functools
 import json
 import math
 
+from mnist_lab.runs import accuracy_before_correction
 from mnist_lab.training import OPTIMIZERS
 
 SERIES = ("training batches (smoothed)", "training (epoch mean)", "validation (epoch mean)")
@@ -95,14 +96,15 @@ def batch_normalization_note(meta: dict) -> str | None:
     record = meta.get("batch_normalization")
     if not isinstance(record, dict) or not isinstance(meta.get("test_accuracy"), (int, float)):
         return None
-    before = record.get("test_accuracy_before")
-    before = f"{100 * before:.1f} %" if isinstance(before, (int, float)) else "–"
+    before = accuracy_before_correction(record)
+    before = f"{100 * before:.1f} %" if before is not None else "–"
     return (f"After only {record.get('batches', 0):,} batches, BatchNormalization's running averages (they move "
             f"1 % per batch) were just {100 * record.get('caught_up', 0):.0f} % of the way to the real statistics "
-            f"of the images, so on the test images the net scored {before} with them: that is also why the "
-            "validation curve lags. The lab then measured those statistics directly on "
+            f"of the images, so with them the net scored {before} on images it had not trained on: that is why "
+            "the validation curve lags. The lab then measured those statistics directly on "
             f"{record.get('images', 0):,} training images, a forward pass that changes no weight: "
-            f"{100 * meta['test_accuracy']:.1f} %. Long runs, like the notebook's 12 epochs, never need this.")
+            f"{100 * meta['test_accuracy']:.1f} % on the test images. Long runs, like the notebook's 12 epochs, "
+            "never need this.")
 
 
 def result_notes(meta: dict, history: list[dict]) -> list[str]:

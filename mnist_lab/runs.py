@@ -217,8 +217,19 @@ NESTED_FIELDS = {
                  "train_size": _WHOLE_OR_NONE, "validation": _TEXT, "validation_size": _WHOLE_OR_NONE,
                  "seed": _WHOLE_OR_NONE, "augment": _FLAG, "schedule": _TEXT},
     "batch_normalization": {"batches": _WHOLE, "caught_up": _NUMBER_OR_NONE, "images": _WHOLE,
+                            "validation_accuracy_before": _NUMBER_OR_NONE, "validation_loss_before": _NUMBER_OR_NONE,
                             "test_accuracy_before": _NUMBER_OR_NONE, "test_loss_before": _NUMBER_OR_NONE},
 }
+
+
+def accuracy_before_correction(record: dict) -> float | None:
+    """A corrected run's accuracy on held-out images with its lagging BatchNormalization statistics: the
+    last epoch's validation score (runs stored before that change kept a test score instead)."""
+    for field in ("validation_accuracy_before", "test_accuracy_before"):
+        value = record.get(field)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def _wrong(field: str, value, expected: str) -> str:

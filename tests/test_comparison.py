@@ -230,8 +230,12 @@ def test_a_short_run_with_batch_normalization_is_explained_by_its_running_averag
     assert "**“quick demo” is behind the notebook:**" in text and explanation in text
     assert "images per epoch" not in text
     corrected = dict(meta, test_accuracy=0.93, batch_normalization={
-        "batches": 79, "caught_up": 0.5479, "images": 2048, "test_accuracy_before": 0.378})
-    assert "test accuracy 37.8 % before, 93.0 % after" in comparison.short_run_explanation(corrected)
+        "batches": 79, "caught_up": 0.5479, "images": 2048, "validation_accuracy_before": 0.378})
+    assert "37.8 % on held-out images before (the last validation score), 93.0 % test accuracy after" \
+        in comparison.short_run_explanation(corrected)
+    stored_before_the_change = dict(corrected, batch_normalization={
+        "batches": 79, "caught_up": 0.5479, "images": 2048, "test_accuracy_before": 0.401})
+    assert "40.1 % on held-out images before" in comparison.short_run_explanation(stored_before_the_change)
     long_run = dict(meta, epochs_done=12, settings=dict(meta["settings"], train_size=60000))
     assert comparison.short_run_explanation(long_run) is None  # 12 x 469 batches: the averages have caught up
     assert comparison.short_run_explanation(dict(meta, architecture={"layers": [{"type": "Flatten"}]})) is None

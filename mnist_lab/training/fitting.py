@@ -16,6 +16,7 @@ import numpy as np
 
 from mnist_lab import architectures, data, system
 from mnist_lab.errors import LabError
+from mnist_lab.evaluation import PREDICT_BATCH
 from mnist_lab.runs import RunStore, now_iso, write_atomic
 from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged,
@@ -212,15 +213,18 @@ def save_epoch_weights(store: RunStore, run_id: str, epoch: int, model, arrays: 
             variable.assign(value)
 
 
-def test_scores(outcome: FitOutcome, model, fit_model, arrays: dict, settings: TrainSettings) -> dict:
-    """test_loss and test_accuracy of the kept model on the test images.
+def test_scores(outcome: FitOutcome, fit_model, arrays: dict, settings: TrainSettings,
+                corrected: bool = False) -> dict:
+    """test_loss and test_accuracy of the kept model on the test images, in large batches (scoring trains
+    nothing, so the batch size changes only the speed).
 
-    When the test images were the validation set, the last epoch already measured them.
+    When the test images were the validation set, the last epoch already measured them, unless the
+    BatchNormalization statistics were re-estimated since (`corrected`).
     """
-    if settings.validation == "test":
+    if settings.validation == "test" and not corrected:
         last = outcome.history[-1]
         return {"test_loss": last["val_loss"], "test_accuracy": last["val_accuracy"]}
-    loss, accuracy = fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=settings.batch_size, verbose=0)
+    loss, accuracy = fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=PREDICT_BATCH, verbose=0)
     return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
 
 
@@ -264,16 +268,15 @@ def reestimate_batch_normalization(model, images: np.ndarray, batch_size: int = 
         layer.moving_variance.assign(np.maximum(squares / count - mean ** 2, 0.0).astype("float32"))
 
 
-def correct_batch_normalization(model, fit_model, arrays: dict, settings: TrainSettings, batches: int,
-                                lag: float, scores: dict) -> dict:
-    """After a short run, re-estimate BatchNormalization's statistics and score the model again; returns
-    run.json's changes (the scores before and after are both kept)."""
+def correct_batch_normalization(model, outcome: FitOutcome, arrays: dict, batches: int, lag: float) -> dict:
+    """After a short run, re-estimate BatchNormalization's statistics; returns run.json's record of it.
+    The accuracy before is the last epoch's validation score, measured with the lagging statistics (the
+    curve the learner saw), so correcting costs no extra pass over the test images."""
     images = arrays["x_train"][:BATCH_NORMALIZATION_IMAGES]
     reestimate_batch_normalization(model, images)
-    loss, accuracy = fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=settings.batch_size, verbose=0)
-    record = {"batches": batches, "caught_up": round(1 - lag, 4), "images": len(images),
-              "test_accuracy_before": scores["test_accuracy"], "test_loss_before": scores["test_loss"]}
-    return {"batch_normalization": record, "test_loss": float(loss), "test_accuracy": float(accuracy)}
+    last = outcome.history[-1]
+    return {"batches": batches, "caught_up": round(1 - lag, 4), "images": len(images),
+            "validation_accuracy_before": last["val_accuracy"], "validation_loss_before": last["val_loss"]}
 
 
 def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainSettings, live: LiveState,
@@ -309,16 +312,17 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
             phase_hold.reached(HoldPoint.TESTING)
             live.set_phase(Phase.TESTING)
             with KERAS_SETUP_LOCK:
-                scores = test_scores(outcome, model, fit_model, arrays, settings)
-                store.update(run_id, **scores)
                 batches = len(outcome.history) * settings.steps_per_epoch()
                 lag = batch_normalization_lag(model, batches)
+                correction = {}
                 if lag is not None and lag >= BATCH_NORMALIZATION_LAG_LIMIT:
                     phase_hold.reached(HoldPoint.NORMALIZING)
                     live.set_phase(Phase.NORMALIZING)
-                    corrected = correct_batch_normalization(model, fit_model, arrays, settings, batches, lag, scores)
+                    correction = {"batch_normalization": correct_batch_normalization(model, outcome, arrays,
+                                                                                     batches, lag)}
                     save_model_atomic(model, store.model_path(run_id))
-                    store.update(run_id, **corrected)
+                store.update(run_id, **test_scores(outcome, fit_model, arrays, settings, bool(correction)),
+                             **correction)
     except StopRequested:
         status, message = "stopped", "Stopped before it started training."
     except Exception as error:
