@@ -104,6 +104,14 @@ def configure_gpu_memory() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def memory_mb() -> int | None:
+    """This machine's memory in megabytes; None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def cpu_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -16,6 +16,7 @@ import pytest
 
 from mnist_lab import architecture_sources, training
 from mnist_lab.runs import RunStore
+from mnist_lab.training import process_executor
 from mnist_lab.training.process_executor import ProcessExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,6 +123,43 @@ def test_a_worker_is_retired_after_its_share_of_runs_or_past_its_memory(syntheti
         assert pids[0] == pids[1] != pids[2] and executor.workers_retired == 1
     else:  # every worker is over a 1 MB limit after its first run
         assert len(set(pids)) == 3 and executor.workers_retired == 3
+
+
+class PretendWorker:
+    """A worker without a process: what the pool decides, not what a worker does."""
+
+    def __init__(self, pool):
+        self.ready = threading.Event()
+        self.ready.set()
+        self.runs_done = 0
+        self.pid = id(self)
+
+    def alive(self):
+        return True
+
+    def assign(self, handle, job):
+        return True
+
+    def retire(self):
+        pass
+
+
+def test_the_pool_keeps_a_worker_ready_per_slot_but_starts_none_while_a_run_trains(monkeypatch, isolated_storage):
+    monkeypatch.setattr(process_executor, "Worker", PretendWorker)
+    pool = ProcessExecutor(warm=True)
+    assert len(pool.worker_pids()["idle"]) == 1
+    pool.keep_warm(2)
+    assert len(pool.worker_pids()["idle"]) == 2 and pool.wait_until_warm(0)
+    settings = training.TrainSettings(epochs=1, train_size=100, validation_size=50)
+    pool.submit(RunStore(isolated_storage / "runs"), "a", tiny(), settings)
+    pool.submit(RunStore(isolated_storage / "runs"), "b", tiny(), settings)
+    pool.keep_warm(3)
+    assert pool.worker_pids()["idle"] == [] and pool.workers_started == 2  # the two runs train: no new start
+    first, second = list(pool._busy)
+    pool._release(first, memory_mb=100)
+    assert pool.workers_started == 2  # one run still trains
+    pool._release(second, memory_mb=100)
+    assert len(pool.worker_pids()["idle"]) == 3 and pool.workers_started == 3  # idle: topped up
 
 
 def test_a_worker_killed_between_runs_costs_no_run(process_manager):

@@ -150,3 +150,33 @@ def test_the_teacher_can_open_more_slots_and_waiting_runs_start_at_once(manager)
     manager.set_max_concurrent(3, by=Actor(None, teacher=True))
     assert manager.counts()["running"] == 3 and manager.queued_run_ids() == [waiting[2]]
     assert [manager.store.get(run_id)["status"] for run_id in (first, *waiting)] == ["running"] * 3 + ["queued"]
+
+
+@pytest.mark.parametrize("cores, memory_mb, expected", [
+    (2, 16000, 2),  # a 2-core laptop: one run per core
+    (1, 16000, 1),
+    (16, 64000, manager_module.MOST_CONCURRENT_BY_DEFAULT),  # a big box: the teacher goes beyond
+    (8, 3000, 2),  # memory decides
+    (2, 1000, 1),  # never fewer than one
+    (2, None, 2),  # memory unknown: the cores decide
+])
+def test_runs_train_at_once_one_per_core_as_memory_allows(monkeypatch, cores, memory_mb, expected):
+    monkeypatch.setattr(manager_module.system, "cpu_cores", lambda: cores)
+    monkeypatch.setattr(manager_module.system, "memory_mb", lambda: memory_mb)
+    assert manager_module.default_max_concurrent() == expected
+
+
+def test_the_manager_asks_its_executor_to_keep_a_worker_ready_per_slot(isolated_storage):
+    class CountingExecutor(HeldExecutor):
+        def __init__(self):
+            super().__init__()
+            self.warm = []
+
+        def keep_warm(self, count):
+            self.warm.append(count)
+
+    executor = CountingExecutor()
+    made = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=2, executor=executor)
+    made.set_max_concurrent(3, by=Actor(None, teacher=True))
+    assert executor.warm == [2, 3]
+    made.shut_down(5)

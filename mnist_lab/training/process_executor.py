@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from mnist_lab.runs import RunStore, now_iso
@@ -170,8 +171,8 @@ class Worker:
 
 
 class ProcessExecutor:
-    """A pool of worker processes that live across runs; one is started ahead while the server is idle
-    (`warm`).
+    """A pool of worker processes that live across runs; while the server is idle it starts workers ahead
+    (`warm`), one per training slot the manager asks for (`keep_warm`).
 
     `runs_per_worker` and `memory_limit_mb` (default: MNIST_LAB_WORKER_RUNS, MNIST_LAB_WORKER_MEMORY_MB)
     say when a worker is retired after a run.
@@ -188,6 +189,7 @@ class ProcessExecutor:
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._keep_warm = warm
+        self._warm_count = 1
         self.closed = False
         self.workers_started = 0
         self.workers_retired = 0
@@ -200,16 +202,26 @@ class ProcessExecutor:
         self.workers_started += 1
         return Worker(self)
 
+    def keep_warm(self, count: int) -> None:
+        """Keep `count` workers ready (the manager asks for one per training slot)."""
+        with self._lock:
+            self._warm_count = count
+            self._start_spare_if_idle()
+
     def _start_spare_if_idle(self) -> None:
-        """Keep one worker ready, but start it only while no run trains. Called with the lock held."""
-        if self._keep_warm and not self.closed and not self._busy and not self._idle:
+        """Top up the ready workers, but only while no run trains: a worker importing Keras would take a core
+        from it. Called with the lock held."""
+        while self._keep_warm and not self.closed and not self._busy and len(self._idle) < self._warm_count:
             self._idle.append(self._start_worker())
 
     def wait_until_warm(self, timeout: float | None = None) -> bool:
-        """Block until an idle worker has loaded Keras and the data; False if none did in time."""
+        """Block until every idle worker has loaded Keras and the data; False if one did not in time."""
         with self._lock:
-            worker = next((worker for worker in self._idle if worker.alive()), None)
-        return worker is not None and worker.ready.wait(timeout)
+            idle = [worker for worker in self._idle if worker.alive()]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return bool(idle) and all(
+            worker.ready.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            for worker in idle)
 
     def _take_worker(self) -> Worker:
         """An idle worker, a ready one first; else a new one. Called with the lock held."""
@@ -230,9 +242,9 @@ class ProcessExecutor:
                 logger.info("Retiring worker %s after %s run(s), %.0f MB", worker.pid, worker.runs_done, memory_mb)
                 self.workers_retired += 1
                 worker.retire()
-                self._start_spare_if_idle()
             else:
                 self._idle.insert(0, worker)  # the most recently used first: its caches are warm
+            self._start_spare_if_idle()
 
     def _forget(self, worker: Worker) -> None:
         """A worker ended (retired, killed or crashed): it leaves the pool."""
