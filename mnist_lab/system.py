@@ -37,6 +37,12 @@ class DeviceInfo:
     def as_dict(self) -> dict:
         return {**asdict(self), "description": self.description}
 
+    @classmethod
+    def from_dict(cls, values: dict) -> DeviceInfo:
+        """The inverse of as_dict: how a worker process's report is read back."""
+        return cls(str(values["backend"]), str(values["keras_version"]), str(values["framework_version"]),
+                   tuple(values["gpus"]), int(values["cpu_cores"]))
+
 
 @dataclass(frozen=True)
 class MachineFacts:
@@ -63,6 +69,15 @@ def machine_facts() -> MachineFacts:
     backend = keras_backend_setting()
     return MachineFacts(cpu_cores(), backend, _installed_version("keras"),
                         _installed_version(FRAMEWORK_PACKAGES.get(backend, backend)), nvidia_gpus())
+
+
+def device_without_keras() -> DeviceInfo | None:
+    """The device, when it is certain without importing Keras: a machine whose driver lists no NVIDIA card
+    trains on its CPU. None where there are cards (only the backend can say whether it uses them)."""
+    facts = machine_facts()
+    if facts.nvidia_gpus:
+        return None
+    return DeviceInfo(facts.backend, facts.keras_version, facts.framework_version, (), facts.cpu_cores)
 
 
 def keras_backend_setting() -> str:

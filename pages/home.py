@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from streamlit.logger import get_logger
 
 from mnist_lab import data, system
+from mnist_lab.errors import LabError
 from mnist_lab.gallery import digit_grid
 
 SAMPLES_PER_DIGIT = 3
@@ -94,13 +95,17 @@ with right:
                "balanced, so accuracy is a fair single score.")
 
 
-def device_panel():
-    """What is known without Keras at once; the backend and the GPU Keras uses once it has started."""
-    try:
-        info = system.device_info(timeout=0)
-    except RuntimeError as error:
-        st.error(str(error))
-        return
+def device_now():
+    """What runs train on, if known yet. During the page's first render only what needs no Keras and no
+    worker: the manager, and with it the workers, start from the first timer tick on."""
+    known = system.device_without_keras()
+    if known is not None or not st.session_state.get("home_rendered"):
+        return known
+    return app.shared_manager().device_info()
+
+
+def device_panel(info):
+    """What is known at once; the backend and the GPU the runs use once the workers have said."""
     if info is None:
         st.markdown(f"**This machine:** {system.machine_facts().description}")
         st.caption("Starting Keras, to see what it trains on: a moment…")
@@ -111,19 +116,27 @@ def device_panel():
                   "No GPU found: everything works, the bigger nets are just slower."))
 
 
-polling = not system.device_ready()
+try:
+    device = device_now()
+except (RuntimeError, LabError) as error:
+    device = error
 
 
-@st.fragment(run_every=0.5 if polling else None)
+@st.fragment(run_every=0.5 if device is None else None)
 def device_fragment():
-    # Keras is imported only from the first timer tick on, once this page has been sent:
-    # importing it during the first render would slow that render down several-fold.
-    if polling and st.session_state.get("home_rendered"):
-        system.start_warm_up()
+    info = device
+    if info is None:
+        try:
+            info = device_now()
+        except (RuntimeError, LabError) as error:
+            info = error
     st.session_state.home_rendered = True
-    device_panel()
-    if polling and system.device_ready():
-        st.rerun()
+    if isinstance(info, Exception):
+        st.error(str(info))
+        return
+    device_panel(info)
+    if device is None and info is not None:
+        st.rerun()  # known now: the page stops polling
 
 
 with st.container(border=True):

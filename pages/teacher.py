@@ -73,8 +73,9 @@ def runs_and_queue():
     waiting.metric("Waiting", f"{counts['queued']} of at most {counts['max_queued']}")
     slots.number_input("Runs that train at once", min_value=1, max_value=32, value=counts["max_concurrent"],
                        key="teacher_slots", on_change=set_slots,
-                       help="More at once shares the machine's cores: each run gets slower. The default is set "
-                            "with MNIST_LAB_MAX_CONCURRENT_RUNS; waiting places with MNIST_LAB_MAX_QUEUED_RUNS.")
+                       help="The default, one per CPU core, finishes a class's small runs soonest; more at once shares "
+                            "the cores, so each run gets slower. The default is set with "
+                            "MNIST_LAB_MAX_CONCURRENT_RUNS; waiting places with MNIST_LAB_MAX_QUEUED_RUNS.")
     runs = manager.runs()
     pins = set(room.pinned())
     queue = manager.queued_run_ids()

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mnist_lab import architecture_sources, training
+from mnist_lab import architecture_sources, system, training
 from mnist_lab.runs import RunStore
 from mnist_lab.training import process_executor
 from mnist_lab.training.process_executor import ProcessExecutor
@@ -109,6 +109,7 @@ def test_one_worker_trains_run_after_run(process_manager):
     assert first == second == third != os.getpid()
     assert process_manager.executor.workers_started == 1
     assert process_manager.executor.worker_pids() == {"idle": [first], "busy": []}
+    assert process_manager.executor.device == system.device_info(timeout=120)  # as the worker reported it
 
 
 @pytest.mark.parametrize("limits", [{"runs_per_worker": 2}, {"memory_limit_mb": 1}], ids=["runs", "memory"])

@@ -180,3 +180,16 @@ def test_the_manager_asks_its_executor_to_keep_a_worker_ready_per_slot(isolated_
     made.set_max_concurrent(3, by=Actor(None, teacher=True))
     assert executor.warm == [2, 3]
     made.shut_down(5)
+
+
+def test_the_device_comes_from_the_workers_where_the_driver_lists_cards(isolated_storage, monkeypatch):
+    executor = HeldExecutor()
+    executor.device = None  # the workers are still starting
+    made = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=executor)
+    monkeypatch.setattr(manager_module.system, "nvidia_gpus", lambda folder=None: ("NVIDIA H200",))
+    assert made.device_info() is None
+    executor.device = manager_module.system.DeviceInfo("jax", "3.15.1", "0.7.2", ("NVIDIA H200",), 16)
+    assert made.device_info().description == "GPU: NVIDIA H200"
+    monkeypatch.setattr(manager_module.system, "nvidia_gpus", lambda folder=None: ())
+    assert made.device_info().gpus == ()  # no card: the CPU, known without asking
+    made.shut_down(5)

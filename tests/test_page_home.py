@@ -58,8 +58,10 @@ def test_home_first_render_does_not_import_keras(tmp_path):
         assert at.title[0].value == "MNIST Lab"
         texts = " ".join(m.value for m in at.markdown)
         from mnist_lab import system
-        assert f"**This machine:** {{system.machine_facts().description}}" in texts, texts
-        assert " CPU core" in texts, texts
+        if system.nvidia_gpus():  # only the workers can say whether the backend uses the cards
+            assert f"**This machine:** {{system.machine_facts().description}}" in texts, texts
+        else:  # no card: the runs train on the CPU, and the page says so at once
+            assert f"**This machine trains on:** CPU only ({{system.cpu_cores()}} core" in texts, texts
         assert not any(n.split(".")[0] in ("keras", "tensorflow") for n in sys.modules)
         print("first render ok")
     """)
@@ -76,6 +78,22 @@ def test_home_shows_device_once_keras_is_ready(real_mnist):
     texts = " ".join(m.value for m in at.markdown)
     assert f"**This machine trains on:** {info.description}" in texts
     assert any(info.keras_version in caption.value for caption in at.caption)
+
+
+def test_with_nvidia_cards_home_waits_for_what_the_runs_train_on(real_mnist, isolated_storage, monkeypatch):
+    """Cards in the driver's list: whether the backend uses them is known only once Keras has started
+    (here the thread executor's, in this process); until then the page shows the machine's facts."""
+    monkeypatch.setattr(system, "nvidia_gpus", lambda folder=None: ("NVIDIA H200",))
+    monkeypatch.setenv("MNIST_LAB_EXECUTOR", "thread")
+    at = home()
+    texts = " ".join(m.value for m in at.markdown)
+    assert "**This machine:** " in texts and "GPU: NVIDIA H200" in texts
+    assert any("Starting Keras" in caption.value for caption in at.caption)
+    info = system.device_info(timeout=120)
+    home(at)  # the next timer tick
+    home(at)  # known: the page reruns once and stops polling
+    texts = " ".join(m.value for m in at.markdown)
+    assert f"**This machine trains on:** {info.description}" in texts
 
 
 def label_rows_and_columns(grid: np.ndarray) -> tuple[int, int, int]:

@@ -152,6 +152,7 @@ def test_a_presets_recommended_settings_are_applied_when_it_is_chosen(synthetic_
 
 def test_a_full_queue_is_a_message_and_stop_works_from_the_page(synthetic_data, isolated_storage, monkeypatch):
     monkeypatch.setenv(training.MAX_QUEUED_VARIABLE, "0")
+    monkeypatch.setenv(training.MAX_CONCURRENT_VARIABLE, "1")
     at = train_page(architecture_name="tiny", architecture_layers=TINY)
     at.number_input(key="train_epochs").set_value(200).run()
     at.select_slider(key="train_batch_size").set_value(16).run()

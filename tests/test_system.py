@@ -57,3 +57,18 @@ def test_machine_facts_describe_cores_gpus_and_versions():
                                 nvidia_gpus=("NVIDIA H200",))
     assert facts.description == "1 CPU core · GPU: NVIDIA H200 · Keras 3.15.1 on the jax backend 0.7.2"
     assert system.MachineFacts(4, "tensorflow", "", "", ()).description == "4 CPU cores"
+
+
+def test_without_nvidia_cards_the_device_is_known_without_keras(monkeypatch):
+    monkeypatch.setattr(system, "nvidia_gpus", lambda folder=None: ())
+    known = system.device_without_keras()
+    assert known.gpus == () and known.description == f"CPU only ({system.cpu_cores()} core" + (
+        "s)" if system.cpu_cores() != 1 else ")")
+    assert known.keras_version == metadata.version("keras")
+    monkeypatch.setattr(system, "nvidia_gpus", lambda folder=None: ("NVIDIA H200",))
+    assert system.device_without_keras() is None  # the backend may or may not use the card
+
+
+def test_a_device_report_reads_back_as_it_was_written():
+    info = system.DeviceInfo("jax", "3.15.1", "0.7.2", ("NVIDIA H200", "NVIDIA H200"), 16)
+    assert system.DeviceInfo.from_dict(json.loads(json.dumps(info.as_dict()))) == info

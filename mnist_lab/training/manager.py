@@ -296,6 +296,19 @@ class TrainingManager:
                 self._start(self._queue.popleft())
             self._changed()
 
+    def device_info(self) -> system.DeviceInfo | None:
+        """What runs train on, without importing Keras in the server where it can: certain at once on a
+        machine without NVIDIA cards, else as the executor's workers report it; None until known.
+        An executor that trains here (or cannot say) leaves it to Keras in this process (system.device_info,
+        which raises RuntimeError when Keras could not start)."""
+        known = system.device_without_keras()
+        if known is not None:
+            return known
+        if hasattr(self.executor, "device"):
+            return self.executor.device
+        system.start_warm_up()
+        return system.device_info(timeout=0)
+
     def _keep_warm(self) -> None:
         """An executor with workers that start slowly keeps one ready per training slot."""
         keep_warm = getattr(self.executor, "keep_warm", None)

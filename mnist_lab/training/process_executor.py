@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from mnist_lab import data, system
 from mnist_lab.runs import RunStore, now_iso
 from mnist_lab.training.executors import ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
@@ -148,6 +149,8 @@ class Worker:
             except ValueError:
                 continue
             if "ready" in message:
+                if isinstance(message.get("device"), dict):
+                    self.pool.device = system.DeviceInfo.from_dict(message["device"])
                 self.ready.set()
             elif "began" in message:
                 self.began = True
@@ -192,6 +195,7 @@ class ProcessExecutor:
         self._warm_count = 1
         self.closed = False
         self.workers_started = 0
+        self.device: system.DeviceInfo | None = None  # what the workers train on, as the first ready one said
         self.workers_retired = 0
         if warm:
             with self._lock:
@@ -328,8 +332,6 @@ def _serve() -> int:
     def say(message: dict) -> None:
         protocol.write(json.dumps(message) + "\n")
 
-    from mnist_lab import data, system
-
     system.configure_gpu_memory()
     import keras  # the slow import, done before a run arrives
 
@@ -364,7 +366,11 @@ def _serve() -> int:
         jobs.put(None)
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
-    say({"ready": True})
+    try:
+        device = system.device_info().as_dict()
+    except RuntimeError:
+        device = None
+    say({"ready": True, "device": device})
     while (job := jobs.get()) is not None:
         store = RunStore(job["store"])
         run_id = job["run_id"]
