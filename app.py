@@ -12,9 +12,9 @@ from pathlib import Path
 import streamlit as st
 
 from mnist_lab import learners, system
-from mnist_lab.comparison import plain
 from mnist_lab.errors import LabError
 from mnist_lab.runs import default_runs_dir
+from mnist_lab.views.markdown import plain
 
 HERE = Path(__file__).resolve()
 

@@ -8,7 +8,6 @@ table and the observations are built from run.json and history.json alone.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass, replace
 
@@ -17,6 +16,7 @@ import pandas as pd
 from mnist_lab import reference as reference_results
 from mnist_lab.architectures import to_json
 from mnist_lab.runs import ACTIVE, RunStatus, accuracy_before_correction
+from mnist_lab.views.markdown import plain, quoted
 
 RUN = "run"
 NOTEBOOK = "notebook"
@@ -35,9 +35,6 @@ OVERFIT_RISE = 0.10
 OVERFIT_EPOCHS = 2
 # Within this many accuracy points of the notebook at the same epoch, a run "tracks" it.
 TRACKING_POINTS = 0.5
-WORD_JOINER = "\u2060"
-LINK_LIKE = re.compile(r"(?i)(?<![a-z])(?:https?|ftp|mailto|xmpp)(?=:)|(?<![a-z])www(?=\.)|(?=@)")
-MARKDOWN_SPECIAL = set("\\`*_{}[]<>()#+-.!|~$:&@")
 # Test accuracies closer than this (points) are within the noise of one random start.
 NOISE_POINTS = 0.15
 # Keras' BatchNormalization moves its running averages 1 % per batch (momentum 0.99); a run whose averages
@@ -371,20 +368,6 @@ def default_overlay(entries: list[Entry], preferred=(), count: int = 2, pinned=(
     if not matching and "seed-3layer" in notebook:
         matching = [notebook["seed-3layer"]]
     return chosen + [key for key in matching if key not in chosen]
-
-
-def plain(text: str) -> str:
-    """Text for st.markdown, st.caption and the like that shows as typed: every Markdown special
-    (HTML's < and > too) backslashed, line breaks made spaces, and an invisible word joiner after a
-    URL scheme, "www" and before "@", where GitHub-flavoured Markdown would make a live link of plain
-    text even when its punctuation is escaped. So no learner text becomes markup."""
-    text = LINK_LIKE.sub(lambda match: match.group(0) + WORD_JOINER, str(text))
-    return "".join("\\" + char if char in MARKDOWN_SPECIAL else " " if char in "\r\n" else char for char in text)
-
-
-def quoted(label: str) -> str:
-    """A run name inside markdown: in quotes, shown as typed (see plain)."""
-    return f"“{plain(label)}”"
 
 
 def _points(value: float) -> str:

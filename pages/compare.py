@@ -13,6 +13,7 @@ from mnist_lab.reference import ReferenceResultsError
 from mnist_lab.errors import LabError
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import ACTIVE, ModelUnavailable, RunNotFound, RunStatus, RunStore
+from mnist_lab.views.markdown import plain, quoted
 
 GALLERY_SIZE = 40
 ANY = "any"
@@ -29,7 +30,7 @@ store = RunStore()
 try:
     entries = comparison.entries_from_store(store)
 except ReferenceResultsError as error:
-    st.error(comparison.plain(error))
+    st.error(plain(error))
     entries = comparison.build_entries(store.list(), {}, references=[])
 by_key = {entry.key: entry for entry in entries}
 runs = [entry for entry in entries if entry.kind == comparison.RUN]
@@ -46,7 +47,7 @@ if notice := st.session_state.pop("compare_notice", None):
     st.success(notice)
 if damaged:
     st.warning(f"{len(damaged)} run{' is' if len(damaged) == 1 else 's are'} damaged: "
-               + "; ".join(f"{comparison.quoted(entry.label)} ({comparison.plain(entry.notes)})" for entry in damaged)
+               + "; ".join(f"{quoted(entry.label)} ({plain(entry.notes)})" for entry in damaged)
                + " Their rows say what is wrong; delete them under *Export or delete*, or repair their files.",
                icon=":material/broken_image:")
 
@@ -174,19 +175,19 @@ def evaluate(run_id: str):
     try:
         mnist = data.load_mnist()
         stat = store.model_path(run_id).stat()
-        with st.spinner(f"Testing {comparison.quoted(label(run_id))} on the {len(mnist.y_test):,} test images "
+        with st.spinner(f"Testing {quoted(label(run_id))} on the {len(mnist.y_test):,} test images "
                         "(once per saved model)…"):
             probabilities, labels = evaluated(str(store.root), run_id, (stat.st_mtime_ns, stat.st_size),
                                               mnist.source)
     except (ModelUnavailable, data.DataError) as error:
-        st.warning(comparison.plain(error))
+        st.warning(plain(error))
         return None
     except FileNotFoundError:
-        st.warning(f"The model file of {comparison.quoted(label(run_id))} is gone (the run was deleted).")
+        st.warning(f"The model file of {quoted(label(run_id))} is gone (the run was deleted).")
         return None
     except OSError as error:
-        st.warning(f"The model file of {comparison.quoted(label(run_id))} cannot be read "
-                   f"({comparison.plain(error.strerror or type(error).__name__)}).")
+        st.warning(f"The model file of {quoted(label(run_id))} cannot be read "
+                   f"({plain(error.strerror or type(error).__name__)}).")
         return None
     return evaluation.Evaluation(probabilities, labels), mnist
 
@@ -262,13 +263,13 @@ def show_head_to_head(first_id: str, second_id: str):
     (first_scores, mnist), (second_scores, _) = first, second
     split = evaluation.disagreement(first_scores.labels, first_scores.predictions, second_scores.predictions)
     counts = st.columns(4)
-    counts[0].metric(f"Only {comparison.quoted(label(first_id))} right", f"{len(split.only_first_right):,}")
-    counts[1].metric(f"Only {comparison.quoted(label(second_id))} right", f"{len(split.only_second_right):,}")
+    counts[0].metric(f"Only {quoted(label(first_id))} right", f"{len(split.only_first_right):,}")
+    counts[1].metric(f"Only {quoted(label(second_id))} right", f"{len(split.only_second_right):,}")
     counts[2].metric("Both wrong", f"{len(split.both_wrong):,}")
     counts[3].metric("Both right", f"{split.both_right_count:,}")
     for indices, winner, loser in ((split.only_first_right, first_id, second_id),
                                    (split.only_second_right, second_id, first_id)):
-        winner_name, loser_name = comparison.quoted(label(winner)), comparison.quoted(label(loser))
+        winner_name, loser_name = quoted(label(winner)), quoted(label(loser))
         st.markdown(f"**{winner_name} right, {loser_name} wrong.** Each caption: true digit, as the answer "
                     f"of {loser_name}, and how sure it was.")
         loser_scores = first_scores if loser == first_id else second_scores
@@ -294,7 +295,7 @@ def show_export_and_delete(run_id: str):
     try:
         meta = store.get(run_id)
     except RunNotFound as error:
-        st.warning(comparison.plain(error))
+        st.warning(plain(error))
         return
     stem = comparison.export_name(meta)
     buttons = st.columns(4)
@@ -310,7 +311,7 @@ def show_export_and_delete(run_id: str):
     try:
         architecture = comparison.architecture_json(meta)
     except ValueError as error:
-        buttons[2].caption(comparison.plain(error))
+        buttons[2].caption(plain(error))
     else:
         buttons[2].download_button(
             "Architecture (JSON)", data=architecture, file_name=f"{stem}-architecture.json",
@@ -320,7 +321,7 @@ def show_export_and_delete(run_id: str):
         script = keras_code.run_script(meta)
     except LabError as error:
         script = None
-        buttons[3].caption(f"No Keras script: {comparison.plain(error)}")
+        buttons[3].caption(f"No Keras script: {plain(error)}")
     else:
         buttons[3].download_button(
             "Keras script (.py)", data=script, file_name=f"{stem}.py", mime="text/x-python",
@@ -335,18 +336,18 @@ def show_export_and_delete(run_id: str):
     st.divider()
     if not app.actor().may_change(meta):
         owner = meta.get("owner_name") or "whoever trained it"
-        st.caption(f"Only {comparison.plain(owner)} or the teacher can delete this run.")
+        st.caption(f"Only {plain(owner)} or the teacher can delete this run.")
         return
-    confirmed = st.checkbox(f"Yes, delete {comparison.quoted(label(run_id))}, its history and its model for good",
+    confirmed = st.checkbox(f"Yes, delete {quoted(label(run_id))}, its history and its model for good",
                             key="compare_delete_confirm")
     if st.button("Delete run", type="primary", disabled=not confirmed, icon=":material/delete:",
                  key="compare_delete"):
         try:
             app.shared_manager().delete(run_id, by=app.actor())
         except (ValueError, LabError) as error:
-            st.error(comparison.plain(error))
+            st.error(plain(error))
         else:
-            st.session_state.compare_notice = f"Deleted {comparison.quoted(label(run_id))}."
+            st.session_state.compare_notice = f"Deleted {quoted(label(run_id))}."
             st.session_state.pop("compare_delete_confirm", None)
             st.rerun()
 

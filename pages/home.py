@@ -4,20 +4,12 @@ app.route_through_navigation()
 
 import os
 
-import altair as alt
-import numpy as np
-import pandas as pd
 import streamlit as st
-from PIL import Image, ImageDraw, ImageFont
 from streamlit.logger import get_logger
 
 from mnist_lab import data, system
 from mnist_lab.errors import LabError
-from mnist_lab.gallery import digit_grid
-
-SAMPLES_PER_DIGIT = 3
-LABEL_FONT_SIZE = 34  # grid pixels: about 20 px on screen once the grid is scaled to its column
-LABEL_COLOUR = (31, 36, 48)  # the theme's text colour, on white
+from mnist_lab.views import home
 
 st.title("MNIST Lab")
 st.markdown(
@@ -38,30 +30,12 @@ for column, (page, title, text) in zip(steps, [
         st.caption(text)
 
 
-def labelled_digit_grid(images: np.ndarray, labels: np.ndarray):
-    """One column per digit with its label under it, drawn large: the grid is scaled down to fit its
-    column, and the gallery's own captions (10 px) become unreadable there."""
-    by_column = np.concatenate([images[labels == digit][:SAMPLES_PER_DIGIT] for digit in range(10)])
-    order = np.arange(len(by_column)).reshape(10, SAMPLES_PER_DIGIT).T.ravel()
-    tiles = digit_grid(by_column[order], None, columns=10, scale=3)
-    cell = (tiles.width - 4) // 10
-    font = ImageFont.load_default(size=LABEL_FONT_SIZE)
-    strip = LABEL_FONT_SIZE + 12
-    grid = Image.new("RGB", (tiles.width, tiles.height + strip), "white")
-    grid.paste(tiles, (0, 0))
-    draw = ImageDraw.Draw(grid)
-    for digit in range(10):
-        draw.text((4 + digit * cell + (cell - 4) / 2, tiles.height + strip / 2), str(digit),
-                  fill=LABEL_COLOUR, font=font, anchor="mm")
-    return grid
-
-
 @st.cache_data(show_spinner=False)
 def load_overview(data_file: str):
     """Sample images and class counts: small, computed once per data file (the argument is the cache key)."""
     mnist = data.load_mnist()
-    images, labels = data.sample_digits(mnist, per_class=SAMPLES_PER_DIGIT)
-    return labelled_digit_grid(images, labels), mnist.class_counts()
+    images, labels = data.sample_digits(mnist, per_class=home.SAMPLES_PER_DIGIT)
+    return home.labelled_digit_grid(images, labels), mnist.class_counts()
 
 
 try:
@@ -79,18 +53,7 @@ with left:
              width="stretch")
 with right:
     st.subheader("Images per digit")
-    table = pd.DataFrame(
-        [(str(digit), split, count) for split, values in counts.items() for digit, count in enumerate(values)],
-        columns=["digit", "split", "images"],
-    )
-    chart = alt.Chart(table).mark_bar().encode(
-        x=alt.X("digit:N", title="digit"),
-        xOffset="split:N",
-        y=alt.Y("images:Q", title="images"),
-        color=alt.Color("split:N", title="split"),
-        tooltip=["split", "digit", "images"],
-    ).properties(height=260)
-    st.altair_chart(chart, width="stretch")
+    st.vega_lite_chart(home.class_count_chart(counts), width="stretch")
     st.caption(f"MNIST ({train_count:,} training and {test_count:,} test images). The classes are close to "
                "balanced, so accuracy is a fair single score.")
 

@@ -259,14 +259,6 @@ def test_observations_without_test_scores_use_validation_accuracy(store):
     assert "**Most accurate so far:** “running”, 91.00 % best validation accuracy" in text
 
 
-def test_run_names_are_shown_as_typed_in_markdown():
-    assert comparison.quoted("my_net*2") == "“my\\_net\\*2”"
-    assert comparison.plain("<b>[x](e.invalid)\n# h") == "\\<b\\>\\[x\\]\\(e\\.invalid\\) \\# h"
-    # Plain text that GitHub-flavoured Markdown would turn into a link gets an invisible word joiner.
-    joined = comparison.plain("http://a.invalid www.b.invalid c@d.invalid HTTPS://e")
-    assert joined.count("\u2060") == 4 and "http\u2060\\:" in joined and "www\u2060\\." in joined
-
-
 def test_missing_values_are_a_dash_and_identical_runs_have_a_start_time(store):
     first = stored_run(store, "same", epochs([0.5], [0.4]), device=None, settings={"optimizer": None})
     second = stored_run(store, "same", epochs([0.5], [0.4]))
