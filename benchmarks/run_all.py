@@ -8,7 +8,8 @@
 5. an epoch in a worker process with a page watching, against a bare model.fit, and the seconds from
    pressing Train to the first batch; 6. the same through Ray on a local instance (when Ray is installed);
 7. the Train page's estimate of each preset's quick demo against the run as it trained;
-8. one move of the Draw page's epoch slider against a plain model.predict.
+8. one move of the Draw page's epoch slider against a plain model.predict;
+9. a class's runs submitted at once, one and two at a time, against the compute floor (bare fits in one process).
 
 Each part runs in its own process (so one part's threads and caches cannot slow another) and is itself
 a comparison against a baseline measured in the same run. `--quick` runs every part at a tiny size:
@@ -78,6 +79,7 @@ def run(quick: bool = False) -> dict:
         executor_args = [str(HERE / "executor_overhead.py")] + (["--quick"] if quick else [])
         fast_args = [str(HERE / "fast_cnn.py")] + (["--quick", "--seeds", "1"] if quick else [])
         scrubber_args = [str(HERE / "epoch_scrubber.py")] + (["--quick"] if quick else [])
+        class_args = [str(HERE / "class_throughput.py")] + (["--quick"] if quick else [])
         results = {
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
                         "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -95,6 +97,7 @@ def run(quick: bool = False) -> dict:
             "ray_executor": (_run_part(executor_args + ["--executor", "ray"], folder, "ray", env)
                              if importlib.util.find_spec("ray") else {"error": ["Ray is not installed"]}),
             "epoch_scrubber": _run_part(scrubber_args, folder, "scrubber", env),
+            "class_throughput": _run_part(class_args, folder, "class", env),
         }
     return results
 
@@ -142,6 +145,14 @@ def _scrubber_lines(part: dict) -> list[str]:
             f"   ratio {part['move_over_predict']:.2f}"]
 
 
+def _class_lines(part: dict) -> list[str]:
+    floor = statistics.mean(part["floor_seconds"].values())
+    return [f"   {part['learners']} runs of {part['train_size']:,} images ({part['preset']}), {concurrency} at a time: "
+            f"last model {result['last_model_seconds']:.1f} s, floor {floor:.1f} s, ratio {result['ratio']:.2f}; "
+            f"first batch {max(result['first_batch_of_first_runs']):.1f} s after Train"
+            for concurrency, result in part["results"].items()]
+
+
 PARTS = (
     ("training", "1. Seconds per epoch: app's training path against bare model.fit", _training_lines),
     ("draw_latency", "2. One drawing: preprocessing + prediction", _draw_lines),
@@ -154,6 +165,8 @@ PARTS = (
     ("estimates", "7. The Train page's estimate of each quick demo against the run (target: ratio 0.7 to 1.3)",
      _estimate_lines),
     ("epoch_scrubber", "8. One move of the Draw page's epoch slider (target: p95 under 100 ms)", _scrubber_lines),
+    ("class_throughput", "9. A class's runs at once against the compute floor (target: ratio 1.3 or less)",
+     _class_lines),
 )
 
 

@@ -32,4 +32,6 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     scrubber = results["epoch_scrubber"]
     assert scrubber["stored_epochs"] == 2 and scrubber["slider_move"]["median_ms"] > 0
     assert "1. Seconds per epoch" in completed.stdout and "5. An epoch in a worker process" in completed.stdout
+    for result in results["class_throughput"]["results"].values():
+        assert result["ratio"] > 0 and len(result["first_batch_seconds"]) == results["class_throughput"]["learners"]
     assert "7. The Train page's estimate" in completed.stdout and "8. One move of the Draw page's epoch slider" in completed.stdout
