@@ -10,6 +10,8 @@ Layout, one folder per run under `runs/` (or MNIST_LAB_RUNS):
                                 the weights after each finished epoch (Keras' weights-only format), for
                                 the Draw page's epoch slider; at most EPOCH_WEIGHTS_LIMIT bytes a run
     runs/<run_id>/STOP          present when a stop was asked for (works across processes)
+    runs/<run_id>/.staged/      the model and weights of the epoch being saved, until its history row
+                                commits them (see commit_epoch)
 
 Every file is written atomically (temporary file, then rename), so a reader never sees half a file,
 with the mode the umask gives, so a server running as another user than the command line reads it.
@@ -20,6 +22,7 @@ what is wrong, and every other run is shown as before.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
@@ -38,6 +41,10 @@ RUNS_VARIABLE = "MNIST_LAB_RUNS"
 MODEL_FILE = "model.keras"
 EPOCHS_FOLDER = "epochs"
 EPOCH_FILE = re.compile(r"epoch-(\d{3,6})\.weights\.h5")
+STAGED_FOLDER = ".staged"
+# What an interrupted write of a file only the trainer writes leaves behind (write_atomic's temporaries):
+# settle_epochs removes them. Others' (run.json, live.json, STOP) may be in flight from another process.
+TRAINER_TEMPORARY = re.compile(r"\.(model\.keras|history\.json|epoch-\d{3,6}\.weights\.h5)\.[0-9a-f]+\.tmp")
 # Per-epoch weights a run may keep. Past it, older epochs are thinned first; the first and the last stay
 # (the 5-layer net's 12 epochs take about 37 MB, the 3-layer net's under 2 MB: neither is thinned).
 EPOCH_WEIGHTS_LIMIT = 50 * 2**20
@@ -157,7 +164,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _pid_alive(pid) -> bool:
+def pid_alive(pid) -> bool:
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
@@ -495,6 +502,61 @@ class RunStore:
             removed.append(epoch)
         return removed
 
+    # ---- an epoch's files, committed by its history row --------------------------------------------
+
+    def _staged(self, run_id: str, epoch: int) -> tuple[Path, Path]:
+        folder = self.path(run_id) / STAGED_FOLDER
+        return folder / f"epoch-{int(epoch):03d}.{MODEL_FILE}", folder / self.epoch_weights_path(run_id, epoch).name
+
+    def stage_epoch(self, run_id: str, epoch: int, model: bytes, weights: bytes | None) -> None:
+        """Write an epoch's model and weights (None: none kept) beside the run's, where no reader looks yet."""
+        staged_model, staged_weights = self._staged(run_id, epoch)
+        if weights is not None:
+            write_atomic(staged_weights, weights)
+        write_atomic(staged_model, model)
+
+    def commit_epoch(self, run_id: str, row: dict) -> None:
+        """Make a staged epoch the run's: its history row is the commit point, then its files move in.
+
+        A fault at any moment leaves either the epoch before (the row was not written: settle_epochs
+        drops the staged files) or this one (settle_epochs moves the staged files in), never a model or
+        weights ahead of the history."""
+        self.append_epoch(run_id, row)
+        self._place_staged(run_id, row["epoch"])
+
+    def _place_staged(self, run_id: str, epoch: int) -> None:
+        """The weights go in before the model: a staged model file still there means the epoch's files
+        are not all in place yet."""
+        staged_model, staged_weights = self._staged(run_id, epoch)
+        if staged_weights.exists():
+            self.write_epoch_weights(run_id, epoch, staged_weights.read_bytes())
+            staged_weights.unlink()
+        if staged_model.exists():
+            os.replace(staged_model, self.model_path(run_id))
+        with contextlib.suppress(OSError):
+            staged_model.parent.rmdir()
+
+    def settle_epochs(self, run_id: str) -> int:
+        """Once a run's trainer has stopped writing (it ended, or died): finish or drop a half-saved epoch,
+        remove its interrupted writes' temporaries, and count the history's epochs in run.json; returns
+        that count."""
+        history = self.history(run_id)
+        staged = self.path(run_id) / STAGED_FOLDER
+        committed = {row.get("epoch") for row in history}
+        for model in staged.glob(f"epoch-*.{MODEL_FILE}"):
+            epoch = int(model.name.split(".")[0].removeprefix("epoch-"))
+            if epoch in committed:
+                self._place_staged(run_id, epoch)
+        shutil.rmtree(staged, ignore_errors=True)
+        for folder in (self.path(run_id), self.path(run_id) / EPOCHS_FOLDER):
+            for path in folder.glob(".*") if folder.is_dir() else ():
+                if path.is_file() and TRAINER_TEMPORARY.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+        raw, _ = self._raw(run_id)
+        if isinstance(raw, dict) and raw.get("epochs_done") != len(history):
+            self.update(run_id, epochs_done=len(history), epoch_seconds=[row.get("seconds") for row in history])
+        return len(history)
+
     def request_stop(self, run_id: str) -> None:
         write_atomic(self.path(run_id) / "STOP", now_iso())
 
@@ -525,7 +587,7 @@ class RunStore:
         meta = self.get(run_id)
         raw, _ = self._raw(run_id)
         recorded = raw.get("status") if isinstance(raw, dict) else None
-        if recorded in ACTIVE and _pid_alive(raw.get("pid")):
+        if recorded in ACTIVE and pid_alive(raw.get("pid")):
             raise ValueError(f"Run {shown_value(meta['name'])} is still {recorded}: stop it before deleting it.")
         try:
             shutil.rmtree(self.path(run_id))
@@ -543,8 +605,8 @@ class RunStore:
             if meta["status"] not in ACTIVE or meta["id"] in alive_run_ids:
                 continue
             pid = meta.get("pid")
-            if pid == os.getpid() or not _pid_alive(pid):
-                done = meta["epochs_done"]
+            if pid == os.getpid() or not pid_alive(pid):
+                done = self.settle_epochs(meta["id"])
                 self.update(meta["id"], status=RunStatus.INTERRUPTED, finished=now_iso(),
                             message=f"The server stopped while this run was {meta['status']}; "
                                     f"{done} finished epoch(s) kept.")

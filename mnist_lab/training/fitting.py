@@ -17,7 +17,7 @@ import numpy as np
 from mnist_lab import architectures, data, system
 from mnist_lab.errors import LabError
 from mnist_lab.evaluation import PREDICT_BATCH
-from mnist_lab.runs import RunStore, now_iso, write_atomic
+from mnist_lab.runs import RunNotFound, RunStore, now_iso, write_atomic
 from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged,
                                          live_metrics_class)
@@ -100,16 +100,25 @@ def build_for_training(layers: list, settings: TrainSettings, name: str = "mnist
     return model, fit_model
 
 
+def model_bytes(model) -> bytes:
+    """The model as a .keras file's bytes (Keras saves only to a path)."""
+    with tempfile.TemporaryDirectory(prefix=".saving-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def weights_bytes(model) -> bytes:
+    """The model's weights as a Keras weights file's bytes (no optimizer state)."""
+    with tempfile.TemporaryDirectory(prefix=".saving-") as folder:
+        path = Path(folder) / "model.weights.h5"
+        model.save_weights(path)
+        return path.read_bytes()
+
+
 def save_model_atomic(model, path: Path) -> None:
     """Save a .keras file so that a reader (or a crash) never sees half of it."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-", suffix=".keras")
-    os.close(handle)
-    try:
-        model.save(temporary)
-        write_atomic(path, Path(temporary).read_bytes())
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    write_atomic(path, model_bytes(model))
 
 
 def readable_error(error: BaseException) -> str:
@@ -160,10 +169,10 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
 
     def on_epoch(row):
         phase_hold.reached(HoldPoint.SAVING)
-        save_model_atomic(model, store.model_path(run_id))
-        save_epoch_weights(store, run_id, row["epoch"], model, arrays, settings)
+        store.stage_epoch(run_id, row["epoch"], model_bytes(model),
+                          epoch_weights_bytes(model, row["epoch"], arrays, settings))
         phase_hold.reached(HoldPoint.HISTORY)
-        store.append_epoch(run_id, row)
+        store.commit_epoch(run_id, row)
         history.append(row)
         saved[0] = model.get_weights()
         live.epoch_saved(len(history))
@@ -189,9 +198,8 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
         return FitOutcome("failed", DIVERGED_MESSAGE, history, saved[0])
 
 
-def save_epoch_weights(store: RunStore, run_id: str, epoch: int, model, arrays: dict,
-                       settings: TrainSettings) -> None:
-    """Keep the weights after `epoch` for the Draw page's epoch slider, as the learner would have got them
+def epoch_weights_bytes(model, epoch: int, arrays: dict, settings: TrainSettings) -> bytes:
+    """The weights after `epoch`, for the Draw page's epoch slider, as the learner would have got them
     had the run ended there: when BatchNormalization's running averages still lag (the test the run's end
     applies), the kept copy has them re-estimated on the same training images as at the end, so the last
     kept epoch is the saved model and an early one is not judged by averages that had not caught up.
@@ -200,14 +208,13 @@ def save_epoch_weights(store: RunStore, run_id: str, epoch: int, model, arrays: 
 
     lag = batch_normalization_lag(model, epoch * settings.steps_per_epoch())
     if lag is None or lag < BATCH_NORMALIZATION_LAG_LIMIT:
-        store.save_epoch_weights(run_id, epoch, model)
-        return
+        return weights_bytes(model)
     averages = [variable for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
                 for variable in (layer.moving_mean, layer.moving_variance)]
     kept = [keras.ops.convert_to_numpy(variable) for variable in averages]
     reestimate_batch_normalization(model, arrays["x_train"][:BATCH_NORMALIZATION_IMAGES])
     try:
-        store.save_epoch_weights(run_id, epoch, model)
+        return weights_bytes(model)
     finally:
         for variable, value in zip(averages, kept):
             variable.assign(value)
@@ -330,6 +337,10 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
         status, message = "failed", readable_error(error)
     finally:
         hold.release()
+        try:
+            store.settle_epochs(run_id)  # an epoch a failure cut short of its commit
+        except (OSError, RunNotFound):
+            logger.exception("Could not settle the files of run %s", run_id)
         phase_hold.reached(HoldPoint.FINISHING)
         if live.shutting_down:
             status = "interrupted"
