@@ -170,7 +170,7 @@ def _train(arguments) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         manager.executor.close()
-    summary = run_summary(store, run_id)
+    summary = run_summary(store, run_id, manager.record(run_id))
     if summary["status"] == "failed":
         _progress(f"error: {summary['message']}")
     elif summary["test_accuracy"] is not None:
@@ -182,9 +182,8 @@ def _train(arguments) -> int:
     return EXIT_INTERRUPTED if interrupted else 0
 
 
-def run_summary(store: RunStore, run_id: str) -> dict:
-    """The one-line JSON result of a run, as `train` prints it last."""
-    meta = store.get(run_id)
+def run_summary(store: RunStore, run_id: str, meta: dict) -> dict:
+    """The one-line JSON result of a run, as `train` prints it last, from its record `meta`."""
     seconds = [value for value in meta.get("epoch_seconds") or [] if isinstance(value, (int, float))]
     return {
         "run_id": run_id,

@@ -20,7 +20,7 @@ from mnist_lab import data, system
 from mnist_lab.architecture_sources import check_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.learners import Actor
-from mnist_lab.runs import ACTIVE_STATUSES, RunStore, now_iso
+from mnist_lab.runs import ACTIVE, ACTIVE_STATUSES, USABLE, RunNotFound, RunStore, now_iso
 from mnist_lab.training.executors import ProgressBoard, RunHandle, make_executor
 from mnist_lab.training.progress import PUBLISH_SECONDS
 from mnist_lab.training.settings import TrainSettings, clean_run_name
@@ -163,6 +163,7 @@ class TrainingManager:
         _register_exit_hook()
         self._list_cache: tuple[float, list[dict]] = (0.0, [])
         self._changes = 0
+        self._unrecorded: dict[str, dict] = {}  # run id: the end its trainer could not write (see _record_end)
 
     # submitting ------------------------------------------------------------------
     def data_sizes(self) -> tuple[int, int]:
@@ -232,12 +233,46 @@ class TrainingManager:
         job.handle.when_done(lambda handle: self._finished(job))
 
     def _finished(self, job: _Job) -> None:
+        self._record_end(job)
         with self._lock:
             self._running.pop(job.run_id, None)
             job.done.set()
             self._changed()
             while self._queue and len(self._running) < self.max_concurrent:
                 self._start(self._queue.popleft())
+
+    def _record_end(self, job: _Job) -> None:
+        """A run that ended while its store took no writes (a full or read-only disk) still says it runs
+        there: keep its end here, show it in its place, and write it once the store takes writes again."""
+        try:
+            if self.store.get(job.run_id)["status"] not in ACTIVE:
+                return
+        except (OSError, RunNotFound):
+            return
+        status, message = job.handle.result
+        snapshot = job.handle.progress.snapshot()
+        if snapshot.get("status") in USABLE:  # the trainer's own words, where it got to say them
+            status, message = snapshot["status"], snapshot.get("message") or message
+        with self._lock:
+            self._unrecorded[job.run_id] = {"status": status, "message": message, "finished": now_iso()}
+        self._write_unrecorded()
+
+    def _write_unrecorded(self) -> None:
+        with self._lock:
+            waiting = list(self._unrecorded.items())
+        for run_id, end in waiting:
+            try:
+                self.store.update(run_id, **end)
+            except (OSError, RunNotFound):
+                continue
+            with self._lock:
+                self._unrecorded.pop(run_id, None)
+                self._changed()
+
+    def record(self, run_id: str) -> dict:
+        """The run's metadata, with its end where the store could not take it yet."""
+        self._write_unrecorded()
+        return {**self.store.get(run_id), **self._unrecorded.get(run_id, {})}
 
     # controlling -----------------------------------------------------------------
     def stop(self, run_id: str, by: Actor | None = None) -> None:
@@ -385,7 +420,7 @@ class TrainingManager:
         job = self._jobs.get(run_id)
         if job is not None and not job.done.is_set():
             return self.live_state(run_id).snapshot(max_age=PUBLISH_SECONDS)
-        return self.store.live(run_id)
+        return {**self.store.live(run_id), **self._unrecorded.get(run_id, {})}
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next run to start; None if the run is not waiting here."""
@@ -411,7 +446,9 @@ class TrainingManager:
             stamp, runs = self._list_cache
             if time.monotonic() - stamp < max_age:
                 return [dict(meta) for meta in runs]
-        runs = self.store.list()
+        if self._unrecorded:
+            self._write_unrecorded()
+        runs = [{**meta, **self._unrecorded.get(meta["id"], {})} for meta in self.store.list()]
         with self._lock:
             self._list_cache = (time.monotonic(), runs)
         return [dict(meta) for meta in runs]
