@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from mnist_lab import data, system
-from mnist_lab.runs import RunStore, now_iso
+from mnist_lab.runs import RunNotFound, RunStore, now_iso
 from mnist_lab.training.executors import ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
 
@@ -76,9 +76,13 @@ class ProcessHandle(RunHandle):
 
     def record_death(self, returncode: int | None) -> tuple[str, str]:
         """The worker died mid-run: mark the run failed; its finished epochs and last model stay."""
-        epochs = len(self.store.history(self.run_id))
-        message = death_message(returncode, epochs)
         logger.error("The worker of run %s ended with %s", self.run_id, returncode)
+        try:
+            epochs = self.store.settle_epochs(self.run_id)
+        except (OSError, RunNotFound):
+            logger.exception("Could not settle the files of run %s", self.run_id)
+            epochs = len(self.store.history(self.run_id))
+        message = death_message(returncode, epochs)
         try:
             self.store.update(self.run_id, status="failed", message=message, finished=now_iso())
         except OSError:

@@ -16,10 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import queue as queues
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 from mnist_lab.errors import LabError
-from mnist_lab.runs import RunStore, now_iso, write_atomic
+from mnist_lab.runs import RunStore, now_iso, pid_alive, write_atomic
 from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
 
@@ -54,10 +57,20 @@ def gpus_per_run() -> float:
     return value
 
 
+TASK_FOLDER_PREFIX = "mnist-lab-ray-"
+
+
+def sweep_task_folders() -> None:
+    """Remove this node's task stores whose task died without removing its own (killed by a signal, or
+    by the node's out-of-memory killer): each folder's name holds the pid of the process that made it."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{TASK_FOLDER_PREFIX}*"):
+        pid = folder.name.removeprefix(TASK_FOLDER_PREFIX).split("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _train_remotely(job: dict, outbox, control) -> tuple[str, str]:
     """The Ray task's body: train into a store of its own and send everything back through `outbox`."""
-    import tempfile
-
     import ray
 
     from mnist_lab import system
@@ -67,7 +80,8 @@ def _train_remotely(job: dict, outbox, control) -> tuple[str, str]:
 
     system.configure_gpu_memory()
     run_id, settings = job["run_id"], TrainSettings.from_dict(job["settings"])
-    with tempfile.TemporaryDirectory(prefix="mnist-lab-ray-") as folder:
+    sweep_task_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{TASK_FOLDER_PREFIX}{os.getpid()}-") as folder:
         store = _ForwardingStore(folder, outbox)
         store.path(run_id).mkdir(parents=True)
         write_json(store.path(run_id) / "run.json", job["meta"])
@@ -106,8 +120,8 @@ class _ForwardingStore(RunStore):
         self.outbox.put(("meta", meta))
         return meta
 
-    def append_epoch(self, run_id: str, epoch: dict) -> None:
-        super().append_epoch(run_id, epoch)
+    def commit_epoch(self, run_id: str, epoch: dict) -> None:
+        super().commit_epoch(run_id, epoch)
         model = self.model_path(run_id)
         weights = self.epoch_weights_path(run_id, epoch["epoch"])
         self.outbox.put(("epoch", epoch, model.read_bytes() if model.is_file() else None,
@@ -137,11 +151,9 @@ class RayHandle(RunHandle):
             write_atomic(self.store.model_path(self.run_id), message[1])
         elif kind == "epoch":
             _, row, model, weights = message
-            if model is not None:
-                write_atomic(self.store.model_path(self.run_id), model)
-            if weights is not None:  # this store thins its own epochs to its own limit
-                self.store.write_epoch_weights(self.run_id, row["epoch"], weights)
-            self.store.append_epoch(self.run_id, row)
+            if model is not None and weights is not None:  # this store thins its own epochs to its own limit
+                self.store.stage_epoch(self.run_id, row["epoch"], model, weights)
+            self.store.commit_epoch(self.run_id, row)
 
     def _drain(self, block: bool) -> bool:
         """Apply waiting messages; True if any arrived."""
@@ -166,7 +178,8 @@ class RayHandle(RunHandle):
         except Exception as error:
             logger.exception("The Ray task of run %s failed", self.run_id)
             message = (f"The Ray task training this run stopped unexpectedly ({type(error).__name__}); "
-                       f"{len(self.store.history(self.run_id))} finished epoch(s) kept.")
+                       f"{self.store.settle_epochs(self.run_id)} finished epoch(s) kept.")
+            sweep_task_folders()  # the dead task's own store, where it ran on this node
             self.store.update(self.run_id, status="failed", message=message, finished=now_iso())
             result = ("failed", message)
         finally:
@@ -217,7 +230,9 @@ class RayExecutor:
         outbox, control = Queue(), self._control_class.remote()
         job = {"run_id": run_id, "architecture": architecture, "settings": settings.as_dict(),
                "meta": store.get(run_id)}
-        reference = self._task.options(num_gpus=self.gpus).remote(job, outbox, control)
+        # No retry: a second attempt would train from epoch 1 again into the same history, and a learner
+        # is better told that the run failed, with its finished epochs, than shown it twice.
+        reference = self._task.options(num_gpus=self.gpus, max_retries=0).remote(job, outbox, control)
         snapshot = {"run_id": run_id, "status": "running", "phase": "starting", "epoch": 1,
                     "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
         return RayHandle(run_id, store, self._ray, reference, outbox, control, snapshot)
