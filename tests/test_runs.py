@@ -203,3 +203,57 @@ def test_each_epochs_weights_are_kept_and_thinned_oldest_first_under_the_bound(t
     loaded.load_weights(store.epoch_weights_path(run["id"], 5))
     store.write_epoch_weights(run["id"], 13, b"x" * size, limit=size)  # two epochs cannot fit: none kept
     assert store.epoch_weights(run["id"]) == []
+
+
+def _staged_epoch(store, run_id, epoch):
+    store.stage_epoch(run_id, epoch, f"model {epoch}".encode(), f"weights {epoch}".encode())
+
+
+def test_an_epoch_is_the_runs_only_once_its_history_row_commits_it(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create("staged", ARCHITECTURE, SETTINGS)["id"]
+    _staged_epoch(store, run_id, 1)
+    assert not store.has_model(run_id) and store.epoch_weights(run_id) == []  # no reader sees it yet
+    store.commit_epoch(run_id, {"epoch": 1, "loss": 0.5, "seconds": 1.0})
+    assert store.model_path(run_id).read_bytes() == b"model 1" and store.epoch_weights(run_id) == [1]
+    assert store.epoch_weights_path(run_id, 1).read_bytes() == b"weights 1"
+    assert not (store.path(run_id) / runs.STAGED_FOLDER).exists()
+
+
+def test_settling_drops_an_epoch_staged_but_not_committed(tmp_path):
+    """A trainer killed between saving an epoch's files and writing its history row."""
+    store = RunStore(tmp_path)
+    run_id = store.create("cut short", ARCHITECTURE, SETTINGS)["id"]
+    _staged_epoch(store, run_id, 1)
+    store.commit_epoch(run_id, {"epoch": 1, "loss": 0.5, "seconds": 1.0})
+    _staged_epoch(store, run_id, 2)
+    (store.path(run_id) / ".history.json.0123abcd.tmp").write_text("[")  # an interrupted write
+    assert store.settle_epochs(run_id) == 1
+    assert store.model_path(run_id).read_bytes() == b"model 1" and store.epoch_weights(run_id) == [1]
+    assert sorted(path.name for path in store.path(run_id).iterdir()) == ["epochs", "history.json", "model.keras",
+                                                                         "run.json"]
+
+
+def test_settling_finishes_an_epoch_committed_but_not_moved_in(tmp_path):
+    """A trainer killed after the history row, before the epoch's files were in place; and one killed
+    between the row and run.json's count."""
+    store = RunStore(tmp_path)
+    run_id = store.create("committed", ARCHITECTURE, SETTINGS)["id"]
+    _staged_epoch(store, run_id, 1)
+    runs.write_json(store.path(run_id) / "history.json", [{"epoch": 1, "loss": 0.5, "seconds": 1.5}])
+    assert store.get(run_id)["epochs_done"] == 0
+    assert store.settle_epochs(run_id) == 1
+    assert store.model_path(run_id).read_bytes() == b"model 1" and store.epoch_weights(run_id) == [1]
+    meta = store.get(run_id)
+    assert meta["epochs_done"] == 1 and meta["epoch_seconds"] == [1.5]
+
+
+def test_recovering_an_orphaned_run_settles_its_half_saved_epoch(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create("orphan", ARCHITECTURE, SETTINGS)["id"]
+    store.update(run_id, status="running", pid=2**22 + 12345)  # no such process
+    _staged_epoch(store, run_id, 1)
+    assert store.recover_interrupted() == [run_id]
+    meta = store.get(run_id)
+    assert meta["status"] == "interrupted" and "0 finished epoch(s) kept" in meta["message"]
+    assert not store.has_model(run_id) and not (store.path(run_id) / runs.STAGED_FOLDER).exists()
