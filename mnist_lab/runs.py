@@ -14,7 +14,8 @@ Layout, one folder per run under `runs/` (or MNIST_LAB_RUNS):
                                 commits them (see commit_epoch)
 
 Every file is written atomically (temporary file, then rename), so a reader never sees half a file,
-with the mode the umask gives, so a server running as another user than the command line reads it.
+with the mode the umask gives, so a server running as another user than the command line reads it;
+every read-change-write of a run's files holds the run's lock (locked_folder), so no writer loses another's.
 Everything read is checked against the types the lab writes: a run whose files are damaged (edited
 by hand, copied half-way, unreadable) is listed with the status `damaged` and a `problem` that says
 what is wrong, and every other run is shown as before.
@@ -31,6 +32,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -118,6 +120,39 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+try:
+    import fcntl
+except ImportError:  # Windows: the lock serializes the threads of one process only
+    fcntl = None
+
+_FOLDER_LOCKS: dict[str, threading.RLock] = {}
+_FOLDER_LOCKS_GUARD = threading.Lock()
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path):
+    """Hold a folder's lock while its files are read, changed and written back, so that two writers at once
+    (a worker and the server, two threads of a server) never lose each other's change: a lock per folder
+    among this process' threads, and flock on the folder itself among processes. Re-entrant."""
+    key = os.path.abspath(folder)
+    with _FOLDER_LOCKS_GUARD:
+        lock = _FOLDER_LOCKS.setdefault(key, threading.RLock())
+    with lock:
+        held = _HELD.__dict__.setdefault("folders", set())
+        if key in held or fcntl is None:
+            yield
+            return
+        handle = os.open(key, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            held.add(key)
+            yield
+        finally:
+            held.discard(key)
+            os.close(handle)  # closing releases the flock
 
 
 def write_json(path: Path, value) -> None:
@@ -374,16 +409,24 @@ class RunStore:
                 meta["status"], meta["problem"] = RunStatus.DAMAGED, _sentence([history_problem])
         return meta
 
+    def locked(self, run_id: str):
+        """The run's lock (see locked_folder); RunNotFound when it has no folder."""
+        if not self.path(run_id).is_dir():
+            raise RunNotFound(run_id)
+        return locked_folder(self.path(run_id))
+
     def update(self, run_id: str, **changes) -> dict:
-        """Change metadata fields and return run.json as written. Only the run's own worker writes a
-        running run, so no lock is needed."""
+        """Change metadata fields and return run.json as written (under the run's lock: a worker, the
+        server and the command line may change one run at once)."""
         if "status" in changes and changes["status"] not in STORED:
             raise ValueError(f"Unknown status {shown_value(changes['status'])}; one of {', '.join(STORED)}.")
-        value, problem = self._raw(run_id)
-        if problem or not isinstance(value, dict):
-            raise RunDamaged(f"Run {run_id} cannot be changed: {problem or 'its run.json does not hold an object'}.")
-        value.update(changes)
-        write_json(self.path(run_id) / "run.json", value)
+        with self.locked(run_id):
+            value, problem = self._raw(run_id)
+            if problem or not isinstance(value, dict):
+                raise RunDamaged(f"Run {run_id} cannot be changed: "
+                                 f"{problem or 'its run.json does not hold an object'}.")
+            value.update(changes)
+            write_json(self.path(run_id) / "run.json", value)
         return value
 
     def _history(self, run_id: str) -> tuple[list[dict], str | None]:
@@ -400,10 +443,11 @@ class RunStore:
 
     def append_epoch(self, run_id: str, epoch: dict) -> None:
         """Add one finished epoch to the history, and count it in run.json."""
-        history = self.history(run_id) + [epoch]
-        write_json(self.path(run_id) / "history.json", history)
-        seconds = self.get(run_id)["epoch_seconds"]
-        self.update(run_id, epochs_done=len(history), epoch_seconds=seconds + [epoch.get("seconds")])
+        with self.locked(run_id):
+            history = self.history(run_id) + [epoch]
+            write_json(self.path(run_id) / "history.json", history)
+            seconds = self.get(run_id)["epoch_seconds"]
+            self.update(run_id, epochs_done=len(history), epoch_seconds=seconds + [epoch.get("seconds")])
 
     def live(self, run_id: str) -> dict:
         live = read_json(self.path(run_id) / "live.json", default={})
@@ -521,8 +565,9 @@ class RunStore:
         A fault at any moment leaves either the epoch before (the row was not written: settle_epochs
         drops the staged files) or this one (settle_epochs moves the staged files in), never a model or
         weights ahead of the history."""
-        self.append_epoch(run_id, row)
-        self._place_staged(run_id, row["epoch"])
+        with self.locked(run_id):
+            self.append_epoch(run_id, row)
+            self._place_staged(run_id, row["epoch"])
 
     def _place_staged(self, run_id: str, epoch: int) -> None:
         """The weights go in before the model: a staged model file still there means the epoch's files
@@ -540,6 +585,10 @@ class RunStore:
         """Once a run's trainer has stopped writing (it ended, or died): finish or drop a half-saved epoch,
         remove its interrupted writes' temporaries, and count the history's epochs in run.json; returns
         that count."""
+        with self.locked(run_id):
+            return self._settle_epochs(run_id)
+
+    def _settle_epochs(self, run_id: str) -> int:
         history = self.history(run_id)
         staged = self.path(run_id) / STAGED_FOLDER
         committed = {row.get("epoch") for row in history}

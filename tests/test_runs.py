@@ -257,3 +257,39 @@ def test_recovering_an_orphaned_run_settles_its_half_saved_epoch(tmp_path):
     meta = store.get(run_id)
     assert meta["status"] == "interrupted" and "0 finished epoch(s) kept" in meta["message"]
     assert not store.has_model(run_id) and not (store.path(run_id) / runs.STAGED_FOLDER).exists()
+
+
+WRITER = """
+import sys
+from mnist_lab.runs import RunStore
+store, run_id, writer = RunStore(sys.argv[1]), sys.argv[2], sys.argv[3]
+for count in range(1, 41):
+    store.update(run_id, **{f"count_{writer}": count})
+"""
+
+
+def test_several_writers_at_once_lose_no_change(tmp_path):
+    """Three processes and three threads change one run's record 40 times each, every one its own field:
+    each read-change-write holds the run's lock, so every field ends at 40."""
+    import threading
+
+    store = RunStore(tmp_path)
+    run_id = store.create("shared", ARCHITECTURE, SETTINGS)["id"]
+    processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), run_id, f"process{number}"],
+                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                 for number in range(3)]
+
+    def write(writer):
+        for count in range(1, 41):
+            store.update(run_id, **{f"count_{writer}": count})
+
+    threads = [threading.Thread(target=write, args=(f"thread{number}",)) for number in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(process.wait(timeout=120) == 0 for process in processes)
+    meta = store.get(run_id)
+    assert {key: value for key, value in meta.items() if key.startswith("count_")} == {
+        f"count_{kind}{number}": 40 for kind in ("process", "thread") for number in range(3)}
+    assert sorted(path.name for path in store.path(run_id).iterdir()) == ["history.json", "run.json"]
