@@ -23,7 +23,7 @@ import time
 
 from mnist_lab import architectures
 from mnist_lab.errors import LabError
-from mnist_lab.runs import RunStore
+from mnist_lab.runs import RunStatus, RunStore
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -171,13 +171,13 @@ def _train(arguments) -> int:
         signal.signal(signal.SIGTERM, previous)
         manager.executor.close()
     summary = run_summary(store, run_id, manager.record(run_id))
-    if summary["status"] == "failed":
+    if summary["status"] == RunStatus.FAILED:
         _progress(f"error: {summary['message']}")
     elif summary["test_accuracy"] is not None:
         _progress(f"Test accuracy {100 * summary['test_accuracy']:.2f} % (loss {summary['test_loss']:.4f}) "
                   f"on the {manager.data_sizes()[1]:,} test images.")
     print(json.dumps(summary), flush=True)
-    if summary["status"] == "failed":
+    if summary["status"] == RunStatus.FAILED:
         return EXIT_ERROR
     return EXIT_INTERRUPTED if interrupted else 0
 
@@ -242,7 +242,7 @@ def _follow(manager, store, run_id: str) -> None:
                 _progress("\r\033[K", end="")
             _progress(_epoch_line(row, epochs))
             printed = row["epoch"]
-        if terminal and snapshot.get("status") == "running" and time.monotonic() - last_line > 0.2:
+        if terminal and snapshot.get("status") == RunStatus.RUNNING and time.monotonic() - last_line > 0.2:
             last_line = time.monotonic()
             batch, batches = snapshot.get("batch") or 0, max(1, snapshot.get("batches") or 1)
             bar = "#" * int(20 * batch / batches) + "." * (20 - int(20 * batch / batches))

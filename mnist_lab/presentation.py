@@ -10,6 +10,7 @@ import math
 
 from mnist_lab.runs import accuracy_before_correction
 from mnist_lab.training import OPTIMIZERS
+from mnist_lab.training.phases import Phase
 
 SERIES = ("training batches (smoothed)", "training (epoch mean)", "validation (epoch mean)")
 BATCH_NORMALIZATION_MOMENTUM = 0.99  # Keras' default: running averages move 1 % per batch
@@ -43,9 +44,9 @@ def estimate_parts(estimate, settings) -> list[str]:
 
 
 STARTING_STEPS = {
-    "queued": "Starting: handing the run to a training process",
-    "starting": "Starting: building the model and loading data",
-    "first batch": "Starting: Keras prepares its training step and runs the first batch",
+    Phase.QUEUED: "Starting: handing the run to a training process",
+    Phase.STARTING: "Starting: building the model and loading data",
+    Phase.FIRST_BATCH: "Starting: Keras prepares its training step and runs the first batch",
 }
 PHASES = {"training": "training", "validating": "measuring validation accuracy",
           "testing": "measuring accuracy on the test images",

@@ -11,7 +11,7 @@ from mnist_lab import classroom, learners
 from mnist_lab.errors import LabError
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.presentation import format_duration
-from mnist_lab.runs import ACTIVE, USABLE
+from mnist_lab.runs import ACTIVE, USABLE, RunStatus
 
 
 def unlock():
@@ -69,8 +69,8 @@ def runs_and_queue():
     st.subheader("Runs and the queue")
     counts = manager.counts()
     training_now, waiting, slots = st.columns(3)
-    training_now.metric("Training", counts["running"])
-    waiting.metric("Waiting", f"{counts['queued']} of at most {counts['max_queued']}")
+    training_now.metric("Training", counts[RunStatus.RUNNING])
+    waiting.metric("Waiting", f"{counts[RunStatus.QUEUED]} of at most {counts['max_queued']}")
     slots.number_input("Runs that train at once", min_value=1, max_value=32, value=counts["max_concurrent"],
                        key="teacher_slots", on_change=set_slots,
                        help="The default, one per CPU core, finishes a class's small runs soonest; more at once shares "

@@ -11,11 +11,10 @@ from mnist_lab import presentation
 from mnist_lab.presentation import chart_spec, describe_settings, format_duration, result_notes
 from mnist_lab.runs import ACTIVE_STATUSES as ACTIVE
 from mnist_lab.teaching import markdown_text
-from mnist_lab.runs import RunNotFound
+from mnist_lab.runs import RunNotFound, RunStatus
+from mnist_lab.training.phases import Phase
+from mnist_lab.views.runs import status_badge
 
-STATUS_BADGES = {"queued": ("waiting", "gray"), "running": ("training", "blue"),
-                 "completed": ("completed", "green"), "stopped": ("stopped", "orange"), "failed": ("failed", "red"),
-                 "interrupted": ("interrupted", "orange"), "damaged": ("damaged", "red")}
 SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay",
                    "one-cycle": "One cycle: up, then cosine decay"}
 
@@ -264,7 +263,7 @@ def watch(run_id: str):
 
 def starting(meta: dict, snapshot: dict) -> bool:
     """Handed to a training process, which has not yet said so in the run's record."""
-    return (meta["status"] == "queued" and snapshot.get("status") == "running"
+    return (meta["status"] == RunStatus.QUEUED and snapshot.get("status") == RunStatus.RUNNING
             and manager.queue_position(meta["id"]) is None)
 
 
@@ -283,7 +282,7 @@ def run_estimate(meta: dict):
 
 def progress_panel(meta: dict, snapshot: dict):
     status = meta["status"]
-    if status == "queued" and not starting(meta, snapshot):
+    if status == RunStatus.QUEUED and not starting(meta, snapshot):
         position = manager.queue_position(meta["id"])
         start = manager.expected_start(meta["id"])
         when = f", expected to start in about {format_duration(start)}" if start is not None else ""
@@ -295,8 +294,8 @@ def progress_panel(meta: dict, snapshot: dict):
     epoch, epochs = snapshot.get("epoch") or 1, snapshot.get("epochs") or meta["settings"]["epochs"]
     batch, batches = snapshot.get("batch") or 0, snapshot.get("batches") or 1
     done = min(1.0, ((epoch - 1) + batch / batches) / epochs)
-    st.progress(done, text=presentation.progress_line(snapshot if status == "running" else
-                                                      dict(snapshot, phase="queued"), epochs))
+    st.progress(done, text=presentation.progress_line(snapshot if status == RunStatus.RUNNING else
+                                                      dict(snapshot, phase=Phase.QUEUED), epochs))
     left, estimated = presentation.time_left(snapshot, run_estimate(meta))
     images_per_second = snapshot.get("images_per_second")
     st.caption(f"Elapsed **{format_duration(snapshot.get('elapsed'), compact=True)}** · Time left "
@@ -308,19 +307,19 @@ def progress_panel(meta: dict, snapshot: dict):
 def result_panel(meta: dict, history: list[dict]):
     """The outcome in one sentence, and what it means."""
     status = meta["status"]
-    if status == "completed" and meta.get("test_accuracy") is not None:
+    if status == RunStatus.COMPLETED and meta.get("test_accuracy") is not None:
         loss = f" (test loss {meta['test_loss']:.4f})" if meta.get("test_loss") is not None else ""
         st.success(f"Done: **{100 * meta['test_accuracy']:.2f} %** of the {test_available:,} test images "
                    f"right{loss} after {len(history)} epoch(s).", icon=":material/check_circle:")
-    elif status == "stopped":
+    elif status == RunStatus.STOPPED:
         accuracy = (f" Test accuracy of the kept model: {100 * meta['test_accuracy']:.2f} %."
                     if meta.get("test_accuracy") is not None else "")
         st.warning(f"{meta.get('message') or 'Stopped.'}{accuracy}", icon=":material/stop_circle:")
-    elif status == "failed":
+    elif status == RunStatus.FAILED:
         st.error(meta.get("message") or "The run failed.", icon=":material/error:")
-    elif status == "interrupted":
+    elif status == RunStatus.INTERRUPTED:
         st.warning(meta.get("message") or "The server stopped during this run.", icon=":material/warning:")
-    elif status == "damaged":
+    elif status == RunStatus.DAMAGED:
         st.error(markdown_text(meta.get("problem") or "This run's files are damaged."), icon=":material/error:")
         return
     else:
@@ -371,11 +370,9 @@ def watched_run(run_id: str):
         return
     snapshot = manager.live(run_id)
     history = store.history(run_id)
-    label, color = (("starting", "blue") if starting(meta, snapshot)
-                    else STATUS_BADGES.get(meta["status"], (meta["status"], "gray")))
     title, stop = st.columns([5, 2], vertical_alignment="center")
     with title:
-        st.markdown(f"**{watched_title(meta)}** :{color}-badge[{label}]")
+        st.markdown(f"**{watched_title(meta)}** {status_badge(meta['status'], starting(meta, snapshot))}")
     if meta["status"] in ACTIVE and app.actor().may_change(meta):
         if stop.button("Stop", icon=":material/stop:", key=f"stop_{run_id}", width="stretch",
                        help="Stops before the next batch. Finished epochs and their model are kept."):
@@ -408,11 +405,10 @@ def run_rows(runs: list[dict], watched: str | None, show_owner: bool):
         name.markdown(f"**{markdown_text(meta['name'])}**  \n:gray[{whose}"
                       f"{markdown_text((meta.get('architecture') or {}).get('name'))} · "
                       f"{(meta.get('created') or '')[:16].replace('T', ' ')} UTC]")
-        label, color = STATUS_BADGES.get(meta["status"], (meta["status"], "gray"))
         progress = f" · epoch {meta.get('epochs_done', 0)}/{settings_.get('epochs')}"
-        if meta["status"] == "queued" and (position := manager.queue_position(meta["id"])):
+        if meta["status"] == RunStatus.QUEUED and (position := manager.queue_position(meta["id"])):
             progress = f" · number {position} in the queue"
-        status.markdown(f":{color}-badge[{label}]{progress}")
+        status.markdown(f"{status_badge(meta['status'])}{progress}")
         accuracy.markdown(f"{100 * meta['test_accuracy']:.2f} % test" if meta.get("test_accuracy") is not None
                           else ":gray[–]")
         if meta["id"] == watched:
@@ -433,8 +429,8 @@ def run_list(runs: list[dict], watched: str | None):
     else:
         st.caption("None yet: choose a net above and press Train.")
     st.subheader("The class's runs")
-    st.caption(f"On this server now: {counts['running']} training, {counts['queued']} waiting. Watch any run "
-               "and compare it on the Compare page; only its learner or the teacher can stop it.")
+    st.caption(f"On this server now: {counts[RunStatus.RUNNING]} training, {counts[RunStatus.QUEUED]} waiting. "
+               "Watch any run and compare it on the Compare page; only its learner or the teacher can stop it.")
     if others:
         run_rows(others, watched, show_owner=True)
     else:

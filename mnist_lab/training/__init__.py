@@ -11,8 +11,8 @@
     manager           the queue that hands runs to an executor, stops them and reports on them
 """
 
-from mnist_lab.training.executors import (EXECUTOR_NAMES, EXECUTOR_VARIABLE, ExecutorUnavailable, RunHandle,
-                                          ThreadExecutor, executor_name, make_executor)
+from mnist_lab.training.executor_choice import EXECUTOR_NAMES, EXECUTOR_VARIABLE, executor_name, make_executor
+from mnist_lab.training.executors import ExecutorUnavailable, RunHandle, ThreadExecutor
 from mnist_lab.training import plans
 from mnist_lab.training.fitting import (KERAS_SETUP_LOCK, FitOutcome, batch_normalization_lag, build_for_training,
                                         device_details, fit_epochs, prepare_arrays, readable_error,

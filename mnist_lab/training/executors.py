@@ -5,7 +5,8 @@ that streams its progress, stops it and reports how it ended.
     process  in a worker process of its own, the default: a crash there cannot take the server down
     ray      as a Ray task, on a local instance or the cluster at RAY_ADDRESS (mnist_lab.training.ray_executor)
 
-MNIST_LAB_EXECUTOR chooses one; the manager queues runs and hands each to its executor when a slot frees.
+MNIST_LAB_EXECUTOR chooses one (executor_choice); the manager queues runs and hands each to its executor
+when a slot frees.
 """
 
 from __future__ import annotations
@@ -17,16 +18,12 @@ import time
 
 from mnist_lab import data
 from mnist_lab.errors import LabError
-from mnist_lab.runs import RunStore
+from mnist_lab.runs import RunStatus, RunStore
 from mnist_lab.training.fitting import train_run
 from mnist_lab.training.progress import LivePublisher, LiveState
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
-
-EXECUTOR_VARIABLE = "MNIST_LAB_EXECUTOR"
-EXECUTOR_NAMES = ("process", "thread", "ray")
-DEFAULT_EXECUTOR = "process"
 
 
 class ExecutorUnavailable(LabError):
@@ -135,7 +132,7 @@ class ThreadExecutor:
         handle = ThreadHandle(run_id, live)
 
         def work():
-            status, message = "failed", "The training thread stopped unexpectedly."
+            status, message = RunStatus.FAILED, "The training thread stopped unexpectedly."
             try:
                 status, message = train_run(store, run_id, architecture, settings, live, self._load_data,
                                             LivePublisher(store, run_id, live))
@@ -147,29 +144,6 @@ class ThreadExecutor:
 
     def close(self) -> None:
         """Nothing to release: the threads end with their runs."""
-
-
-def executor_name(name: str | None = None) -> str:
-    """The executor asked for (argument, else MNIST_LAB_EXECUTOR, else process), checked."""
-    chosen = (name or os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR).strip().lower()
-    if chosen not in EXECUTOR_NAMES:
-        raise ExecutorUnavailable(UNAVAILABLE, f"Unknown executor {chosen!r}: use one of {', '.join(EXECUTOR_NAMES)} "
-                                               f"(set {EXECUTOR_VARIABLE} or --executor).")
-    return chosen
-
-
-def make_executor(name: str | None = None):
-    """A new executor of the kind asked for; ExecutorUnavailable if it cannot run here."""
-    chosen = executor_name(name)
-    if chosen == "thread":
-        return ThreadExecutor()
-    if chosen == "process":
-        from mnist_lab.training.process_executor import ProcessExecutor
-
-        return ProcessExecutor()
-    from mnist_lab.training.ray_executor import RayExecutor
-
-    return RayExecutor()
 
 
 def wait_all(handles, timeout: float | None = None) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 from mnist_lab import architectures, data, system
 from mnist_lab.errors import LabError
 from mnist_lab.evaluation import PREDICT_BATCH
-from mnist_lab.runs import RunNotFound, RunStore, now_iso, write_atomic
+from mnist_lab.runs import RunNotFound, RunStatus, RunStore, now_iso, write_atomic
 from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged,
                                          live_metrics_class)
@@ -185,7 +185,7 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
         fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=settings.epochs,
                       validation_data=(arrays["x_validation"], arrays["y_validation"]), callbacks=[callback],
                       verbose=0, shuffle=True)
-        return FitOutcome("completed", "", history, saved[0])
+        return FitOutcome(RunStatus.COMPLETED, "", history, saved[0])
     except StopRequested:
         if history:
             model.set_weights(saved[0])  # back to the last finished epoch: the saved model
@@ -193,9 +193,9 @@ def fit_epochs(store: RunStore, run_id: str, live: LiveState, model, fit_model, 
                        f"{len(history)} is kept.")
         else:
             message = "Stopped before the first epoch ended: there is no model to keep."
-        return FitOutcome("stopped", message, history, saved[0])
+        return FitOutcome(RunStatus.STOPPED, message, history, saved[0])
     except TrainingDiverged:
-        return FitOutcome("failed", DIVERGED_MESSAGE, history, saved[0])
+        return FitOutcome(RunStatus.FAILED, DIVERGED_MESSAGE, history, saved[0])
 
 
 def epoch_weights_bytes(model, epoch: int, arrays: dict, settings: TrainSettings) -> bytes:
@@ -296,16 +296,16 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
     """
     if live.stop_event.is_set() or store.stop_requested(run_id):
         message = "Stopped before it started."
-        store.update(run_id, status="stopped", finished=now_iso(), message=message)
-        live.finish("stopped", message)
-        return "stopped", message
+        store.update(run_id, status=RunStatus.STOPPED, finished=now_iso(), message=message)
+        live.finish(RunStatus.STOPPED, message)
+        return RunStatus.STOPPED, message
     live.start()
     hold = SetupHold(live)
     phase_hold = NO_HOLD
-    status, message = "failed", ""
+    status, message = RunStatus.FAILED, ""
     try:
         phase_hold = PhaseHold.from_environment(store.path(run_id), live)  # a wrong value fails the run
-        store.update(run_id, status="running", started=now_iso(), pid=os.getpid(), **device_details())
+        store.update(run_id, status=RunStatus.RUNNING, started=now_iso(), pid=os.getpid(), **device_details())
         phase_hold.reached(HoldPoint.STARTING)
         hold.acquire()
         phase_hold.reached(HoldPoint.LOADING_DATA)
@@ -315,7 +315,7 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
         outcome = fit_epochs(store, run_id, live, model, fit_model, arrays, settings, setup_hold=hold,
                              phase_hold=phase_hold)
         status, message = outcome.status, outcome.message
-        if outcome.history and status != "failed":
+        if outcome.history and status != RunStatus.FAILED:
             phase_hold.reached(HoldPoint.TESTING)
             live.set_phase(Phase.TESTING)
             with KERAS_SETUP_LOCK:
@@ -331,10 +331,10 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
                 store.update(run_id, **test_scores(outcome, fit_model, arrays, settings, bool(correction)),
                              **correction)
     except StopRequested:
-        status, message = "stopped", "Stopped before it started training."
+        status, message = RunStatus.STOPPED, "Stopped before it started training."
     except Exception as error:
         logger.exception("Run %s failed", run_id)
-        status, message = "failed", readable_error(error)
+        status, message = RunStatus.FAILED, readable_error(error)
     finally:
         hold.release()
         try:
@@ -343,7 +343,7 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
             logger.exception("Could not settle the files of run %s", run_id)
         phase_hold.reached(HoldPoint.FINISHING)
         if live.shutting_down:
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
             message = (f"The server shut down during this run; {len(store.history(run_id))} finished "
                        "epoch(s) kept.")
         try:

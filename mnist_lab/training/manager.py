@@ -20,8 +20,10 @@ from mnist_lab import data, system
 from mnist_lab.architecture_sources import check_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.learners import Actor
-from mnist_lab.runs import ACTIVE, ACTIVE_STATUSES, USABLE, RunNotFound, RunStore, now_iso
-from mnist_lab.training.executors import ProgressBoard, RunHandle, make_executor
+from mnist_lab.runs import ACTIVE, ACTIVE_STATUSES, USABLE, RunNotFound, RunStatus, RunStore, now_iso
+from mnist_lab.training.executor_choice import make_executor
+from mnist_lab.training.executors import ProgressBoard, RunHandle
+from mnist_lab.training.phases import Phase
 from mnist_lab.training.progress import PUBLISH_SECONDS
 from mnist_lab.training.settings import TrainSettings, clean_run_name
 from mnist_lab.training.speed import EpochEstimate, SpeedEstimator, estimate_epoch, speed_estimators
@@ -199,7 +201,7 @@ class TrainingManager:
                                      multiply_adds=report.multiply_adds, device="", backend="", versions={},
                                      executor=self.executor.name, owner=owner_id, owner_name=owner_name)
             run_id = meta["id"]
-            queued = ProgressBoard({"run_id": run_id, "status": "queued", "phase": "queued",
+            queued = ProgressBoard({"run_id": run_id, "status": RunStatus.QUEUED, "phase": Phase.QUEUED,
                                     "epochs": settings.epochs, "curve": []})
             job = _Job(run_id, architecture, settings, queued, report)
             self._jobs[run_id] = job
@@ -286,8 +288,8 @@ class TrainingManager:
             running = self._running.get(run_id)
         if queued is not None:
             message = "Stopped while waiting in the queue: it never started."
-            self.store.update(run_id, status="stopped", finished=now_iso(), message=message)
-            self.store.write_live(run_id, dict(queued.queued.snapshot(), status="stopped", message=message))
+            self.store.update(run_id, status=RunStatus.STOPPED, finished=now_iso(), message=message)
+            self.store.write_live(run_id, dict(queued.queued.snapshot(), status=RunStatus.STOPPED, message=message))
             queued.done.set()
             with self._lock:
                 self._changed()
@@ -432,7 +434,7 @@ class TrainingManager:
 
     def counts(self) -> dict:
         with self._lock:
-            return {"running": len(self._running), "queued": len(self._queue),
+            return {RunStatus.RUNNING: len(self._running), RunStatus.QUEUED: len(self._queue),
                     "max_concurrent": self.max_concurrent, "max_queued": self.max_queued,
                     "executor": self.executor.name}
 

@@ -18,7 +18,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from mnist_lab.runs import now_iso, write_atomic
+from mnist_lab.runs import RunStatus, now_iso, write_atomic
 
 HOLD_VARIABLE = "MNIST_LAB_HOLD_AT"
 HOLD_POLL_SECONDS = 0.05
@@ -27,7 +27,7 @@ HOLD_POLL_SECONDS = 0.05
 class Phase(enum.StrEnum):
     """What a run's live state shows as its phase (pages and the command line word them)."""
 
-    QUEUED = "queued"
+    QUEUED = RunStatus.QUEUED.value  # a queued run's phase is its status
     STARTING = "starting"
     FIRST_BATCH = "first batch"
     TRAINING = "training"

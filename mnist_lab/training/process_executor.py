@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from mnist_lab import data, system
-from mnist_lab.runs import RunNotFound, RunStore, now_iso
+from mnist_lab.runs import RunNotFound, RunStatus, RunStore, now_iso
 from mnist_lab.training.executors import ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
 
@@ -84,12 +84,12 @@ class ProcessHandle(RunHandle):
             epochs = len(self.store.history(self.run_id))
         message = death_message(returncode, epochs)
         try:
-            self.store.update(self.run_id, status="failed", message=message, finished=now_iso())
+            self.store.update(self.run_id, status=RunStatus.FAILED, message=message, finished=now_iso())
         except OSError:
             logger.exception("Could not record the end of run %s", self.run_id)
-        snapshot = dict(self.progress.snapshot(), status="failed", message=message, phase="finished")
+        snapshot = dict(self.progress.snapshot(), status=RunStatus.FAILED, message=message, phase="finished")
         self.progress.update(snapshot)
-        return "failed", message
+        return RunStatus.FAILED, message
 
 
 class Worker:
@@ -263,7 +263,7 @@ class ProcessExecutor:
             self._start_spare_if_idle()
 
     def submit(self, store: RunStore, run_id: str, architecture: dict, settings: TrainSettings) -> RunHandle:
-        snapshot = {"run_id": run_id, "status": "running", "phase": "starting", "epoch": 1,
+        snapshot = {"run_id": run_id, "status": RunStatus.RUNNING, "phase": "starting", "epoch": 1,
                     "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
         handle = ProcessHandle(run_id, None, store, snapshot)
         handle.job = {"store": str(store.root), "run_id": run_id, "architecture": architecture,

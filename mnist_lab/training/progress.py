@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from mnist_lab.errors import LabError
-from mnist_lab.runs import RunStore, now_iso
+from mnist_lab.runs import RunStatus, RunStore, now_iso
 from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.settings import TrainSettings
 
@@ -60,7 +60,7 @@ class LiveState:
         self._steps = settings.steps_per_epoch()
         self._stride = max(1, math.ceil(self._steps * settings.epochs / MAX_CURVE_POINTS))
         self._phase = Phase.QUEUED.value
-        self._status = "queued"
+        self._status = RunStatus.QUEUED
         self._message = ""
         self._epoch = 0  # 0-based epoch being trained
         self._epochs_done = 0
@@ -93,7 +93,7 @@ class LiveState:
     def start(self):
         with self._changed:
             self._started = time.monotonic()
-            self._phase, self._status = Phase.STARTING.value, "running"
+            self._phase, self._status = Phase.STARTING.value, RunStatus.RUNNING
             self._bump()
 
     def set_phase(self, phase: str):
@@ -233,7 +233,7 @@ class LiveState:
             elapsed = end - self._started if self._started is not None else 0.0
             epochs = self.settings.epochs
             remaining = None
-            if self._seconds_per_batch is not None and self._status == "running":
+            if self._seconds_per_batch is not None and self._status == RunStatus.RUNNING:
                 per_epoch = self._steps * self._seconds_per_batch + (self._validation_seconds or 0.0)
                 remaining = ((self._steps - self._batch) * self._seconds_per_batch
                              + (epochs - self._epoch - 1) * per_epoch
@@ -244,7 +244,7 @@ class LiveState:
                 "status": self._status,
                 "message": self._message,
                 "phase": self._phase,
-                "epoch": self._epoch + 1 if self._status == "running" else self._epochs_done,
+                "epoch": self._epoch + 1 if self._status == RunStatus.RUNNING else self._epochs_done,
                 "epochs": epochs,
                 "epochs_done": self._epochs_done,
                 "batch": self._batch,

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from mnist_lab.errors import LabError
-from mnist_lab.runs import RunStore, now_iso, pid_alive, write_atomic
+from mnist_lab.runs import RunStatus, RunStore, now_iso, pid_alive, write_atomic
 from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
 
@@ -180,8 +180,8 @@ class RayHandle(RunHandle):
             message = (f"The Ray task training this run stopped unexpectedly ({type(error).__name__}); "
                        f"{self.store.settle_epochs(self.run_id)} finished epoch(s) kept.")
             sweep_task_folders()  # the dead task's own store, where it ran on this node
-            self.store.update(self.run_id, status="failed", message=message, finished=now_iso())
-            result = ("failed", message)
+            self.store.update(self.run_id, status=RunStatus.FAILED, message=message, finished=now_iso())
+            result = (RunStatus.FAILED, message)
         finally:
             self._ray.kill(self._outbox.actor)
             self._ray.kill(self._control)
@@ -233,7 +233,7 @@ class RayExecutor:
         # No retry: a second attempt would train from epoch 1 again into the same history, and a learner
         # is better told that the run failed, with its finished epochs, than shown it twice.
         reference = self._task.options(num_gpus=self.gpus, max_retries=0).remote(job, outbox, control)
-        snapshot = {"run_id": run_id, "status": "running", "phase": "starting", "epoch": 1,
+        snapshot = {"run_id": run_id, "status": RunStatus.RUNNING, "phase": "starting", "epoch": 1,
                     "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
         return RayHandle(run_id, store, self._ray, reference, outbox, control, snapshot)
 

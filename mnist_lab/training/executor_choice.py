@@ -1,0 +1,31 @@
+"""Which executor trains this server's runs: the argument, else MNIST_LAB_EXECUTOR, else process.
+
+Apart from executors.py so that the executors, which build on its RunHandle, are not imported by the module
+they import."""
+
+from __future__ import annotations
+
+import os
+
+from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ThreadExecutor
+from mnist_lab.training.process_executor import ProcessExecutor
+from mnist_lab.training.ray_executor import RayExecutor
+
+EXECUTOR_VARIABLE = "MNIST_LAB_EXECUTOR"
+EXECUTORS = {"process": ProcessExecutor, "thread": ThreadExecutor, "ray": RayExecutor}
+EXECUTOR_NAMES = tuple(EXECUTORS)
+DEFAULT_EXECUTOR = "process"
+
+
+def executor_name(name: str | None = None) -> str:
+    """The executor asked for, checked."""
+    chosen = (name or os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR).strip().lower()
+    if chosen not in EXECUTORS:
+        raise ExecutorUnavailable(UNAVAILABLE, f"Unknown executor {chosen!r}: use one of {', '.join(EXECUTOR_NAMES)} "
+                                               f"(set {EXECUTOR_VARIABLE} or --executor).")
+    return chosen
+
+
+def make_executor(name: str | None = None):
+    """A new executor of the kind asked for; ExecutorUnavailable if it cannot run here."""
+    return EXECUTORS[executor_name(name)]()
