@@ -21,6 +21,7 @@ BLANK_LAYERS = [{"type": "Flatten"}]
 CUSTOM_NAME = "custom"
 IMAGE_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
 FLATTENING_TYPES = ("Flatten", "GlobalAveragePooling2D")
+PAIR_KINDS = ("pair", "optional_pair")  # settings typed as "3x5"
 _PAIR = re.compile(r"\s*\(?\s*(-?\d+)\s*(?:[x×X,*]\s*(-?\d+)\s*)?\)?\s*")
 
 
@@ -305,6 +306,16 @@ class EditorSession:
     def generation(self) -> int:
         return self.state["architecture_generation"]
 
+    @property
+    def edited(self) -> bool:
+        """Whether the open architecture differs from the preset or saved one it is named after."""
+        return self.state["architecture_layers"] is not None
+
+    def widget_key(self, index: int, name: str) -> str:
+        """The key of a layer's widget: with the generation in it, so that an edit that adds, removes or
+        reorders layers gives every widget a fresh start from the layers."""
+        return f"architecture_{self.generation}_{index}_{name}"
+
     def layers(self) -> list:
         return self.open().layers
 
@@ -341,6 +352,36 @@ class EditorSession:
     def edit_setting(self, index: int, name: str, value) -> None:
         self.commit(set_setting(self.layers(), index, name, value), structural=False)
 
+    def edit_from_widget(self, key: str, index: int, parameter: architectures.Parameter) -> None:
+        """Take a setting from its widget (`key`, as it was drawn: a button's edit in the same rerun may have
+        moved the generation on); a size pair is typed as text ("3x5")."""
+        value = self.state[key]
+        if parameter.kind in PAIR_KINDS:
+            value = parse_pair(value)
+        self.edit_setting(index, parameter.name, value)
+
+    # the "Add a layer" widgets: architecture_add_type, and a position keyed by the generation
+
+    @property
+    def add_position_key(self) -> str:
+        return f"architecture_add_position_{self.generation}"
+
+    def add_positions(self, layers: list) -> range:
+        """Where a new layer can go among the open `layers` (0 = first). Until the learner picks one, or
+        once the picked one is gone, the position is where the chosen type most likely belongs."""
+        self.state.setdefault("architecture_add_type", next(iter(architectures.LAYER_TYPES)))
+        positions = range(len(layers) + 1)
+        if self.state.get(self.add_position_key, -1) not in positions:
+            self.state[self.add_position_key] = suggested_position(layers, self.state["architecture_add_type"])
+        return positions
+
+    def suggest_position(self) -> None:
+        """A newly chosen type moves the position to where that type most likely belongs."""
+        self.state[self.add_position_key] = suggested_position(self.layers(), self.state["architecture_add_type"])
+
+    def add_chosen(self) -> None:
+        self.add(self.state["architecture_add_type"], self.state[self.add_position_key])
+
     @property
     def focus(self) -> int | None:
         """The index of the layer just added or moved: the page opens it."""
@@ -370,6 +411,11 @@ class EditorSession:
         self.tell("success", f"Saved as {name!r}. The Train page now offers it beside the presets.", "save")
         return True
 
+    def save_typed(self) -> None:
+        """Save under the name typed in architecture_save_name, which is cleared once saved."""
+        if self.save(self.state["architecture_save_name"].strip()):
+            self.state["architecture_save_name"] = ""
+
     def delete(self, name: str) -> None:
         """Delete a saved architecture; if it is the one open, it stays open as an unsaved edit."""
         still_open = self.layers() if self.source == f"saved:{name}" else None
@@ -393,3 +439,12 @@ class EditorSession:
         count = f"{len(layers)} layer{'' if len(layers) == 1 else 's'}"
         self.tell("success", f"Imported {name!r} ({count}). Save it to keep it.", "import")
         return name
+
+    def import_given(self) -> None:
+        """Import the uploaded file (architecture_import_file), else the pasted text; once imported, its
+        name is offered for saving and the pasted text is cleared."""
+        upload = self.state.get("architecture_import_file")
+        name = self.import_text(upload.getvalue() if upload is not None else self.state["architecture_import_text"])
+        if name is not None:
+            self.state["architecture_save_name"] = name if name != "imported" else ""
+            self.state["architecture_import_text"] = ""

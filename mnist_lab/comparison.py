@@ -16,7 +16,7 @@ import pandas as pd
 from mnist_lab import reference as reference_results
 from mnist_lab.architectures import to_json
 from mnist_lab.runs import ACTIVE, RunStatus, accuracy_before_correction
-from mnist_lab.views.markdown import plain, quoted
+from mnist_lab.views.markdown import quoted
 
 RUN = "run"
 NOTEBOOK = "notebook"
@@ -37,8 +37,10 @@ OVERFIT_EPOCHS = 2
 TRACKING_POINTS = 0.5
 # Test accuracies closer than this (points) are within the noise of one random start.
 NOISE_POINTS = 0.15
-# Keras' BatchNormalization moves its running averages 1 % per batch (momentum 0.99); a run whose averages
-# are still more than SHORT_RUN_LAG of the way off scores well below what it learnt, in inference mode.
+# Keras' BatchNormalization moves its running averages 1 % per batch (momentum 0.99). Averages that still lag
+# by SHORT_RUN_LAG or more (fewer than about 300 batches) make a run score far below what it learnt, in
+# inference mode: the lag the observations explain. Training re-estimates them from a smaller lag on
+# (training.fitting.BATCH_NORMALIZATION_LAG_LIMIT, 1 %), where a pass is cheap but the gap too small to explain.
 BATCH_NORMALIZATION_MOMENTUM = 0.99
 SHORT_RUN_LAG = 0.05
 
@@ -545,6 +547,15 @@ def architecture_json(meta: dict) -> str:
     if not isinstance(layers, list):
         raise ValueError(f"Run {meta.get('name')!r} has no stored layer list to export.")
     return to_json(layers, str(architecture.get("name") or meta.get("name") or "architecture"))
+
+
+def model_bytes(path) -> bytes:
+    """A run's model file for its download button, read while the page runs: a deferred read (a callable) is
+    dropped by a rerun between showing the button and the click, and the download then silently fails."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def export_name(meta: dict) -> str:

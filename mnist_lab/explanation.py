@@ -36,6 +36,11 @@ class LayerMaps:
     name: str  # e.g. "Conv2D 64 3x3"
     maps: np.ndarray  # (height, width, channels) float32
 
+    @property
+    def grid(self) -> str:
+        """'26x26': the maps' height and width, the grid the layer sees the image on."""
+        return "x".join(str(size) for size in self.maps.shape[:2])
+
 
 def _label(layer) -> str:
     config = layer.get_config()

@@ -16,6 +16,11 @@ SERIES = ("training batches (smoothed)", "training (epoch mean)", "validation (e
 BATCH_NORMALIZATION_MOMENTUM = 0.99  # Keras' default: running averages move 1 % per batch
 
 
+def plural(count, word: str) -> str:
+    """'1 epoch', '12 epochs': a count with its word."""
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def format_duration(seconds: float | None, compact: bool = False) -> str:
     """'45 s', '4 min 20 s', '1 h 05 min'; compact (for narrow figures): '45s', '4m 20s', '1h 05m'."""
     if seconds is None or not math.isfinite(seconds):
@@ -33,9 +38,8 @@ def format_duration(seconds: float | None, compact: bool = False) -> str:
 
 def estimate_parts(estimate, settings) -> list[str]:
     """The pieces of a run's estimate, for one line under it: start-up, the epochs, the end."""
-    epochs = settings.epochs
     parts = [f"start-up ≈ {format_duration(estimate.startup_seconds)} (building the net, loading the images)",
-             f"{epochs} epoch{'s' if epochs != 1 else ''} of "
+             f"{plural(settings.epochs, 'epoch')} of "
              f"{'under 1 s' if estimate.epoch_seconds < 0.5 else '≈ ' + format_duration(estimate.epoch_seconds)} "
              f"({settings.train_size:,} training and {settings.validation_size:,} validation images)"]
     if estimate.finish_seconds >= 0.5:
@@ -79,7 +83,7 @@ def describe_settings(settings: dict) -> str:
     optimizer = OPTIMIZERS.get(settings.get("optimizer"))
     validation = (f"validated on {settings.get('validation_size') or 0:,} held-out images"
                   if settings.get("validation") == "holdout" else "validated on the test images")
-    parts = [f"{settings.get('epochs')} epoch{'s' if settings.get('epochs') != 1 else ''}",
+    parts = [plural(settings.get("epochs"), "epoch"),
              f"batch {settings.get('batch_size')}",
              f"{optimizer.label if optimizer else settings.get('optimizer')} {settings.get('learning_rate'):g}"
              if isinstance(settings.get("learning_rate"), (int, float)) else str(settings.get("optimizer")),

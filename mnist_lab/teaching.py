@@ -7,11 +7,11 @@ explain architectures nobody has seen before. A note may offer a one-click fix (
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 
 from mnist_lab import architectures
 from mnist_lab.architectures import ArchitectureReport
+from mnist_lab.views.markdown import plain
 
 FIX_BATCHNORM_AXIS = "batchnorm_axis"
 FIX_NOOP_POOLING = "noop_pooling"
@@ -19,23 +19,6 @@ POOLING_TYPES = ("MaxPooling2D", "AveragePooling2D")
 WEIGHTED_TYPES = ("Conv2D", "Dense")
 LARGE_FLATTEN = 2000
 HIGH_DROPOUT = 0.7
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#<>~$:|!&])")
-_LINE_START = re.compile(r"^([-+=>]|\d+(?=[.)]))")
-_AUTOLINK = re.compile(r"(?i)\b(https?|ftp|www)")
-
-
-def markdown_text(text) -> str:
-    """Text a learner typed (a name, a value in a message), escaped so that Markdown shows it as it is.
-
-    The marks that Markdown, HTML or Streamlit's extensions (:red[…], :material/…:, $…$) read anywhere in a
-    line are backslash-escaped, which CommonMark shows as the mark itself, and so is a list or heading mark at
-    the start; line breaks become spaces; an invisible word joiner after "http", "ftp" or "www" keeps a bare
-    address from being turned into a link. Hyphens, dots and quotes inside the text are left as they are.
-    """
-    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(text).split()))
-    escaped = _AUTOLINK.sub("\\1\u2060", escaped)  # a word joiner: no bare address becomes a live link
-    return _LINE_START.sub(lambda match: match.group(1) + "\\" if match.group(1).isdigit()
-                           else "\\" + match.group(1), escaped)
 
 
 @dataclass(frozen=True)
@@ -259,7 +242,7 @@ def change_note(source_name: str, source: ArchitectureReport, edited: Architectu
         return f"{factor - 1:+.0%}" if 0.5 <= factor <= 2 else f"×{factor:.2g}"
 
     return Note(
-        f"**Compared with {markdown_text(source_name)}:** {edited.total_parameters:,} parameters instead of "
+        f"**Compared with {plain(source_name)}:** {edited.total_parameters:,} parameters instead of "
         f"{source.total_parameters:,} ({ratio(edited.total_parameters, source.total_parameters)}), "
         f"{edited.multiply_adds:,} multiply-adds per image instead of {source.multiply_adds:,} "
         f"({ratio(edited.multiply_adds, source.multiply_adds)}). Training time per epoch grows roughly "

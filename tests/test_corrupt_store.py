@@ -20,7 +20,7 @@ from draw_support import install_untrained_run
 
 from mnist_lab import cli, training
 from mnist_lab.runs import RunNotFound, RunStatus, RunStore
-from mnist_lab.teaching import markdown_text
+from mnist_lab.views.markdown import plain as markdown_text
 
 GOOD_NAME = "the good run"
 SPOILT_NAME = "spoilt run"

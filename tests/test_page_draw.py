@@ -22,7 +22,7 @@ from draw_support import (CANVAS_DIGITS, clear_canvas, draw_on_canvas, install_r
 from mnist_lab import data
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
-from mnist_lab.teaching import markdown_text
+from mnist_lab.views.markdown import plain as markdown_text
 
 
 @pytest.fixture(scope="module")

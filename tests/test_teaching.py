@@ -207,19 +207,6 @@ def test_an_edited_presets_note_says_it_is_about_the_preset():
     assert edited.endswith(PRESETS["seed-3layer"].note)
 
 
-@pytest.mark.parametrize("typed, escaped", [
-    ("[link](http://x)", "\\[link\\]\\(http\u2060\\://x\\)"),
-    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\u2060\\://x/i.png\\)"),
-    ("<b>bold</b>", "\\<b\\>bold\\</b\\>"),
-    (":red[x] :material/home: $x$", "\\:red\\[x\\] \\:material/home\\: \\$x\\$"),
-    ("__init__ *a* `c` ~~s~~ a|b &lt;", "\\_\\_init\\_\\_ \\*a\\* \\`c\\` \\~\\~s\\~\\~ a\\|b \\&lt;"),
-    ("# heading", "\\# heading"), ("- item", "\\- item"), ("1. item", "1\\. item"), ("> quote", "\\> quote"),
-    ("two\nlines", "two lines"), ("seed-3layer v1.2", "seed-3layer v1.2"), ("back\\slash", "back\\\\slash"),
-])
-def test_markdown_text_escapes_what_markdown_would_read(typed, escaped):
-    assert teaching.markdown_text(typed) == escaped
-
-
 def test_change_note_shows_a_saved_name_as_text():
     report = analyze([FLATTEN])
     note = teaching.change_note("[x](http://y)", report, analyze([CONV, FLATTEN]))
