@@ -79,8 +79,9 @@ def runs_and_queue():
     runs = manager.runs()
     pins = set(room.pinned())
     queue = manager.queued_run_ids()
+    packs = {run_id: f"pack {number}" for number, pack in enumerate(manager.packs(), start=1) for run_id in pack}
     rows = [{"learner": meta.get("owner_name") or "(command line)", "run": meta["name"],
-             "status": str(meta["status"]),
+             "status": str(meta["status"]), "trains in": packs.get(meta["id"], ""),
              "place": str(queue.index(meta["id"]) + 1) if meta["id"] in queue else "",
              "starts in": (format_duration(manager.expected_start(meta["id"])) if meta["id"] in queue else ""),
              "test accuracy": (f"{meta['test_accuracy']:.1%}" if meta.get("test_accuracy") is not None else "–"),
@@ -89,6 +90,9 @@ def runs_and_queue():
         st.caption("No runs yet.")
         return
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if packs:
+        st.caption("Runs of one net and the same settings that wait together train as one pack: one model "
+                   "that holds each learner's net, with its own seed and images, in one training slot.")
     labels = {meta["id"]: f"{meta.get('owner_name') or 'command line'} · {meta['name']}" for meta in runs}
     chosen = st.selectbox("A run to act on", list(labels), format_func=labels.get, key="teacher_run")
     if chosen is None:

@@ -8,24 +8,32 @@ from __future__ import annotations
 import os
 
 from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ThreadExecutor
-from mnist_lab.training.process_executor import ProcessExecutor
-from mnist_lab.training.ray_executor import RayExecutor
 
 EXECUTOR_VARIABLE = "MNIST_LAB_EXECUTOR"
-EXECUTORS = {"process": ProcessExecutor, "thread": ThreadExecutor, "ray": RayExecutor}
-EXECUTOR_NAMES = tuple(EXECUTORS)
+EXECUTOR_NAMES = ("process", "thread", "ray")
 DEFAULT_EXECUTOR = "process"
 
 
 def executor_name(name: str | None = None) -> str:
     """The executor asked for, checked."""
     chosen = (name or os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR).strip().lower()
-    if chosen not in EXECUTORS:
+    if chosen not in EXECUTOR_NAMES:
         raise ExecutorUnavailable(UNAVAILABLE, f"Unknown executor {chosen!r}: use one of {', '.join(EXECUTOR_NAMES)} "
                                                f"(set {EXECUTOR_VARIABLE} or --executor).")
     return chosen
 
 
 def make_executor(name: str | None = None):
-    """A new executor of the kind asked for; ExecutorUnavailable if it cannot run here."""
-    return EXECUTORS[executor_name(name)]()
+    """A new executor of the kind asked for; ExecutorUnavailable if it cannot run here. The process and Ray
+    executors are imported here, not above: the worker process runs the process executor's module as its
+    main program, and must not find it imported already by this package."""
+    chosen = executor_name(name)
+    if chosen == "thread":
+        return ThreadExecutor()
+    if chosen == "process":
+        from mnist_lab.training.process_executor import ProcessExecutor
+
+        return ProcessExecutor()
+    from mnist_lab.training.ray_executor import RayExecutor
+
+    return RayExecutor()

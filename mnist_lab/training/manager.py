@@ -23,6 +23,7 @@ from mnist_lab.learners import Actor
 from mnist_lab.runs import ACTIVE, ACTIVE_STATUSES, USABLE, RunNotFound, RunStatus, RunStore, now_iso
 from mnist_lab.training.executor_choice import make_executor
 from mnist_lab.training.executors import ProgressBoard, RunHandle
+from mnist_lab.training.packed_runs import pack_size, packing_key
 from mnist_lab.training.phases import Phase
 from mnist_lab.training.progress import PUBLISH_SECONDS
 from mnist_lab.training.settings import TrainSettings, clean_run_name
@@ -53,6 +54,8 @@ class _Job:
     net: object = 0  # its architecture report, for the estimates
     handle: RunHandle | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    pack_key: tuple | None = None  # runs of one key may train as one pack (None: it trains alone)
+    slot: str = ""  # the run id of the first run of its pack: the runs of one slot share a worker
 
 
 # Every manager of this process: so that `recover_interrupted` never marks a run that this process is
@@ -166,6 +169,7 @@ class TrainingManager:
         self._list_cache: tuple[float, list[dict]] = (0.0, [])
         self._changes = 0
         self._unrecorded: dict[str, dict] = {}  # run id: the end its trainer could not write (see _record_end)
+        self._pack_size = pack_size() if hasattr(self.executor, "submit_pack") else 1
 
     # submitting ------------------------------------------------------------------
     def data_sizes(self) -> tuple[int, int]:
@@ -191,7 +195,7 @@ class TrainingManager:
         if not named and owner_name:
             name = f"{owner_name} · {name}"
         with self._lock:
-            if len(self._running) >= self.max_concurrent and len(self._queue) >= self.max_queued:
+            if self._slots_used() >= self.max_concurrent and len(self._queue) >= self.max_queued:
                 raise QueueFull(
                     f"The training queue is full: {len(self._running)} run(s) training and {len(self._queue)} "
                     "waiting. Try again when one has finished.")
@@ -203,9 +207,10 @@ class TrainingManager:
             run_id = meta["id"]
             queued = ProgressBoard({"run_id": run_id, "status": RunStatus.QUEUED, "phase": Phase.QUEUED,
                                     "epochs": settings.epochs, "curve": []})
-            job = _Job(run_id, architecture, settings, queued, report)
+            job = _Job(run_id, architecture, settings, queued, report,
+                       pack_key=packing_key(architecture, settings) if self._pack_size > 1 else None)
             self._jobs[run_id] = job
-            if len(self._running) < self.max_concurrent:
+            if self._slots_used() < self.max_concurrent:
                 self._start(job)
             else:
                 self._queue.append(job)
@@ -227,12 +232,37 @@ class TrainingManager:
         self._changes += 1
         self._list_cache = (0.0, [])
 
+    def _slots_used(self) -> int:
+        """Training slots taken: a pack of runs takes one. Called with the lock held."""
+        return len({job.slot for job in self._running.values()})
+
     def _start(self, job: _Job) -> None:
-        """Called with the lock held."""
-        self._running[job.run_id] = job
-        self.peak_running = max(self.peak_running, len(self._running))
-        job.handle = self.executor.submit(self.store, job.run_id, job.architecture, job.settings)
-        job.handle.when_done(lambda handle: self._finished(job))
+        """Start `job`, packed with the queued runs that can train with it. Called with the lock held."""
+        jobs = [job]
+        if job.pack_key is not None:
+            jobs += [other for other in self._queue if other.pack_key == job.pack_key][:self._pack_size - 1]
+            for other in jobs[1:]:
+                self._queue.remove(other)
+        for member in jobs:
+            member.slot = job.run_id
+            self._running[member.run_id] = member
+        self.peak_running = max(self.peak_running, self._slots_used())  # slots: a pack takes one
+        if len(jobs) == 1:
+            handles = [self.executor.submit(self.store, job.run_id, job.architecture, job.settings)]
+        else:
+            handles = self.executor.submit_pack(self.store, [member.run_id for member in jobs], job.architecture,
+                                                [member.settings for member in jobs])
+        for member, handle in zip(jobs, handles, strict=True):
+            member.handle = handle
+            handle.when_done(lambda _, member=member: self._finished(member))
+
+    def packs(self) -> list[list[str]]:
+        """The runs training together now, one list per pack of two or more (for the Teacher page)."""
+        with self._lock:
+            slots: dict[str, list[str]] = {}
+            for job in self._running.values():
+                slots.setdefault(job.slot, []).append(job.run_id)
+        return [run_ids for run_ids in slots.values() if len(run_ids) > 1]
 
     def _finished(self, job: _Job) -> None:
         self._record_end(job)
@@ -240,7 +270,7 @@ class TrainingManager:
             self._running.pop(job.run_id, None)
             job.done.set()
             self._changed()
-            while self._queue and len(self._running) < self.max_concurrent:
+            while self._queue and self._slots_used() < self.max_concurrent:
                 self._start(self._queue.popleft())
 
     def _record_end(self, job: _Job) -> None:
@@ -329,7 +359,7 @@ class TrainingManager:
         with self._lock:
             self.max_concurrent = count
             self._keep_warm()
-            while self._queue and len(self._running) < self.max_concurrent:
+            while self._queue and self._slots_used() < self.max_concurrent:
                 self._start(self._queue.popleft())
             self._changed()
 
@@ -385,7 +415,7 @@ class TrainingManager:
         for job in running:
             left = self.live(job.run_id).get("remaining")
             free_at.append(float(left) if isinstance(left, (int, float)) else duration(job))
-        free_at += [0.0] * max(0, self.max_concurrent - len(free_at))
+        free_at += [0.0] * max(0, self.max_concurrent - len({job.slot for job in running}))
         heapq.heapify(free_at)
         for job in queue:
             start = heapq.heappop(free_at)

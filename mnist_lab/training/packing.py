@@ -320,7 +320,8 @@ class PackedFit:
 
     `on_epoch(index, row)` is called on the training thread after each epoch a net has finished (not for a
     stopped net), when the pack's weights are current (`pack.nets[index].get_weights()` are that net's);
-    `callbacks` are further Keras callbacks of the pack's fit, which get the pack's logs.
+    `callbacks` are further Keras callbacks of the pack's fit, which get the pack's logs; they run before
+    the pack's own, so a stop they ask for before a batch is taken before that batch.
     """
 
     def __init__(self, pack: Pack, nets: Sequence[NetData], on_epoch: Callable | None = None,
@@ -396,7 +397,7 @@ class PackedFit:
         monitor = _monitor_class()(self, batches.steps)
         try:
             self.pack.model.fit(batches, epochs=settings.epochs, steps_per_epoch=batches.steps, shuffle=False,
-                                validation_data=validation, callbacks=[monitor, *self.callbacks],
+                                validation_data=validation, callbacks=[*self.callbacks, monitor],
                                 verbose=verbose)
         finally:
             for index, stop in self._stops.items():
@@ -488,6 +489,14 @@ def split_pack(pack: Pack, name: str = "mnist_cnn") -> list:
     return models
 
 
+def copy_net(pack: Pack, index: int, model) -> None:
+    """Bring `model` (one of split_pack's) up to date with net `index` of the pack: its weights and its
+    optimizer state, as they are now."""
+    net = pack.nets[pack.check_index(index)]
+    model.set_weights(net.get_weights())
+    _copy_optimizer_state(pack.model.optimizer, net, model)
+
+
 def _slot_prefix(variable) -> str:
     """How Keras names an optimizer's variables for a model variable: its path, '/' made '_', then the slot."""
     return variable.path.replace("/", "_") + "_"
@@ -499,7 +508,8 @@ def _copy_optimizer_state(source, net, model) -> None:
     if not source.built:
         return
     optimizer = model.optimizer
-    optimizer.build(model.trainable_variables)
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
     prefixes = {_slot_prefix(mine): _slot_prefix(theirs)
                 for mine, theirs in zip(model.trainable_variables, net.trainable_variables)}
     values = {variable.name: variable for variable in source.variables}

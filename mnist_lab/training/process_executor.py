@@ -8,11 +8,13 @@ once than there are idle workers, so a spare never takes a core from a run that 
 retired after `runs_per_worker` runs or once its memory passes `memory_limit_mb`, giving its memory back;
 a worker that dies fails only the run it was training, and the next run gets another worker.
 
-The worker speaks JSON lines. The server writes `{"run": ...}` lines to its standard input, and
+The worker speaks JSON lines. The server writes `{"run": ...}` lines to its standard input (or
+`{"pack": [...]}`: runs that train together as one Keras model, training.packed_runs), and
 `{"stop": run_id}` or `{"shut_down": run_id}` when asked; the end of its standard input means the server
 is gone (or the worker is retired), which stops a run as interrupted and ends the worker. The worker
 writes `{"ready": true}` once Keras and the data are loaded, `{"progress": snapshot}` about twice a second
-and `{"finished": [status, message], "memory_mb": ...}` on its standard output; whatever else it prints
+and `{"finished": [status, message], "run_id": ...}` as each run ends, the job's last one with
+`"memory_mb"` (the worker is free again), on its standard output; whatever else it prints
 goes to standard error, the server's log. The run store, on the same machine, gets the history, the
 model and each epoch's weights epoch by epoch, written by the worker as in any other executor.
 """
@@ -78,7 +80,7 @@ class ProcessHandle(RunHandle):
         """The worker died mid-run: mark the run failed; its finished epochs and last model stay."""
         logger.error("The worker of run %s ended with %s", self.run_id, returncode)
         try:
-            epochs = self.store.settle_epochs(self.run_id)
+            epochs = self.store.settle_epochs(self.run_id, trainer_gone=True)
         except (OSError, RunNotFound):
             logger.exception("Could not settle the files of run %s", self.run_id)
             epochs = len(self.store.history(self.run_id))
@@ -106,8 +108,8 @@ class Worker:
                                         env=dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1"))
         self.ready = threading.Event()
         self.exited = threading.Event()
-        self.handle: ProcessHandle | None = None
-        self.began = False  # whether the worker has taken up its current run
+        self.handles: dict[str, ProcessHandle] = {}  # the runs it trains now: one, or a pack
+        self.began = False  # whether the worker has taken up its current job
         self.runs_done = 0
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()  # between giving it a run and seeing it end
@@ -128,14 +130,15 @@ class Worker:
             except (BrokenPipeError, ValueError, OSError):
                 pass  # the worker is gone; its reader thread records how its run ended
 
-    def assign(self, handle: ProcessHandle, job: dict) -> bool:
-        """Give the worker a run; False if it had already ended (the run then needs another worker)."""
+    def assign(self, handles: list[ProcessHandle], message: dict) -> bool:
+        """Give the worker a run, or a pack of runs; False if it had already ended (they then need another
+        worker)."""
         with self._state_lock:
             if self.exited.is_set():
                 return False
-            self.handle = handle
+            self.handles = {handle.run_id: handle for handle in handles}
             self.began = False
-        self.send({"run": job})
+        self.send(message)
         return True
 
     def retire(self) -> None:
@@ -158,23 +161,28 @@ class Worker:
                 self.ready.set()
             elif "began" in message:
                 self.began = True
-            elif "progress" in message and self.handle is not None:
-                self.handle.progress.update(message["progress"])
-            elif "finished" in message and self.handle is not None:
+            elif "progress" in message:
+                handle = self.handles.get(message["progress"].get("run_id"))
+                if handle is not None:
+                    handle.progress.update(message["progress"])
+            elif "finished" in message:
                 with self._state_lock:
-                    handle, self.handle = self.handle, None
-                self.runs_done += 1
-                self.pool._release(self, message.get("memory_mb") or 0.0)
-                handle._finish(*message["finished"])
+                    handle = self.handles.pop(message.get("run_id"), None)
+                if "memory_mb" in message:  # the job's last run: the worker is free (for the next one first)
+                    self.runs_done += 1
+                    self.pool._release(self, message["memory_mb"] or 0.0)
+                if handle is not None:
+                    handle._finish(*message["finished"])
         returncode = self.process.wait()
         with self._state_lock:
             self.exited.set()
-            handle, self.handle = self.handle, None
+            handles, self.handles = list(self.handles.values()), {}
         self.pool._forget(self)
-        if handle is not None and not self.began and not self.pool.closed:
-            self.pool._hand_on(handle)  # it died before it took the run up: the run never began
-        elif handle is not None:
-            handle._finish(*handle.record_death(returncode))
+        if handles and not self.began and not self.pool.closed:
+            self.pool._hand_on(handles)  # it died before it took them up: they never began
+        else:
+            for handle in handles:
+                handle._finish(*handle.record_death(returncode))
 
 
 class ProcessExecutor:
@@ -265,19 +273,32 @@ class ProcessExecutor:
     def submit(self, store: RunStore, run_id: str, architecture: dict, settings: TrainSettings) -> RunHandle:
         snapshot = {"run_id": run_id, "status": RunStatus.RUNNING, "phase": "starting", "epoch": 1,
                     "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
-        handle = ProcessHandle(run_id, None, store, snapshot)
-        handle.job = {"store": str(store.root), "run_id": run_id, "architecture": architecture,
-                      "settings": settings.as_dict()}
-        self._hand_on(handle)
-        return handle
+        return self.submit_pack(store, [run_id], architecture, [settings])[0]
 
-    def _hand_on(self, handle: ProcessHandle) -> None:
-        """Give a run to a worker; one that turns out to have died before taking it up passes it on."""
+    def submit_pack(self, store: RunStore, run_ids: list[str], architecture: dict,
+                    settings_list: list[TrainSettings]) -> list[RunHandle]:
+        """Runs that train as one pack in one worker (training.packed_runs); one run trains alone."""
+        handles = []
+        for run_id, settings in zip(run_ids, settings_list, strict=True):
+            snapshot = {"run_id": run_id, "status": RunStatus.RUNNING, "phase": "starting", "epoch": 1,
+                        "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
+            handle = ProcessHandle(run_id, None, store, snapshot)
+            handle.job = {"store": str(store.root), "run_id": run_id, "architecture": architecture,
+                          "settings": settings.as_dict()}
+            handles.append(handle)
+        self._hand_on(handles)
+        return handles
+
+    def _hand_on(self, handles: list[ProcessHandle]) -> None:
+        """Give runs to a worker; one that turns out to have died before taking them up passes them on."""
+        jobs = [handle.job for handle in handles]
+        message = {"run": jobs[0]} if len(jobs) == 1 else {"pack": jobs}
         while True:
             with self._lock:
                 worker = self._take_worker()
-            handle.worker = worker
-            if worker.assign(handle, handle.job):
+            for handle in handles:
+                handle.worker = worker
+            if worker.assign(handles, message):
                 return
             with self._lock:  # it died while idle, just before it was taken
                 self._busy.discard(worker)
@@ -340,6 +361,7 @@ def _serve() -> int:
     import keras  # the slow import, done before a run arrives
 
     from mnist_lab.training.fitting import train_run
+    from mnist_lab.training.packed_runs import train_pack
     from mnist_lab.training.progress import LivePublisher, LiveState
 
     try:
@@ -348,25 +370,25 @@ def _serve() -> int:
         logger.exception("MNIST could not be loaded ahead; each run will say why")
     jobs: queue.Queue = queue.Queue()
     lock = threading.Lock()
-    current: dict = {}  # the run training now: {"run_id": ..., "live": LiveState}
+    current: dict[str, LiveState] = {}  # the runs training now, by id
     stops: dict[str, bool] = {}  # stops that arrived before their run began: run id -> shutting down
 
     def listen():
         for text in sys.stdin:
             message = json.loads(text)
-            if "run" in message:
-                jobs.put(message["run"])
+            if "run" in message or "pack" in message:
+                jobs.put(message.get("pack") or [message["run"]])
                 continue
             run_id = message.get("stop") or message.get("shut_down")
             shutting_down = "shut_down" in message
             with lock:
-                if current.get("run_id") == run_id:
-                    current["live"].request_stop(shutting_down=shutting_down)
+                if run_id in current:
+                    current[run_id].request_stop(shutting_down=shutting_down)
                 else:
                     stops[run_id] = shutting_down
         with lock:  # the server is gone, or has retired this worker
-            if current:
-                current["live"].request_stop(shutting_down=True)
+            for live in current.values():
+                live.request_stop(shutting_down=True)
         jobs.put(None)
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
@@ -375,22 +397,42 @@ def _serve() -> int:
     except RuntimeError:
         device = None
     say({"ready": True, "device": device})
-    while (job := jobs.get()) is not None:
-        store = RunStore(job["store"])
-        run_id = job["run_id"]
-        settings = TrainSettings.from_dict(job["settings"])
-        live = LiveState(run_id, settings, stop_file=store.path(run_id) / "STOP")
+    while (pack := jobs.get()) is not None:
+        store = RunStore(pack[0]["store"])
+        run_ids = [job["run_id"] for job in pack]
+        settings_list = [TrainSettings.from_dict(job["settings"]) for job in pack]
+        lives = [LiveState(run_id, settings, stop_file=store.path(run_id) / "STOP")
+                 for run_id, settings in zip(run_ids, settings_list)]
         with lock:
-            current.update(run_id=run_id, live=live)
-            if run_id in stops:
-                live.request_stop(shutting_down=stops.pop(run_id))
-        say({"began": run_id})
-        publisher = LivePublisher(store, run_id, live, sink=lambda snapshot: say({"progress": snapshot}))
-        status, message = train_run(store, run_id, job["architecture"], settings, live, publisher=publisher)
-        with lock:
-            current.clear()
-        keras.backend.clear_session()  # the next run builds its own model: free this one's graph
-        say({"finished": [status, message], "memory_mb": round(_resident_megabytes(), 1)})
+            for live in lives:
+                current[live.run_id] = live
+                if live.run_id in stops:
+                    live.request_stop(shutting_down=stops.pop(live.run_id))
+        say({"began": run_ids})
+        publishers = [LivePublisher(store, live.run_id, live, sink=lambda snapshot: say({"progress": snapshot}))
+                      for live in lives]
+        ended: list[str] = []
+        last: list = []  # the job's last end: said once the worker is free again, below
+
+        def finished(run_id: str, status: str, message: str) -> None:
+            with lock:
+                current.pop(run_id, None)
+            ended.append(run_id)
+            if len(ended) < len(run_ids):
+                say({"finished": [status, message], "run_id": run_id})
+            else:
+                last[:] = [run_id, status, message]
+
+        if len(pack) == 1:
+            status, message = train_run(store, run_ids[0], pack[0]["architecture"], settings_list[0], lives[0],
+                                        publisher=publishers[0])
+            finished(run_ids[0], status, message)
+        else:
+            train_pack(store, run_ids, pack[0]["architecture"], settings_list, lives, publishers=publishers,
+                       on_end=finished)
+        keras.backend.clear_session()  # the next job builds its own model: free this one's graph
+        run_id, status, message = last
+        say({"finished": [status, message], "run_id": run_id, "memory_mb": round(_resident_megabytes(), 1)})
     return 0
 
 
