@@ -45,8 +45,10 @@ EPOCHS_FOLDER = "epochs"
 EPOCH_FILE = re.compile(r"epoch-(\d{3,6})\.weights\.h5")
 STAGED_FOLDER = ".staged"
 # What an interrupted write of a file only the trainer writes leaves behind (write_atomic's temporaries):
-# settle_epochs removes them. Others' (run.json, live.json, STOP) may be in flight from another process.
+# settle_epochs removes them. Others' (run.json, STOP) may be in flight from another process, and the
+# live state's while its trainer's publisher still runs.
 TRAINER_TEMPORARY = re.compile(r"\.(model\.keras|history\.json|epoch-\d{3,6}\.weights\.h5)\.[0-9a-f]+\.tmp")
+LIVE_TEMPORARY = re.compile(r"\.live\.json\.[0-9a-f]+\.tmp")
 # Per-epoch weights a run may keep. Past it, older epochs are thinned first; the first and the last stay
 # (the 5-layer net's 12 epochs take about 37 MB, the 3-layer net's under 2 MB: neither is thinned).
 EPOCH_WEIGHTS_LIMIT = 50 * 2**20
@@ -581,14 +583,14 @@ class RunStore:
         with contextlib.suppress(OSError):
             staged_model.parent.rmdir()
 
-    def settle_epochs(self, run_id: str) -> int:
-        """Once a run's trainer has stopped writing (it ended, or died): finish or drop a half-saved epoch,
-        remove its interrupted writes' temporaries, and count the history's epochs in run.json; returns
-        that count."""
+    def settle_epochs(self, run_id: str, trainer_gone: bool = False) -> int:
+        """Once a run's trainer has stopped training (it ended, or died): finish or drop a half-saved epoch,
+        remove its interrupted writes' temporaries (its live state's too when its process is gone), and
+        count the history's epochs in run.json; returns that count."""
         with self.locked(run_id):
-            return self._settle_epochs(run_id)
+            return self._settle_epochs(run_id, trainer_gone)
 
-    def _settle_epochs(self, run_id: str) -> int:
+    def _settle_epochs(self, run_id: str, trainer_gone: bool) -> int:
         history = self.history(run_id)
         staged = self.path(run_id) / STAGED_FOLDER
         committed = {row.get("epoch") for row in history}
@@ -599,7 +601,8 @@ class RunStore:
         shutil.rmtree(staged, ignore_errors=True)
         for folder in (self.path(run_id), self.path(run_id) / EPOCHS_FOLDER):
             for path in folder.glob(".*") if folder.is_dir() else ():
-                if path.is_file() and TRAINER_TEMPORARY.fullmatch(path.name):
+                if path.is_file() and (TRAINER_TEMPORARY.fullmatch(path.name)
+                                       or (trainer_gone and LIVE_TEMPORARY.fullmatch(path.name))):
                     path.unlink(missing_ok=True)
         raw, _ = self._raw(run_id)
         if isinstance(raw, dict) and raw.get("epochs_done") != len(history):
@@ -655,7 +658,7 @@ class RunStore:
                 continue
             pid = meta.get("pid")
             if pid == os.getpid() or not pid_alive(pid):
-                done = self.settle_epochs(meta["id"])
+                done = self.settle_epochs(meta["id"], trainer_gone=True)
                 self.update(meta["id"], status=RunStatus.INTERRUPTED, finished=now_iso(),
                             message=f"The server stopped while this run was {meta['status']}; "
                                     f"{done} finished epoch(s) kept.")

@@ -348,6 +348,8 @@ def train_run(store: RunStore, run_id: str, architecture: dict, settings: TrainS
                        "epoch(s) kept.")
         try:
             store.update(run_id, status=status, message=message, finished=now_iso())
+        except (OSError, RunNotFound):  # the manager shows the end, and writes it once it can
+            logger.exception("Could not record the end of run %s", run_id)
         finally:
             live.finish(status, message)
             if publisher is not None:

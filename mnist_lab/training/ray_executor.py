@@ -178,7 +178,7 @@ class RayHandle(RunHandle):
         except Exception as error:
             logger.exception("The Ray task of run %s failed", self.run_id)
             message = (f"The Ray task training this run stopped unexpectedly ({type(error).__name__}); "
-                       f"{self.store.settle_epochs(self.run_id)} finished epoch(s) kept.")
+                       f"{self.store.settle_epochs(self.run_id, trainer_gone=True)} finished epoch(s) kept.")
             sweep_task_folders()  # the dead task's own store, where it ran on this node
             self.store.update(self.run_id, status=RunStatus.FAILED, message=message, finished=now_iso())
             result = (RunStatus.FAILED, message)
