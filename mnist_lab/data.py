@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import zipfile
 from dataclasses import dataclass
 
@@ -119,9 +120,18 @@ def _load(path: str | None) -> Mnist:
     return Mnist(source="keras.datasets.mnist", **arrays)
 
 
+_LOADING = threading.Lock()
+
+
 def load_mnist() -> Mnist:
-    """MNIST, read once per process from MNIST_LAB_DATA (or Keras' download) and shared read-only."""
-    return _load(os.environ.get(DATA_VARIABLE) or None)
+    """MNIST, read once per process from MNIST_LAB_DATA (or Keras' download) and shared read-only.
+
+    The cache alone lets every thread that misses it read the file: a class opening the Train page on a
+    fresh server made thirty script threads unzip it at once (55 MB each), and the server's event loop,
+    starved of the interpreter lock, left its health check unanswered for seconds. One reads; the
+    others wait on the lock, which costs them nothing."""
+    with _LOADING:
+        return _load(os.environ.get(DATA_VARIABLE) or None)
 
 
 def sample_digits(mnist: Mnist, per_class: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -136,3 +136,30 @@ def test_sample_digits_gives_each_digit_in_order(synthetic_npz):
     assert labels.tolist() == [digit for digit in range(10) for _ in range(2)]
     for image, label in zip(images, labels):
         assert any(np.array_equal(image, candidate) for candidate in mnist.x_train[mnist.y_train == label])
+
+
+def test_threads_that_ask_for_mnist_at_once_read_the_file_once(synthetic_npz, monkeypatch, fresh_cache):
+    """A class opening the Train page on a fresh server: one thread reads, the others get its arrays."""
+    import threading
+
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    reads, start = [], threading.Barrier(8)
+    real_load = data.load_npz
+
+    def counted(path):
+        reads.append(path)
+        return real_load(path)
+
+    monkeypatch.setattr(data, "load_npz", counted)
+    results = []
+
+    def ask():
+        start.wait()
+        results.append(data.load_mnist())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reads) == 1 and len(results) == 8 and all(result is results[0] for result in results)
