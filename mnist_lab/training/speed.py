@@ -209,16 +209,22 @@ def measure_startup() -> dict:
     return {"data": data_seconds, "first": first, "light": light, "wide": wide}
 
 
+def _in_fresh_process(code: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Python `code` in a new process that imports this package from this checkout; its JSON answer is
+    the last line it prints."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-c", "from mnist_lab import system; system.configure_gpu_memory(); "
+                           + code, *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONPATH=path))
+
+
 def _startup_in_fresh_process() -> dict | None:
     """`measure_startup` in a new Python process, as the process executor starts a worker (None if it
     could not run: the in-process measurement stands in)."""
-    root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    code = ("import json; from mnist_lab import system; system.configure_gpu_memory(); "
-            "from mnist_lab.training.speed import measure_startup; print(json.dumps(measure_startup()))")
+    code = "import json; from mnist_lab.training.speed import measure_startup; print(json.dumps(measure_startup()))"
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                              env=dict(os.environ, PYTHONPATH=path))
+        done = _in_fresh_process(code)
         return json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         return None
@@ -298,27 +304,58 @@ class SpeedEstimator:
         return self._calibration
 
     def _measure(self):
+        """Measured in a process of its own: in the server's, importing Keras and tracing the reference
+        nets held the interpreter lock from the event loop, while a class opened the Train page at once,
+        for seconds (docs/performance.md)."""
         try:
-            key = _calibration_key()
-            cached = read_json(self.path, default={})
-            cached = cached if isinstance(cached, dict) else {}
-            calibration = _MEASURED.get(key)
-            if calibration is None and isinstance(cached.get(key), dict):
-                try:
-                    calibration = SpeedCalibration(**cached[key])
-                except TypeError:  # written by another version: measure again
-                    calibration = None
-                if calibration is not None and calibration.version != CALIBRATION_VERSION:
-                    calibration = None
-            if calibration is None:
-                calibration = calibrate()
-            if cached.get(key) != asdict(calibration):
-                cached[key] = asdict(calibration)
-                write_json(self.path, cached)
+            if _MEASURED:  # one machine, one speed, whatever the run folder
+                key, calibration = next(iter(_MEASURED.items()))
+                keep_calibration(self.path, key, calibration)
+            else:
+                key, calibration = _calibration_in_fresh_process(self.path)
             _MEASURED[key] = self._calibration = calibration
         except Exception as error:  # an estimate is a nicety: never let it break the page
             logger.exception("Speed calibration failed")
             self.error = f"The speed of this machine could not be measured ({error})."
+
+
+def keep_calibration(path: Path, key: str, calibration: SpeedCalibration) -> None:
+    """Write the calibration under its key into the calibration file at `path`, unless it is there already."""
+    cached = read_json(path, default={})
+    cached = cached if isinstance(cached, dict) else {}
+    if cached.get(key) != asdict(calibration):
+        cached[key] = asdict(calibration)
+        write_json(path, cached)
+
+
+def measured_calibration(path: Path) -> tuple[str, SpeedCalibration]:
+    """(key, calibration) of this machine: the one kept at `path` if it is of this version, else measured
+    now and kept there. Imports Keras and trains: the server runs it in a fresh process."""
+    key = _calibration_key()
+    cached = read_json(Path(path), default={})
+    stored = cached.get(key) if isinstance(cached, dict) else None
+    calibration = None
+    if isinstance(stored, dict):
+        try:
+            calibration = SpeedCalibration(**stored)
+        except TypeError:  # written by another version: measure again
+            calibration = None
+    if calibration is None or calibration.version != CALIBRATION_VERSION:
+        calibration = calibrate()
+    keep_calibration(Path(path), key, calibration)
+    return key, calibration
+
+
+def _calibration_in_fresh_process(path: Path) -> tuple[str, SpeedCalibration]:
+    code = ("import json, sys; from dataclasses import asdict; "
+            "from mnist_lab.training.speed import measured_calibration; "
+            "key, calibration = measured_calibration(sys.argv[1]); print(json.dumps([key, asdict(calibration)]))")
+    done = _in_fresh_process(code, str(path), timeout=900)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"the measuring process ended with {done.returncode}")
+    key, values = json.loads(done.stdout.strip().splitlines()[-1])
+    return key, SpeedCalibration(**values)
 
 
 @dataclass(frozen=True)
