@@ -35,3 +35,49 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     for result in results["class_throughput"]["results"].values():
         assert result["ratio"] > 0 and len(result["first_batch_seconds"]) == results["class_throughput"]["learners"]
     assert "7. The Train page's estimate" in completed.stdout and "8. One move of the Draw page's epoch slider" in completed.stdout
+
+
+def test_the_classroom_health_probe_returns_every_check_failures_included_on_this_process_clock(monkeypatch):
+    """The class benchmark asks /_stcore/health from a process of its own (its learners' threads would
+    delay the checks in this one): every check it made comes back, failures included, with times that
+    fall between this process's start and stop."""
+    import http.server
+    import os
+    import threading
+    from types import SimpleNamespace
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # where the probe's process finds it too
+    import classroom
+
+    asked = threading.Semaphore(0)
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        answered = 0
+
+        def do_GET(self):
+            Health.answered += 1
+            self.send_response(200 if Health.answered != 2 else 503)  # the second check fails
+            self.end_headers()
+            asked.release()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}",
+                             process=SimpleNamespace(pid=os.getpid()))
+    sampler = classroom.Sampler(server, health_every=0.05, memory_every=60)
+    try:
+        started = classroom.time.monotonic()
+        sampler.start()
+        for _ in range(3):
+            assert asked.acquire(timeout=60), "the probe asked fewer than three times"
+    finally:
+        sampler.stop()
+        stopped = classroom.time.monotonic()
+        httpd.shutdown()
+    assert len(sampler.health) == Health.answered >= 3
+    assert [ok for _, _, ok in sampler.health[:3]] == [True, False, True]
+    assert all(started <= moment <= stopped and seconds >= 0 for moment, seconds, _ in sampler.health)
+    assert sampler.memory and sampler.memory[0][1] > 0

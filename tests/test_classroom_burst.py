@@ -35,6 +35,7 @@ def wait_for(condition, what, timeout=900):
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(2400)  # past pytest.ini's 600 s: twenty runs two at a time, each wait allowing 900 s
 @pytest.mark.app_env(MNIST_LAB_MAX_QUEUED_RUNS="30", MNIST_LAB_MAX_CONCURRENT_RUNS="2")
 def test_twenty_learners_pressing_train_from_deep_links_all_get_a_finished_run(synthetic_app_server, browser,
                                                                               isolated_storage):
