@@ -214,7 +214,7 @@ def draw_on_canvas(page, strokes):
 
 def clear_canvas(page):
     """Press Clear and wait for the new, empty canvas to take strokes."""
-    from conftest import wait_idle
+    from helpers import wait_idle
 
     old_canvas = page.locator("canvas").last.element_handle()
     page.get_by_role("button", name="Clear", exact=True).click()

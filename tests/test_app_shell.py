@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_a_page_chosen_by_folder_mode_gets_the_whole_app(synthetic_npz):
@@ -44,7 +44,7 @@ def test_a_page_chosen_by_folder_mode_gets_the_whole_app(synthetic_npz):
 
 def test_every_session_knows_its_learner_and_a_new_browser_is_a_new_learner(isolated_storage, synthetic_npz,
                                                                            monkeypatch):
-    from conftest import app_test
+    from helpers import app_test
 
     monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
     first, second = app_test(), app_test()
@@ -65,7 +65,7 @@ def test_every_session_knows_its_learner_and_a_new_browser_is_a_new_learner(isol
 
 @pytest.mark.browser
 def test_a_learner_keeps_their_name_across_refreshes_and_pages_but_not_across_browsers(app_server, browser):
-    from conftest import open_page
+    from helpers import open_page
 
     def sidebar_name(page):
         line = page.get_by_test_id("stSidebar").get_by_text("You are")

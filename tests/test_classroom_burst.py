@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import ARTIFACTS, open_page, wait_idle
+from helpers import ARTIFACTS, open_page, wait_idle
 
 from mnist_lab.runs import RunStore
 

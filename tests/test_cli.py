@@ -29,12 +29,6 @@ def tiny_json(tmp_path):
     return path
 
 
-@pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
-
-
 def run_cli(*arguments, env=None, **options):
     return subprocess.run([sys.executable, "-m", "mnist_lab", *arguments], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600, **options)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, open_app_page, page_texts
+from helpers import ROOT, open_app_page, page_texts
 from draw_support import install_untrained_run
 
 from mnist_lab import cli, training
@@ -108,12 +108,6 @@ def deny(monkeypatch):
     for path in files | folders:
         if path.exists():
             os.chmod(path, 0o755 if path in folders else 0o644)
-
-
-@pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
 
 
 def damaged_store(cases, deny) -> tuple[RunStore, dict, dict[str, str]]:

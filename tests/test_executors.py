@@ -24,12 +24,6 @@ TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"
 LONG = {"epochs": 50, "batch_size": 8}
 
 
-@pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
-
-
 def tiny():
     return architecture_sources.custom_architecture(TINY, label="tiny")
 

@@ -254,12 +254,6 @@ def test_the_injector_fails_only_the_writes_of_a_marked_run_folder(injector, tmp
 # ---- shared helpers ------------------------------------------------------------------------------
 
 @pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
-
-
-@pytest.fixture
 def images(synthetic_npz):
     with np.load(synthetic_npz) as arrays:
         return data.to_model_input(arrays["x_test"][:4])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from helpers import ROOT
 from draw_support import install_run, trained_model_folder
 from mnist_lab import architectures, data, inference
 from mnist_lab.handwriting import HandwritingSet

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import open_page, wait_idle
+from helpers import open_page, wait_idle
 from draw_support import CANVAS_DIGITS, clear_canvas, draw_on_canvas, wait_canvas_ready
 from playwright.sync_api import expect
 

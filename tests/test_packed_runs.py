@@ -24,12 +24,6 @@ def architecture() -> dict:
     return architecture_sources.custom_architecture(LAYERS, label="tiny-bn")
 
 
-@pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
-
-
 def held(store: RunStore, run_id: str, point: str):
     return (store.path(run_id) / f"HELD-{point}").exists()
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import open_app_page, open_page, page_texts, wait_idle
+from helpers import open_app_page, open_page, page_texts, wait_idle
 from mnist_lab.architecture_store import ArchitectureStore
 from mnist_lab.architectures import MAX_PARAMETERS, PRESETS, analyze, preset_layers, to_json
 

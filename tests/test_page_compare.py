@@ -13,7 +13,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
+from helpers import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
 from mnist_lab import evaluation, keras_code
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore

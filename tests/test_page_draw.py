@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from conftest import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
+from helpers import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
 from draw_support import (CANVAS_DIGITS, clear_canvas, draw_on_canvas, install_run, install_untrained_run, trained_model_folder,
                           two_epoch_folder, wait_canvas_ready)
 from mnist_lab import data

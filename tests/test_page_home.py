@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import ROOT, app_test, open_page, page_texts
+from helpers import ROOT, app_test, open_page, page_texts
 from mnist_lab import data, system
 
 

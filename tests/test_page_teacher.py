@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import open_app_page, open_page, page_texts, wait_idle
+from helpers import open_app_page, open_page, page_texts, wait_idle
 from mnist_lab import classroom
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import MODEL_FILE, RunStore

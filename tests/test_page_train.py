@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ARTIFACTS, app_test, open_app_page, open_page, wait_idle
+from helpers import ARTIFACTS, app_test, open_app_page, open_page, wait_idle
 from playwright.sync_api import expect
 
 from mnist_lab import architecture_sources, architectures, training
@@ -18,12 +18,6 @@ from mnist_lab.runs import RunStore
 
 SHOTS = Path("/tmp/shots")
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
-
-
-@pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from importlib import metadata
 
-from conftest import ROOT
+from helpers import ROOT
 from mnist_lab import system
 
 

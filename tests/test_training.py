@@ -24,12 +24,6 @@ HISTORY_FIELDS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seco
 
 
 @pytest.fixture
-def synthetic_data(synthetic_npz, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    return synthetic_npz
-
-
-@pytest.fixture
 def manager(synthetic_data, isolated_storage):
     return training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
 

@@ -1,0 +1,140 @@
+"""What tests share that is not a fixture: the app's paths, AppTest openers, the live app server and the
+browser's waits. Fixtures that use them live in conftest.py."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+def app_test(timeout: float = 60):
+    """An AppTest of the whole app (router included); switch pages with at.switch_page("pages/x.py")."""
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    # Learners see no error details (.streamlit/config.toml); a failing test shows them in full.
+    config.set_option("client.showErrorDetails", "full")
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+
+
+def open_app_page(page_file: str, timeout: float = 120, **session):
+    """Run the app on one page (e.g. "pages/draw.py") with the given session state; fail on an exception."""
+    at = app_test(timeout)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page(page_file)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_texts(at) -> str:
+    """Every text element of an AppTest page, joined: what a learner reads."""
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+                    + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app.py` (or another script, with the lab's config) on a free port of 127.0.0.1."""
+
+    def __init__(self, env: dict, log_path: Path, script: str = "app.py"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}; see {log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)  # polling a server that is starting: no event to wait on
+        raise RuntimeError(f"streamlit did not answer within 60 s; see {log_path}")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def without_closed_tab_noise(log: str) -> str:
+    """The log less Streamlit's own "Exception in ASGI application" tracebacks whose every exception is a
+    WebSocketDisconnected: a browser tab that closed while its connection was opening, not the app failing."""
+    kept, block, previous = [], None, ""
+    for line in log.splitlines(keepends=True):
+        if line.startswith("Exception in ASGI application"):
+            block = [line]
+        elif block is None:
+            kept.append(line)
+        elif (not line.strip() or line.startswith((" ", "Traceback", "During handling"))
+              or line.startswith("starlette.websockets.WebSocketDisconnected")):
+            block.append(line)
+        else:  # the block has ended: an exception of another kind keeps it, the next log line ends it
+            kept.extend(block if previous.startswith(" ") else [])
+            kept.append(line)
+            block = None
+        if line.strip():
+            previous = line
+    if block and not previous.startswith("starlette.websockets.WebSocketDisconnected"):
+        kept.extend(block)  # the log ended inside a block of another kind
+    return "".join(kept)
+
+
+def fail_on_logged_traceback(log_path: Path):
+    """Learners see no error details, so an exception in a browser test shows only in the server's log."""
+    log = log_path.read_text(errors="replace")
+    log = log.split("\n  Stopping...\n")[0]  # what the server logs while the test shuts it down is not the app's
+    log = without_closed_tab_noise(log)
+    if "Traceback" in log:
+        start = log.index("Traceback")
+        pytest.fail(f"the server logged a traceback ({log_path}):\n{log[max(0, start - 300): start + 3000]}")
+
+
+def open_page(page, server: AppServer, path: str = ""):
+    """Open an app page (a deep link, even as the server's first request) and wait until Streamlit
+    has finished running its script."""
+    page.goto(f"{server.url}/{path}")
+    page.wait_for_selector("[data-testid='stApp']")
+    wait_idle(page)
+
+
+def wait_idle(page, timeout: float = 60_000):
+    """Wait until the app reports that no script run is in progress."""
+    page.wait_for_function(
+        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
+        " return app && app.getAttribute('data-test-script-state') !== 'running'"
+        " && !document.querySelector(\"[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']\"); }",
+        timeout=timeout,
+    )
