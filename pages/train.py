@@ -7,7 +7,7 @@ import streamlit as st
 from mnist_lab import architecture_sources, training
 from mnist_lab.errors import LabError
 from mnist_lab.presentation import estimate_parts
-from mnist_lab.runs import ACTIVE_STATUSES, RunNotFound, RunStatus
+from mnist_lab.runs import ACTIVE, RunNotFound, RunStatus
 from mnist_lab.training import plans
 from mnist_lab.views import train as view
 from mnist_lab.views.runs import status_badge
@@ -152,7 +152,7 @@ def watched_run(run_id: str):
         st.info("This run was deleted.")
         return
     snapshot, history = manager.live(run_id), manager.store.history(run_id)
-    active = meta["status"] in ACTIVE_STATUSES
+    active = meta["status"] in ACTIVE
     queue_position = manager.queue_position(run_id)
     starting = view.starting(meta, snapshot, queue_position)
     title, stop = st.columns([5, 2], vertical_alignment="center")
@@ -222,7 +222,7 @@ def run_list(runs: list[dict], watched: str | None):
         st.caption("No one else has trained yet.")
 
 
-watching_active = any(meta["id"] == watched and meta["status"] in ACTIVE_STATUSES for meta in runs)
+watching_active = any(meta["id"] == watched and meta["status"] in ACTIVE for meta in runs)
 
 
 @st.fragment(run_every=1.0 if watching_active else None)
@@ -233,7 +233,7 @@ def watched_panel():
         return
     with st.container(border=True):
         watched_run(run_id)
-    if watching_active and run_id not in {meta["id"] for meta in manager.runs() if meta["status"] in ACTIVE_STATUSES}:
+    if watching_active and run_id not in {meta["id"] for meta in manager.runs() if meta["status"] in ACTIVE}:
         st.rerun()  # it has finished: draw the whole page once more, without the timer
 
 

@@ -20,7 +20,7 @@ from mnist_lab import data, system
 from mnist_lab.architecture_sources import check_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.learners import Actor
-from mnist_lab.runs import ACTIVE, ACTIVE_STATUSES, USABLE, RunNotFound, RunStatus, RunStore, now_iso
+from mnist_lab.runs import ACTIVE, USABLE, RunNotFound, RunStatus, RunStore, now_iso
 from mnist_lab.training.executor_choice import make_executor
 from mnist_lab.training.executors import ProgressBoard, RunHandle
 from mnist_lab.training.packed_runs import pack_size, packing_key
@@ -327,7 +327,7 @@ class TrainingManager:
         if running is not None and running.handle is not None:
             running.handle.stop()
         meta = self.store.get(run_id)
-        if meta["status"] in ACTIVE_STATUSES:
+        if meta["status"] in ACTIVE:
             self.store.request_stop(run_id)  # also reaches a run trained by another process (the CLI)
 
     def delete(self, run_id: str, by: Actor | None = None) -> None:

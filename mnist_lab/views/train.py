@@ -12,7 +12,7 @@ from mnist_lab import architecture_sources, architectures, data, training
 from mnist_lab.errors import LabError
 from mnist_lab.presentation import (chart_spec, describe_settings, format_duration, plural, progress_line,
                                     result_notes, time_left)
-from mnist_lab.runs import ACTIVE_STATUSES, RunStatus
+from mnist_lab.runs import ACTIVE, RunStatus
 from mnist_lab.training import plans
 from mnist_lab.training.phases import Phase
 from mnist_lab.views.markdown import plain
@@ -190,7 +190,7 @@ def watched_run(requested: str | None, runs: list[dict], actor) -> str | None:
     if requested in {meta["id"] for meta in runs}:
         return requested
     mine = [meta for meta in runs if actor.owns(meta)]
-    active = [meta["id"] for meta in mine if meta["status"] in ACTIVE_STATUSES]
+    active = [meta["id"] for meta in mine if meta["status"] in ACTIVE]
     return active[0] if active else (mine[0]["id"] if mine else None)
 
 

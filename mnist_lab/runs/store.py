@@ -1,43 +1,22 @@
-"""The run store: every training run on disk, so that no stop, crash or refresh loses one.
-
-Layout, one folder per run under `runs/` (or MNIST_LAB_RUNS):
-
-    runs/<run_id>/run.json      metadata: name, architecture, settings, status, timings, test scores
-    runs/<run_id>/history.json  one dict per finished epoch (loss, accuracy, val_loss, val_accuracy, seconds)
-    runs/<run_id>/live.json     the running epoch's smoothed per-batch curve and progress, rewritten ~1/s
-    runs/<run_id>/model.keras   the trained model (written when training ends, stopped runs too)
-    runs/<run_id>/epochs/epoch-NNN.weights.h5
-                                the weights after each finished epoch (Keras' weights-only format), for
-                                the Draw page's epoch slider; at most EPOCH_WEIGHTS_LIMIT bytes a run
-    runs/<run_id>/STOP          present when a stop was asked for (works across processes)
-    runs/<run_id>/.staged/      the model and weights of the epoch being saved, until its history row
-                                commits them (see commit_epoch)
-
-Every file is written atomically (temporary file, then rename), so a reader never sees half a file,
-with the mode the umask gives, so a server running as another user than the command line reads it;
-every read-change-write of a run's files holds the run's lock (locked_folder), so no writer loses another's.
-Everything read is checked against the types the lab writes: a run whose files are damaged (edited
-by hand, copied half-way, unreadable) is listed with the status `damaged` and a `problem` that says
-what is wrong, and every other run is shown as before.
-"""
+"""The RunStore: a run's folder and files (see the package's docstring for the layout), and every change to them."""
 
 from __future__ import annotations
 
 import contextlib
-import enum
-import json
-import math
 import os
 import re
 import secrets
 import shutil
 import tempfile
-import threading
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from mnist_lab.errors import LabError, shown_value
+from mnist_lab.runs.files import (MISSING, locked_folder, now_iso, pid_alive, read_json, read_stored, write_atomic,
+                                  write_json)
+from mnist_lab.runs.records import check_history, check_meta, damage_sentence, damaged_meta
+from mnist_lab.runs.statuses import ACTIVE, STORED, RunStatus
 
 RUNS_VARIABLE = "MNIST_LAB_RUNS"
 MODEL_FILE = "model.keras"
@@ -56,31 +35,6 @@ EPOCH_WEIGHTS_LIMIT = 50 * 2**20
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-class RunStatus(enum.StrEnum):
-    """Where a run is in its life. The first six are written to run.json; DAMAGED is only ever read:
-    the store lists a run whose files it cannot trust as damaged, with its `problem`."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    DAMAGED = "damaged"
-
-
-STORED = tuple(status for status in RunStatus if status is not RunStatus.DAMAGED)
-# Still training or waiting to: its model, if any, changes after every epoch; it cannot be deleted.
-ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
-# Ended: the model file, when the run has one, is final and can be used. A failed run counts, because
-# a run that fails after some epochs (a worker killed, a crash) keeps those epochs and their model; a
-# run of any of these statuses without a model file has nothing to use.
-USABLE = frozenset({RunStatus.COMPLETED, RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED})
-# The names older code imports.
-STATUSES = STORED
-ACTIVE_STATUSES = tuple(status for status in STORED if status in ACTIVE)
-
-
 class ModelUnavailable(LabError):
     """A run's model file is missing, unreadable or damaged."""
 
@@ -96,261 +50,6 @@ class RunDamaged(LabError):
 
 def default_runs_dir() -> Path:
     return Path(os.environ.get(RUNS_VARIABLE) or "runs")
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file so that readers see either the old or the new content, never a mix.
-
-    The temporary file is opened with mode 0666, which the kernel narrows by the umask (mkstemp's
-    0600 would hide the file from a server running as another user).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data.encode() if isinstance(data, str) else data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-try:
-    import fcntl
-except ImportError:  # Windows: the lock serializes the threads of one process only
-    fcntl = None
-
-_FOLDER_LOCKS: dict[str, threading.RLock] = {}
-_FOLDER_LOCKS_GUARD = threading.Lock()
-_HELD = threading.local()
-
-
-@contextlib.contextmanager
-def locked_folder(folder: Path):
-    """Hold a folder's lock while its files are read, changed and written back, so that two writers at once
-    (a worker and the server, two threads of a server) never lose each other's change: a lock per folder
-    among this process' threads, and flock on the folder itself among processes. Re-entrant."""
-    key = os.path.abspath(folder)
-    with _FOLDER_LOCKS_GUARD:
-        lock = _FOLDER_LOCKS.setdefault(key, threading.RLock())
-    with lock:
-        held = _HELD.__dict__.setdefault("folders", set())
-        if key in held or fcntl is None:
-            yield
-            return
-        handle = os.open(key, os.O_RDONLY)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            held.add(key)
-            yield
-        finally:
-            held.discard(key)
-            os.close(handle)  # closing releases the flock
-
-
-def write_json(path: Path, value) -> None:
-    write_atomic(path, json.dumps(value, indent=1, default=_json_default))
-
-
-def _json_default(value):
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def read_json(path: Path, default=None):
-    """The file's JSON value, or `default` when it is missing, unreadable or not JSON."""
-    value, problem = _read_stored(Path(path))
-    return default if value is _MISSING or problem else value
-
-
-_MISSING = object()
-
-
-def _read_stored(path: Path):
-    """(value, problem): the file's JSON value and None; _MISSING and None when there is no file;
-    None and a sentence's end saying why it cannot be used ("history.json is not valid JSON")."""
-    try:
-        text = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return _MISSING, None
-    except IsADirectoryError:
-        return None, f"{path.name} is a folder, not a file"
-    except PermissionError:
-        return None, f"{path.name} cannot be read (permission denied)"
-    except OSError as error:
-        return None, f"{path.name} cannot be read ({error.strerror or type(error).__name__})"
-    try:
-        return json.loads(text), None
-    except (ValueError, RecursionError):
-        return None, f"{path.name} is not valid JSON"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OverflowError, OSError):
-        return False
-    return True
-
-
-# ---- What run.json and history.json may hold ------------------------------------------------------
-
-def _is_whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _or_none(check):
-    return lambda value: value is None or check(value)
-
-
-_TEXT = (lambda value: isinstance(value, str), "text")
-_TEXT_OR_NONE = (_or_none(_TEXT[0]), "text or null")
-_WHOLE = (_is_whole, "a whole number")
-_WHOLE_OR_NONE = (_or_none(_is_whole), "a whole number or null")
-_NUMBER_OR_NONE = (_or_none(_is_number), "a number or null")
-_FLAG = (lambda value: isinstance(value, bool), "true or false")
-_OBJECT_OR_NONE = (_or_none(lambda value: isinstance(value, dict)), "an object or null")
-_NUMBERS = (lambda value: isinstance(value, list) and all(_or_none(_is_number)(v) for v in value),
-            "a list of numbers")
-_LAYERS = (lambda value: isinstance(value, list) and all(isinstance(layer, dict) for layer in value),
-           "a list of layer objects")
-
-# Top-level fields: their type and the value a missing or damaged one is read as.
-META_FIELDS = {
-    "name": (_TEXT, None), "message": (_TEXT, ""), "created": (_TEXT, ""),
-    "started": (_TEXT_OR_NONE, None), "finished": (_TEXT_OR_NONE, None), "pid": (_WHOLE_OR_NONE, None),
-    "epochs_done": (_WHOLE, 0), "epoch_seconds": (_NUMBERS, []),
-    "test_loss": (_NUMBER_OR_NONE, None), "test_accuracy": (_NUMBER_OR_NONE, None),
-    "parameters": (_WHOLE_OR_NONE, None), "multiply_adds": (_WHOLE_OR_NONE, None),
-    "device": (_TEXT_OR_NONE, None), "backend": (_TEXT_OR_NONE, None), "executor": (_TEXT_OR_NONE, None),
-    "architecture": ((lambda value: isinstance(value, dict), "an object"), {}),
-    "settings": ((lambda value: isinstance(value, dict), "an object"), {}),
-    "batch_normalization": (_OBJECT_OR_NONE, None), "versions": (_OBJECT_OR_NONE, None),
-}
-# Fields inside the objects above (a damaged one is read as null).
-NESTED_FIELDS = {
-    "architecture": {"name": _TEXT_OR_NONE, "label": _TEXT_OR_NONE, "source": _TEXT_OR_NONE,
-                     "layers": (_or_none(_LAYERS[0]), _LAYERS[1])},
-    "settings": {"epochs": _WHOLE, "batch_size": _WHOLE, "optimizer": _TEXT, "learning_rate": _NUMBER_OR_NONE,
-                 "train_size": _WHOLE_OR_NONE, "validation": _TEXT, "validation_size": _WHOLE_OR_NONE,
-                 "seed": _WHOLE_OR_NONE, "augment": _FLAG, "schedule": _TEXT},
-    "batch_normalization": {"batches": _WHOLE, "caught_up": _NUMBER_OR_NONE, "images": _WHOLE,
-                            "validation_accuracy_before": _NUMBER_OR_NONE, "validation_loss_before": _NUMBER_OR_NONE,
-                            "test_accuracy_before": _NUMBER_OR_NONE, "test_loss_before": _NUMBER_OR_NONE},
-}
-
-
-def accuracy_before_correction(record: dict) -> float | None:
-    """A corrected run's accuracy on held-out images with its lagging BatchNormalization statistics: the
-    last epoch's validation score (runs stored before that change kept a test score instead)."""
-    for field in ("validation_accuracy_before", "test_accuracy_before"):
-        value = record.get(field)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def _wrong(field: str, value, expected: str) -> str:
-    return f"{field} is {shown_value(value)}, not {expected}"
-
-
-def check_meta(raw, run_id: str) -> dict:
-    """run.json's content as the pages may use it: every known field of the right type (missing ones
-    filled in), and status DAMAGED with a `problem` when anything is wrong or the file is unreadable."""
-    problems = []
-    meta = dict(raw) if isinstance(raw, dict) else {}
-    if not isinstance(raw, dict):
-        problems.append("run.json does not hold an object")
-    elif "id" not in raw:
-        problems.append("run.json has no id")
-    elif raw["id"] != run_id:
-        problems.append(f"run.json names run {shown_value(raw['id'])}, but its folder is {run_id}")
-    meta["id"] = run_id
-    status = meta.get("status")
-    if isinstance(raw, dict):
-        if "status" not in raw:
-            problems.append("run.json has no status")
-        elif status not in STORED:
-            problems.append(_wrong("its status", status, "one of " + ", ".join(STORED)))
-    for field, ((check, expected), default) in META_FIELDS.items():
-        if field in meta and not check(meta[field]):
-            problems.append(_wrong(field, meta[field], expected))
-            meta[field] = default
-        meta.setdefault(field, default)
-    for field, known in NESTED_FIELDS.items():
-        if isinstance(meta[field], dict):
-            meta[field] = inner = dict(meta[field])
-            for key, (check, expected) in known.items():
-                if key in inner and not check(inner[key]):
-                    problems.append(_wrong(f"{field}.{key}", inner[key], expected))
-                    inner[key] = None
-    if meta["name"] is None:
-        meta["name"] = run_id
-    meta["status"] = RunStatus(status) if status in STORED and not problems else RunStatus.DAMAGED
-    if problems:
-        meta["problem"] = _sentence(problems)
-    return meta
-
-
-def damaged_meta(run_id: str, problem: str) -> dict:
-    """The listing of a run whose run.json cannot be read at all."""
-    meta = check_meta({"id": run_id, "status": RunStatus.DAMAGED}, run_id)
-    meta["problem"] = _sentence([problem])
-    return meta
-
-
-def _sentence(problems: list[str]) -> str:
-    text = "; ".join(problems)
-    return f"Damaged: {text}."
-
-
-def check_history(raw) -> tuple[list[dict], str | None]:
-    """(rows, None) for a readable history: dicts with a whole `epoch` from 1 and every other value a
-    float or None (a non-finite number is read as None, as training writes it); ([], problem) otherwise."""
-    if not isinstance(raw, list):
-        return [], "history.json does not hold a list of epochs"
-    rows = []
-    for number, row in enumerate(raw, start=1):
-        if not isinstance(row, dict):
-            return [], f"epoch {number} of history.json is {shown_value(row)}, not an object"
-        epoch = row.get("epoch")
-        if not _is_whole(epoch) or epoch < 1:
-            return [], f"epoch {number} of history.json has the epoch number {shown_value(epoch)}"
-        clean = {"epoch": epoch}
-        for key, value in row.items():
-            if key == "epoch":
-                continue
-            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
-                return [], f"{key} in epoch {number} of history.json is {shown_value(value)}, not a number"
-            clean[str(key)] = float(value) if value is not None and math.isfinite(value) else None
-        rows.append(clean)
-    return rows, None
 
 
 class RunStore:
@@ -394,8 +93,8 @@ class RunStore:
     def _raw(self, run_id: str):
         """(run.json's value, problem); RunNotFound when the run has no folder or no run.json."""
         folder = self.path(run_id)
-        value, problem = _read_stored(folder / "run.json")
-        if value is _MISSING:
+        value, problem = read_stored(folder / "run.json")
+        if value is MISSING:
             raise RunNotFound(run_id)
         return value, problem
 
@@ -408,7 +107,7 @@ class RunStore:
         if meta["status"] is not RunStatus.DAMAGED:
             _, history_problem = self._history(run_id)
             if history_problem:
-                meta["status"], meta["problem"] = RunStatus.DAMAGED, _sentence([history_problem])
+                meta["status"], meta["problem"] = RunStatus.DAMAGED, damage_sentence([history_problem])
         return meta
 
     def locked(self, run_id: str):
@@ -432,8 +131,8 @@ class RunStore:
         return value
 
     def _history(self, run_id: str) -> tuple[list[dict], str | None]:
-        value, problem = _read_stored(self.path(run_id) / "history.json")
-        if value is _MISSING:
+        value, problem = read_stored(self.path(run_id) / "history.json")
+        if value is MISSING:
             return [], None
         if problem:
             return [], problem
