@@ -9,8 +9,10 @@ Reported per concurrency: seconds to the last model and its ratio to the floor (
 ten 1,000-image runs), the median and worst wait from pressing Train to the first finished batch
 (target: at most 3 s for a run that does not queue), and how many worker processes were started.
 
+Each concurrency is measured at each pack size asked for (1: runs never pack; see training/packed_runs.py).
+
     python benchmarks/class_throughput.py [--learners 10] [--train-size 1000] [--preset seed-3layer]
-        [--concurrency 1 2] [--executor process] [--quick] [--json out.json]
+        [--concurrency 1 2] [--pack-sizes 1 4] [--executor process] [--quick] [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
 from mnist_lab.runs import RunStatus, RunStore  # noqa: E402
+from mnist_lab.training.packed_runs import DEFAULT_PACK_SIZE, PACK_SIZE_VARIABLE  # noqa: E402
 from training_overhead import load_images  # noqa: E402
 
 LAST_MODEL_TARGET = 1.3
@@ -48,9 +51,11 @@ def floor_seconds(preset: str, arrays: dict, settings, learners: int) -> float:
     return time.perf_counter() - start
 
 
-def class_seconds(folder: Path, executor: str, concurrency: int, preset: str, settings, learners: int) -> dict:
+def class_seconds(folder: Path, executor: str, concurrency: int, preset: str, settings, learners: int,
+                  pack_size: int = 1) -> dict:
     """Submit `learners` runs at once to a warm manager; when each run's first batch and end came."""
-    manager = training.TrainingManager(RunStore(folder / f"runs-{executor}-{concurrency}"),
+    os.environ[PACK_SIZE_VARIABLE] = str(pack_size)
+    manager = training.TrainingManager(RunStore(folder / f"runs-{executor}-{concurrency}-{pack_size}"),
                                        max_concurrent=concurrency, max_queued=learners, executor=executor)
     if hasattr(manager.executor, "wait_until_warm"):
         manager.executor.wait_until_warm()
@@ -79,13 +84,14 @@ def class_seconds(folder: Path, executor: str, concurrency: int, preset: str, se
     for watcher in watchers:
         watcher.join()
     statuses = [manager.store.get(run_id)["status"] for run_id in run_ids]
+    packed = sum(1 for run_id in run_ids if manager.store.get(run_id).get("packed_with"))
     workers = getattr(manager.executor, "workers_started", None)
     manager.shut_down()
     if statuses != [RunStatus.COMPLETED] * learners:
         raise RuntimeError(f"Not every run completed: {statuses}")
     waits = sorted(first_batch.values())
     return {"last_model_seconds": last, "accepted_seconds": accepted, "first_batch_seconds": waits,
-            "first_batch_of_first_runs": waits[:concurrency], "workers_started": workers}
+            "first_batch_of_first_runs": waits[:concurrency], "workers_started": workers, "runs_packed": packed}
 
 
 def main(argv=None) -> int:
@@ -96,6 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--preset", default="seed-3layer", choices=list(architectures.PRESETS))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--pack-sizes", type=int, nargs="+", default=[1, DEFAULT_PACK_SIZE])
     parser.add_argument("--executor", default="process", choices=list(training.EXECUTOR_NAMES))
     parser.add_argument("--quick", action="store_true", help="a small check that it works: 3 learners, 200 images")
     parser.add_argument("--json", type=Path)
@@ -118,22 +125,24 @@ def main(argv=None) -> int:
         before = floor_seconds(arguments.preset, arrays, settings, learners)
         results = {}
         for concurrency in arguments.concurrency:
-            results[concurrency] = class_seconds(Path(folder), arguments.executor, concurrency, arguments.preset,
-                                                 settings, learners)
-            print(f"  concurrency {concurrency}: last model {results[concurrency]['last_model_seconds']:.1f} s",
-                  file=sys.stderr, flush=True)
+            for pack_size in arguments.pack_sizes:
+                result = class_seconds(Path(folder), arguments.executor, concurrency, arguments.preset, settings,
+                                       learners, pack_size)
+                results[(concurrency, pack_size)] = result
+                print(f"  concurrency {concurrency}, packs of up to {pack_size}: last model "
+                      f"{result['last_model_seconds']:.1f} s", file=sys.stderr, flush=True)
         after = floor_seconds(arguments.preset, arrays, settings, learners)
     floor = (before + after) / 2
     print(f"\n{learners} learners, {arguments.preset}, {train_size:,} {source} images, {arguments.epochs} epoch(s), "
           f"batch {arguments.batch_size}, {arguments.executor} executor on {info.description} ({info.backend})")
     print(f"Compute floor: {floor:.1f} s ({before:.1f} s before, {after:.1f} s after)")
-    print(f"{'concurrency':>11s} {'last model s':>13s} {'ratio':>6s} {'first batch s (median / worst of first)':>40s} "
-          f"{'workers':>8s}")
-    for concurrency, result in results.items():
+    print(f"{'concurrency':>11s} {'pack':>5s} {'packed':>7s} {'last model s':>13s} {'ratio':>6s} "
+          f"{'first batch s (median / worst of first)':>40s} {'workers':>8s}")
+    for (concurrency, pack_size), result in results.items():
         result["ratio"] = result["last_model_seconds"] / floor
         first = result["first_batch_of_first_runs"]
-        print(f"{concurrency:11d} {result['last_model_seconds']:13.1f} {result['ratio']:6.2f} "
-              f"{statistics.median(result['first_batch_seconds']):>25.2f} / {max(first):5.2f}"
+        print(f"{concurrency:11d} {pack_size:5d} {result['runs_packed']:7d} {result['last_model_seconds']:13.1f} "
+              f"{result['ratio']:6.2f} {statistics.median(result['first_batch_seconds']):>25.2f} / {max(first):5.2f}"
               f"{str(result['workers_started']):>17s}")
     print(f"Targets: last model ≤ {LAST_MODEL_TARGET}× the floor, first batch ≤ {FIRST_BATCH_TARGET_SECONDS:.0f} s "
           f"after Train for a run that does not queue; load average {os.getloadavg()[0]:.2f} on "
@@ -143,7 +152,7 @@ def main(argv=None) -> int:
             "learners": learners, "preset": arguments.preset, "train_size": train_size, "epochs": arguments.epochs,
             "batch_size": arguments.batch_size, "executor": arguments.executor, "device": info.description,
             "backend": info.backend, "data": source, "floor_seconds": {"before": before, "after": after},
-            "results": {str(key): value for key, value in results.items()}}, indent=1))
+            "results": {f"{concurrency}x{pack}": value for (concurrency, pack), value in results.items()}}, indent=1))
     return 0
 
 

@@ -9,7 +9,7 @@ import pytest
 from mnist_lab import architecture_sources, training
 from mnist_lab.learners import Actor, NotYours
 from mnist_lab.runs import RunStatus, RunStore
-from mnist_lab.training import phases
+from mnist_lab.training import packed_runs, phases
 
 LAYERS = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
           {"type": "BatchNormalization", "axis": -1}]
@@ -22,6 +22,12 @@ def settings(seed: int) -> dict:
 
 def architecture() -> dict:
     return architecture_sources.custom_architecture(LAYERS, label="tiny-bn")
+
+
+@pytest.fixture(autouse=True)
+def packs_of_four(monkeypatch):
+    """Packs whatever the machine's cores (by default a server packs only while its slots leave cores idle)."""
+    monkeypatch.setenv(packed_runs.PACK_SIZE_VARIABLE, "4")
 
 
 def held(store: RunStore, run_id: str, point: str):
@@ -171,3 +177,12 @@ def test_runs_that_differ_in_what_a_pack_shares_train_apart(synthetic_data, isol
             assert meta["status"] == RunStatus.COMPLETED and "packed_with" not in meta, meta
     finally:
         manager.shut_down(timeout=60)
+
+
+def test_by_default_a_server_packs_only_while_its_slots_leave_cores_idle(monkeypatch):
+    monkeypatch.delenv(packed_runs.PACK_SIZE_VARIABLE)
+    monkeypatch.setattr(packed_runs.system, "cpu_cores", lambda: 4)
+    assert packed_runs.pack_size(1) == packed_runs.pack_size(3) == packed_runs.DEFAULT_PACK_SIZE > 1
+    assert packed_runs.pack_size(4) == packed_runs.pack_size(8) == 1
+    monkeypatch.setenv(packed_runs.PACK_SIZE_VARIABLE, "2")
+    assert packed_runs.pack_size(8) == 2

@@ -169,7 +169,8 @@ class TrainingManager:
         self._list_cache: tuple[float, list[dict]] = (0.0, [])
         self._changes = 0
         self._unrecorded: dict[str, dict] = {}  # run id: the end its trainer could not write (see _record_end)
-        self._pack_size = pack_size() if hasattr(self.executor, "submit_pack") else 1
+        self._packs = hasattr(self.executor, "submit_pack")  # the Ray executor trains each run alone
+        self._pack_size = pack_size(self.max_concurrent) if self._packs else 1
 
     # submitting ------------------------------------------------------------------
     def data_sizes(self) -> tuple[int, int]:
@@ -208,7 +209,7 @@ class TrainingManager:
             queued = ProgressBoard({"run_id": run_id, "status": RunStatus.QUEUED, "phase": Phase.QUEUED,
                                     "epochs": settings.epochs, "curve": []})
             job = _Job(run_id, architecture, settings, queued, report,
-                       pack_key=packing_key(architecture, settings) if self._pack_size > 1 else None)
+                       pack_key=packing_key(architecture, settings) if self._packs else None)
             self._jobs[run_id] = job
             if self._slots_used() < self.max_concurrent:
                 self._start(job)
@@ -239,7 +240,7 @@ class TrainingManager:
     def _start(self, job: _Job) -> None:
         """Start `job`, packed with the queued runs that can train with it. Called with the lock held."""
         jobs = [job]
-        if job.pack_key is not None:
+        if job.pack_key is not None and self._pack_size > 1:
             jobs += [other for other in self._queue if other.pack_key == job.pack_key][:self._pack_size - 1]
             for other in jobs[1:]:
                 self._queue.remove(other)
@@ -358,6 +359,7 @@ class TrainingManager:
             raise LabError(f"At least one run must be able to train: {count!r} cannot be the limit.")
         with self._lock:
             self.max_concurrent = count
+            self._pack_size = pack_size(count) if self._packs else 1
             self._keep_warm()
             while self._queue and self._slots_used() < self.max_concurrent:
                 self._start(self._queue.popleft())

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mnist_lab import data
+from mnist_lab import data, system
 from mnist_lab.runs import RunNotFound, RunStatus, RunStore, now_iso
 from mnist_lab.training import packing
 from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT, KERAS_SETUP_LOCK,
@@ -29,19 +29,24 @@ from mnist_lab.training.settings import TrainSettings
 logger = logging.getLogger(__name__)
 
 PACK_SIZE_VARIABLE = "MNIST_LAB_PACK_SIZE"
-# The largest pack the manager forms (1: never pack). Measured on a 2-core CPU (docs/performance.md).
+# The largest pack the manager forms while its training slots leave CPU cores idle. Measured on a 2-core CPU
+# (docs/performance.md, eight 10,000-image quick demos): one slot, packs of up to 4 ended at 1.28x the
+# compute floor against 1.52x alone; but two slots without packing ended at 0.94x, and packs in two slots at
+# 1.25x (a pack takes a slot's core for longer, and the slots' work grows uneven). So by default a server
+# packs only while it trains fewer runs at once than it has cores.
 DEFAULT_PACK_SIZE = 4
 
 
-def pack_size() -> int:
-    """The largest pack: MNIST_LAB_PACK_SIZE, else the measured default."""
+def pack_size(slots: int) -> int:
+    """The largest pack for a manager of `slots` training slots: MNIST_LAB_PACK_SIZE, else the measured
+    default (1, no packing, once the slots fill the cores)."""
     text = os.environ.get(PACK_SIZE_VARIABLE, "").strip()
     if text.isdigit() and int(text) >= 1:
         return int(text)
     if text:
-        logger.error("%s must be a whole number of at least 1, not %r: using %s", PACK_SIZE_VARIABLE, text,
-                     DEFAULT_PACK_SIZE)
-    return DEFAULT_PACK_SIZE
+        logger.error("%s must be a whole number of at least 1, not %r: using the default", PACK_SIZE_VARIABLE,
+                     text)
+    return DEFAULT_PACK_SIZE if slots < system.cpu_cores() else 1
 
 
 def packing_key(architecture: dict, settings: TrainSettings) -> tuple | None:
