@@ -524,8 +524,10 @@ def _copy_optimizer_state(source, net, model) -> None:
             raise PackingError(f"The pack's optimizer has no state {theirs!r} for its net {net.name!r}: "
                                "this version of Keras names optimizer variables differently.")
         copies.append((variable, values[theirs]))
-    for variable, value in copies:
-        variable.assign(value)
+    import keras
+
+    for variable, value in copies:  # a copy: on JAX the pack's next step donates (frees) its state's buffers
+        variable.assign(keras.ops.convert_to_numpy(value))
 
 
 def evaluate_pack(pack: Pack, images: np.ndarray, labels: np.ndarray,
