@@ -122,7 +122,7 @@ with watch_column:
         if advice := form.long_run_advice(calibration, report, estimate):
             st.caption(advice)
 
-    estimate_panel()
+    estimate_slot = st.container()  # filled last: a full rerun's widgets come before the polling panel's runs
     if st.button("Train", type="primary", icon=":material/play_arrow:", disabled=problem is not None,
                  width="stretch"):
         try:
@@ -135,6 +135,8 @@ with watch_column:
             st.toast(view.started_message(run_name, queued=manager.queue_position(run_id) is not None))
     st.caption(view.capacity_caption(manager.counts()))
     idle_slot = st.container()
+    with estimate_slot:
+        estimate_panel()
 
 
 # --- watching runs ----------------------------------------------------------------------------------------
