@@ -170,7 +170,6 @@ class TrainingManager:
         self._changes = 0
         self._unrecorded: dict[str, dict] = {}  # run id: the end its trainer could not write (see _record_end)
         self._packs = hasattr(self.executor, "submit_pack")  # the Ray executor trains each run alone
-        self._pack_size = pack_size(self.max_concurrent) if self._packs else 1
 
     # submitting ------------------------------------------------------------------
     def data_sizes(self) -> tuple[int, int]:
@@ -240,8 +239,9 @@ class TrainingManager:
     def _start(self, job: _Job) -> None:
         """Start `job`, packed with the queued runs that can train with it. Called with the lock held."""
         jobs = [job]
-        if job.pack_key is not None and self._pack_size > 1:
-            jobs += [other for other in self._queue if other.pack_key == job.pack_key][:self._pack_size - 1]
+        if job.pack_key is not None:  # the pack size follows the slots, which the teacher may change
+            packmates = [other for other in self._queue if other.pack_key == job.pack_key]
+            jobs += packmates[:pack_size(self.max_concurrent) - 1]
             for other in jobs[1:]:
                 self._queue.remove(other)
         for member in jobs:
@@ -359,7 +359,6 @@ class TrainingManager:
             raise LabError(f"At least one run must be able to train: {count!r} cannot be the limit.")
         with self._lock:
             self.max_concurrent = count
-            self._pack_size = pack_size(count) if self._packs else 1
             self._keep_warm()
             while self._queue and self._slots_used() < self.max_concurrent:
                 self._start(self._queue.popleft())
