@@ -25,6 +25,18 @@ def test_create_get_list_and_history(tmp_path):
     assert meta["epochs_done"] == 2 and meta["epoch_seconds"] == [2.0, 3.0]
 
 
+def test_two_runs_created_in_one_second_with_the_same_random_suffix_get_their_own_folders(tmp_path, monkeypatch):
+    suffixes = iter(["abcdef", "abcdef", "123456"])
+    monkeypatch.setattr(runs.store, "secrets", type("Drawn", (), {"token_hex": staticmethod(lambda size: next(suffixes))}))
+    one_second = runs.store.datetime(2026, 12, 7, 9, 0, 0)
+    monkeypatch.setattr(runs.store, "datetime", type("Frozen", (), {"now": staticmethod(lambda: one_second)}))
+    store = RunStore(tmp_path)
+    first = store.create("first", ARCHITECTURE, SETTINGS)
+    second = store.create("second", ARCHITECTURE, SETTINGS)
+    assert first["id"].endswith("abcdef") and second["id"].endswith("123456")
+    assert store.get(first["id"])["name"] == "first" and store.get(second["id"])["name"] == "second"
+
+
 def test_reopened_store_sees_the_same_runs(tmp_path):
     run = RunStore(tmp_path).create("kept", ARCHITECTURE, SETTINGS)
     assert RunStore(tmp_path).get(run["id"])["name"] == "kept"

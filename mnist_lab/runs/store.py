@@ -65,9 +65,20 @@ class RunStore:
             raise RunNotFound(run_id)
         return self.root / run_id
 
+    def _claim_run_id(self) -> str:
+        """A new run's id, claimed by creating its folder: a class submitting in the same second may draw the
+        same random suffix, and only the folder's creation tells them apart."""
+        while True:
+            run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+            try:
+                self.path(run_id).mkdir(parents=True)
+                return run_id
+            except FileExistsError:
+                continue
+
     def create(self, name: str, architecture: dict, settings: dict, **extra) -> dict:
         """Store a new queued run. architecture = {"name", "layers"}; settings = the training settings."""
-        run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        run_id = self._claim_run_id()
         meta = {
             "id": run_id,
             "name": name or run_id,
@@ -85,7 +96,6 @@ class RunStore:
             "test_accuracy": None,
         }
         meta.update(extra)
-        self.path(run_id).mkdir(parents=True)
         write_json(self.path(run_id) / "run.json", meta)
         write_json(self.path(run_id) / "history.json", [])
         return meta
