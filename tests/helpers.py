@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mnist_lab.architectures import analyze, build_model, preset_layers
+from mnist_lab.data import to_model_input
+from mnist_lab.runs import RunStore, now_iso
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -138,3 +142,54 @@ def wait_idle(page, timeout: float = 60_000):
         " && !document.querySelector(\"[data-testid='stStatusWidget'] [data-testid='stStatusWidgetRunningIcon']\"); }",
         timeout=timeout,
     )
+
+
+# ---- Stored runs made without the app ----------------------------------------------------------
+
+def stored_run(store: RunStore, name: str, history=(), status: str = "completed", architecture: str = "seed-3layer",
+               layers=None, settings=None, **fields) -> dict:
+    """A run as the training code stores it, without training: metadata and a given history."""
+    layers = layers if layers is not None else preset_layers("seed-3layer")
+    report = analyze(layers)
+    settings = {"epochs": max(len(history), 1), "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001,
+                "train_size": 600, "validation": "holdout", "validation_size": 100, "seed": 0, "augment": False,
+                **(settings or {})}
+    meta = store.create(name, {"name": architecture, "source": "preset", "layers": layers}, settings,
+                        parameters=report.total_parameters, multiply_adds=report.multiply_adds,
+                        device="CPU only (2 cores)", backend="tensorflow")
+    for epoch in history:
+        store.append_epoch(meta["id"], epoch)
+    return store.update(meta["id"], status=status, started=now_iso(),
+                        finished=None if status in ("queued", "running") else now_iso(), **fields)
+
+
+def train_model(x_train, y_train, epochs: int = 1, seed: int = 0, layers=None, x_val=None, y_val=None):
+    """The notebook's 3-layer net (or `layers`), compiled as the notebook does and fitted briefly."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(layers or preset_layers("seed-3layer"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    validation = (to_model_input(x_val), y_val) if x_val is not None else None
+    fitted = model.fit(to_model_input(x_train), y_train, batch_size=64, epochs=epochs, verbose=0,
+                       validation_data=validation)
+    return model, fitted.history
+
+
+def trained_run(store: RunStore, mnist, name: str, epochs: int = 1, seed: int = 0, train_size: int = 600,
+                layers=None, architecture: str = "seed-3layer") -> str:
+    """A completed run with a real model file and a real history, trained on the first `train_size` images."""
+    x_train, y_train = mnist.x_train[:train_size], mnist.y_train[:train_size]
+    x_val, y_val = mnist.x_train[-200:], mnist.y_train[-200:]
+    started = time.perf_counter()
+    model, history = train_model(x_train, y_train, epochs, seed, layers, x_val, y_val)
+    seconds = (time.perf_counter() - started) / epochs
+    rows = [{"epoch": number + 1, "loss": history["loss"][number], "accuracy": history["accuracy"][number],
+             "val_loss": history["val_loss"][number], "val_accuracy": history["val_accuracy"][number],
+             "seconds": seconds} for number in range(epochs)]
+    test_loss, test_accuracy = model.evaluate(to_model_input(mnist.x_test), mnist.y_test, verbose=0)
+    meta = stored_run(store, name, rows, architecture=architecture, layers=layers,
+                      settings={"epochs": epochs, "train_size": train_size, "batch_size": 64},
+                      test_loss=float(test_loss), test_accuracy=float(test_accuracy))
+    model.save(store.model_path(meta["id"]))
+    return meta["id"]

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import stored_run
 from mnist_lab import comparison, reference
 from mnist_lab.architectures import from_json, preset_layers
 from mnist_lab.runs import RunStore
-from test_evaluation import stored_run
 
 
 def epochs(losses, val_losses, accuracies=None, val_accuracies=None, seconds=2.0):

@@ -13,11 +13,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
-from helpers import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
+from helpers import ARTIFACTS, open_app_page, open_page, page_texts, stored_run, trained_run, wait_idle
 from mnist_lab import evaluation, keras_code
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore
-from test_evaluation import stored_run, trained_run
 
 # How long a script run that tests a model on the 10,000 images may take on a loaded machine before the
 # test calls it hung: a guard, not a speed check (a run takes seconds on a quiet 2-core CPU).
