@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mnist_lab.errors import LabError
+from mnist_lab.experiments import ExperimentStore
 from mnist_lab.runs import ACTIVE, USABLE, RunStore, write_json
 
 SETTINGS_FILE = ".classroom.json"
@@ -94,7 +95,8 @@ def reset_room(store: RunStore, handwriting_root: str | Path, now: datetime | No
     """Move every learner's finished runs and all handwriting into one dated archive folder.
 
     Runs of no learner (trained before class from the command line) and pinned runs stay, and so do runs
-    still queued or training. Nothing is deleted. Returns {"folder", "runs", "samples", "kept"}."""
+    still queued or training. Experiments are closed and archived with their runs. Nothing is deleted.
+    Returns {"folder", "runs", "samples", "kept", "experiments"}."""
     now = now or datetime.now()
     folder = Path(store.root) / ARCHIVE_FOLDER / f"{now:%Y-%m-%d-%H%M%S}"
     pinned = set(Room(store).pinned())
@@ -115,4 +117,5 @@ def reset_room(store: RunStore, handwriting_root: str | Path, now: datetime | No
             (folder / "handwriting").mkdir(parents=True, exist_ok=True)
             for entry in entries:
                 shutil.move(str(entry), str(folder / "handwriting" / entry.name))
-    return {"folder": folder, "runs": moved, "samples": samples, "kept": kept}
+    experiments = ExperimentStore(store).archive_into(folder)
+    return {"folder": folder, "runs": moved, "samples": samples, "kept": kept, "experiments": experiments}

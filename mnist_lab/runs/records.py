@@ -44,6 +44,7 @@ META_FIELDS = {
     "architecture": ((lambda value: isinstance(value, dict), "an object"), {}),
     "settings": ((lambda value: isinstance(value, dict), "an object"), {}),
     "batch_normalization": (_OBJECT_OR_NONE, None), "versions": (_OBJECT_OR_NONE, None),
+    "experiment": (_OBJECT_OR_NONE, None),
 }
 # Fields inside the objects above (a damaged one is read as null).
 NESTED_FIELDS = {
@@ -55,6 +56,7 @@ NESTED_FIELDS = {
     "batch_normalization": {"batches": _WHOLE, "caught_up": _NUMBER_OR_NONE, "images": _WHOLE,
                             "validation_accuracy_before": _NUMBER_OR_NONE, "validation_loss_before": _NUMBER_OR_NONE,
                             "test_accuracy_before": _NUMBER_OR_NONE, "test_loss_before": _NUMBER_OR_NONE},
+    "experiment": {"id": _TEXT_OR_NONE, "index": _WHOLE_OR_NONE, "value": _TEXT_OR_NONE},
 }
 
 

@@ -185,9 +185,10 @@ class TrainingManager:
         return architecture, report, settings, clean_run_name(name, architecture, settings)
 
     def submit(self, architecture: dict, settings: TrainSettings | dict, name: str | None = None,
-               owner: tuple[str, str] | None = None) -> str:
+               owner: tuple[str, str] | None = None, experiment: dict | None = None) -> str:
         """Store a new run and train it now or queue it; returns its id. `owner` is the learner's
         (public id, name): a run without a name of its own is named after them, and unlike any other.
+        `experiment`: the class experiment and value the run is part of ({"id", "index", "value"}).
         Raises LabError (bad settings or architecture, QueueFull, data.DataError)."""
         named = bool((name or "").strip())
         architecture, report, settings, name = self.prepare(architecture, settings, name)
@@ -203,7 +204,8 @@ class TrainingManager:
                 name = self._unique_name(name)
             meta = self.store.create(name, architecture, settings.as_dict(), parameters=report.total_parameters,
                                      multiply_adds=report.multiply_adds, device="", backend="", versions={},
-                                     executor=self.executor.name, owner=owner_id, owner_name=owner_name)
+                                     executor=self.executor.name, owner=owner_id, owner_name=owner_name,
+                                     experiment=experiment)
             run_id = meta["id"]
             queued = ProgressBoard({"run_id": run_id, "status": RunStatus.QUEUED, "phase": Phase.QUEUED,
                                     "epochs": settings.epochs, "curve": []})
