@@ -8,6 +8,8 @@ import pytest
 from mnist_lab import runs
 from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStatus, RunStore
 
+from helpers import ROOT
+
 ARCHITECTURE = {"name": "tiny", "source": "custom", "layers": [{"type": "Flatten"}]}
 SETTINGS = {"epochs": 2, "batch_size": 32}
 
@@ -288,7 +290,7 @@ def test_several_writers_at_once_lose_no_change(tmp_path):
     store = RunStore(tmp_path)
     run_id = store.create("shared", ARCHITECTURE, SETTINGS)["id"]
     processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), run_id, f"process{number}"],
-                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                                  cwd=ROOT)
                  for number in range(3)]
 
     def write(writer):
@@ -311,9 +313,8 @@ def test_no_run_status_is_spelled_out_as_a_string_outside_the_run_store():
     """One status type: code elsewhere names RunStatus members, so a renamed or added status is found by
     every reader at once."""
     import ast
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     spelled = []
     for path in [*sorted((root / "mnist_lab").rglob("*.py")), *sorted((root / "pages").glob("*.py")), root / "app.py"]:
         if path.is_relative_to(root / "mnist_lab" / "runs"):

@@ -16,10 +16,11 @@ import pytest
 
 from mnist_lab import architecture_sources, system, training
 from mnist_lab.runs import RunStore
-from mnist_lab.training import process_executor
-from mnist_lab.training.process_executor import ProcessExecutor
+from mnist_lab.training.executors import process
+from mnist_lab.training.executors.process import ProcessExecutor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
+
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 LONG = {"epochs": 50, "batch_size": 8}
 
@@ -140,7 +141,7 @@ class PretendWorker:
 
 
 def test_the_pool_keeps_a_worker_ready_per_slot_but_starts_none_while_a_run_trains(monkeypatch, isolated_storage):
-    monkeypatch.setattr(process_executor, "Worker", PretendWorker)
+    monkeypatch.setattr(process, "Worker", PretendWorker)
     pool = ProcessExecutor(warm=True)
     assert len(pool.worker_pids()["idle"]) == 1
     pool.keep_warm(2)
