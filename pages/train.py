@@ -75,8 +75,8 @@ with setup:
                          help="How big each update step is. Too high and the loss jumps or becomes NaN; too low and "
                               "learning crawls.")
         st.selectbox("Learning-rate schedule", list(training.SCHEDULES), key="train_schedule",
-                     format_func=view.SCHEDULE_LABELS.get, persist_state="session",
-                     help=training.SCHEDULES[st.session_state.train_schedule])
+                     format_func=lambda key: training.SCHEDULES[key].label, persist_state="session",
+                     help=training.SCHEDULES[st.session_state.train_schedule].description)
         st.select_slider("Training images", form.training_sizes(), key="train_train_size", persist_state="session",
                          format_func=form.training_size_label,
                          help="Fewer images train faster and reach a lower accuracy.")

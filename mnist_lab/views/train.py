@@ -18,8 +18,6 @@ from mnist_lab.training.phases import Phase
 from mnist_lab.views.markdown import plain
 from mnist_lab.views.runs import status_badge
 
-SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay",
-                   "one-cycle": "One cycle: up, then cosine decay"}  # a short name for each of training.SCHEDULES
 LONG_EPOCH_SECONDS = 60  # past this, an epoch is long for a lesson and the page offers faster ways
 LISTED_RUNS = 8  # rows of each list of runs
 
