@@ -120,8 +120,8 @@ def main(argv=None) -> int:
             f"{result['load_average']}), {result['stored_epochs']} stored epochs, {result['calls']} moves:", *timings,
             f"  slider move / model.predict          {result['move_over_predict']:7.2f}x",
             f"  with maps / model.predict            {result['move_with_maps_over_predict']:7.2f}x",
-            f"  target: p95 of a move < {result['target_ms']:.0f} ms: {'met' if result['meets_target'] else 'NOT met'}"],
-           result, arguments.json)
+            f"  target: p95 of a move < {result['target_ms']:.0f} ms: "
+            f"{'met' if result['meets_target'] else 'NOT met'}"], result, arguments.json)
     return 0
 
 

@@ -149,7 +149,8 @@ def wait_held(process: subprocess.Popen, runs: Path, point: str, timeout: float 
     return markers[0]
 
 
-def signal_held_training(tmp_path: Path, tiny_json: Path, runs: Path, signal_number: int, timeout: float) -> subprocess.Popen:
+def signal_held_training(tmp_path: Path, tiny_json: Path, runs: Path, signal_number: int,
+                         timeout: float) -> subprocess.Popen:
     """Start a training held at its first epoch's start, send it `signal_number` there and wait for it to end
     (killed if it does not within `timeout`)."""
     process = start_held_training(tmp_path, tiny_json)
