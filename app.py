@@ -120,6 +120,16 @@ def show_learner():
             state["learner_cookie_saved"] = True
 
 
+def nothing_trained_yet(text: str, command: str | None = None) -> None:
+    """The box a page shows while no run gives it anything to show: what to do, the way to the Train page and,
+    when given, the command that trains from a terminal."""
+    with st.container(border=True):
+        st.markdown(text)
+        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        if command:
+            st.caption(f"From a terminal: `{command}`")
+
+
 def main():
     """The app every request gets: page config, state defaults, navigation, then the chosen page."""
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")

@@ -22,19 +22,16 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
 from mnist_lab.runs import RunStatus, RunStore  # noqa: E402
 from mnist_lab.training.packed_runs import DEFAULT_PACK_SIZE, PACK_SIZE_VARIABLE  # noqa: E402
-from training_overhead import load_images  # noqa: E402
+from common import images_for_workers  # noqa: E402
 
 LAST_MODEL_TARGET = 1.3
 FIRST_BATCH_TARGET_SECONDS = 3.0
@@ -109,12 +106,7 @@ def main(argv=None) -> int:
     arguments = parser.parse_args(argv)
     learners = 3 if arguments.quick else arguments.learners
     train_size = 200 if arguments.quick else arguments.train_size
-    validation_size = max(128, train_size // 5)
-    mnist, source = load_images(train_size, validation_size)
-    with tempfile.TemporaryDirectory(prefix="mnist-lab-benchmark-") as folder:
-        data_file = Path(folder) / "mnist.npz"
-        np.savez(data_file, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test, y_test=mnist.y_test)
-        os.environ[data.DATA_VARIABLE] = str(data_file)  # the workers read the same images
+    with images_for_workers(train_size) as (mnist, source, validation_size, folder):
         settings = training.TrainSettings(epochs=arguments.epochs, batch_size=arguments.batch_size,
                                           train_size=train_size, validation_size=validation_size
                                           ).resolve(len(mnist.x_train), len(mnist.x_test))
@@ -126,7 +118,7 @@ def main(argv=None) -> int:
         results = {}
         for concurrency in arguments.concurrency:
             for pack_size in arguments.pack_sizes:
-                result = class_seconds(Path(folder), arguments.executor, concurrency, arguments.preset, settings,
+                result = class_seconds(folder, arguments.executor, concurrency, arguments.preset, settings,
                                        learners, pack_size)
                 results[(concurrency, pack_size)] = result
                 print(f"  concurrency {concurrency}, packs of up to {pack_size}: last model "

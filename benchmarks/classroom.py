@@ -26,9 +26,7 @@ import multiprocessing
 import os
 import random
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,13 +36,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the app harness the browser tests use
+
+from app_server import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 
 from mnist_lab import learners as lab_learners  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = ("Home", "Architecture", "Train", "Compare", "Draw")
 BROWSER_ORDER = ("Train", "Draw", "Compare", "Home", "Architecture")  # drawing early, once a run may be done
 PAGE_PATHS = {"Home": "", "Architecture": "architecture", "Train": "train", "Compare": "compare", "Draw": "draw"}
@@ -52,46 +50,14 @@ KEPT = ("completed", "stopped")  # a run that ended either way keeps its record 
 SEVEN = [(75, 55), (205, 55), (115, 238)]  # one stroke in canvas pixels, as the browser tests draw it
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`streamlit run app.py` on a free port of 127.0.0.1 with its own run store, as the browser tests start it."""
+class Server(AppServer):
+    """The app with its own run store, architectures and handwriting under `folder`, as the browser tests start it."""
 
     def __init__(self, folder: Path, extra_env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.runs = folder / "runs"
         env = {**os.environ, "MNIST_LAB_RUNS": str(self.runs), "MNIST_LAB_ARCHITECTURES": str(folder / "architectures"),
                "MNIST_LAB_HANDWRITING": str(folder / "handwriting"), **(extra_env or {})}
-        self.log_path = folder / "server.log"
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)  # the server is starting: nothing to wait on but its port
-        raise RuntimeError(f"streamlit did not answer within 120 s; see {self.log_path}")
-
-    def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        super().__init__(env, folder / "server.log", start_timeout=120, stop_timeout=20)
 
 
 def _rss_bytes(pid: int) -> int:

@@ -12,7 +12,6 @@ unless --run names a trained run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,6 +23,8 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from common import report  # noqa: E402
 
 
 def sample_canvas(side: int = 280) -> np.ndarray:
@@ -96,14 +97,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     arguments = parser.parse_args(argv)
     result = run(arguments.preset, 20 if arguments.quick else arguments.calls, arguments.run)
-    print(f"{result['model']} on {result['backend']} ({result['device']}), median of {result['calls']} calls:")
-    print(f"  preprocessing only                 {result['preprocessing_ms']:7.2f} ms")
-    print(f"  preprocessing + model(x)           {result['direct_call_ms']:7.2f} ms"
-          f"   (target < {result['target_ms']:.0f} ms: {'met' if result['meets_target'] else 'NOT met'})")
-    print(f"  preprocessing + model.predict(x)   {result['model_predict_ms']:7.2f} ms")
-    print(f"  model.predict / model(x)           {result['predict_over_direct']:7.1f}x")
-    if arguments.json:
-        Path(arguments.json).write_text(json.dumps(result, indent=1))
+    report([f"{result['model']} on {result['backend']} ({result['device']}), median of {result['calls']} calls:",
+            f"  preprocessing only                 {result['preprocessing_ms']:7.2f} ms",
+            f"  preprocessing + model(x)           {result['direct_call_ms']:7.2f} ms"
+            f"   (target < {result['target_ms']:.0f} ms: {'met' if result['meets_target'] else 'NOT met'})",
+            f"  preprocessing + model.predict(x)   {result['model_predict_ms']:7.2f} ms",
+            f"  model.predict / model(x)           {result['predict_over_direct']:7.1f}x"], result, arguments.json)
     return 0
 
 

@@ -14,7 +14,6 @@ epochs hold copies of one untrained net's weights.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,6 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from common import report  # noqa: E402
 from draw_latency import sample_canvas  # noqa: E402
 
 TARGET_MS = 100.0
@@ -113,16 +113,15 @@ def main(argv=None) -> int:
         parser.error("--epochs needs at least 2 (a slider needs two epochs) and --calls at least 1")
     epochs, calls = (2, 20) if arguments.quick else (arguments.epochs, arguments.calls)
     result = run(arguments.preset, epochs, calls)
-    print(f"{result['model']} on {result['backend']} ({result['device']}, {result['cpus']} CPUs, load "
-          f"{result['load_average']}), {result['stored_epochs']} stored epochs, {result['calls']} moves:")
-    for label, key in (("model.predict (baseline)", "model_predict"), ("slider move", "slider_move"),
-                       ("slider move + saliency + Grad-CAM", "slider_move_with_maps")):
-        print(f"  {label:36s} median {result[key]['median_ms']:7.2f} ms   p95 {result[key]['p95_ms']:7.2f} ms")
-    print(f"  slider move / model.predict          {result['move_over_predict']:7.2f}x")
-    print(f"  with maps / model.predict            {result['move_with_maps_over_predict']:7.2f}x")
-    print(f"  target: p95 of a move < {result['target_ms']:.0f} ms: {'met' if result['meets_target'] else 'NOT met'}")
-    if arguments.json:
-        Path(arguments.json).write_text(json.dumps(result, indent=1))
+    timings = [f"  {label:36s} median {result[key]['median_ms']:7.2f} ms   p95 {result[key]['p95_ms']:7.2f} ms"
+               for label, key in (("model.predict (baseline)", "model_predict"), ("slider move", "slider_move"),
+                                  ("slider move + saliency + Grad-CAM", "slider_move_with_maps"))]
+    report([f"{result['model']} on {result['backend']} ({result['device']}, {result['cpus']} CPUs, load "
+            f"{result['load_average']}), {result['stored_epochs']} stored epochs, {result['calls']} moves:", *timings,
+            f"  slider move / model.predict          {result['move_over_predict']:7.2f}x",
+            f"  with maps / model.predict            {result['move_with_maps_over_predict']:7.2f}x",
+            f"  target: p95 of a move < {result['target_ms']:.0f} ms: "
+            f"{'met' if result['meets_target'] else 'NOT met'}"], result, arguments.json)
     return 0
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
-from training_overhead import load_images  # noqa: E402
+from common import images_for_workers  # noqa: E402
 
 TARGET = 1.03
 START_TARGET_SECONDS = 5.0
@@ -85,21 +84,14 @@ def main(argv=None) -> int:
     train_size = arguments.train_size or (512 if arguments.quick else 10_000)
     repeats = arguments.repeats or (1 if arguments.quick else 3)
     presets = arguments.presets or (["quick-cnn"] if arguments.quick else list(architectures.PRESETS))
-    validation_size = max(128, train_size // 5)
-    mnist, source = load_images(train_size, validation_size)
-    with tempfile.TemporaryDirectory(prefix="mnist-lab-benchmark-") as folder:
-        data_file = Path(folder) / "mnist.npz"
-        import numpy as np
-
-        np.savez(data_file, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test, y_test=mnist.y_test)
-        os.environ[data.DATA_VARIABLE] = str(data_file)  # the workers read the same images
+    with images_for_workers(train_size) as (mnist, source, validation_size, folder):
         settings = training.TrainSettings(epochs=1 + repeats, batch_size=128, train_size=train_size,
                                           validation_size=validation_size).resolve(len(mnist.x_train),
                                                                                    len(mnist.x_test))
         arrays = training.prepare_arrays(mnist, settings)
         system.configure_gpu_memory()
         info = system.device_info()
-        manager = training.TrainingManager(RunStore(Path(folder) / "runs"), executor=arguments.executor)
+        manager = training.TrainingManager(RunStore(folder / "runs"), executor=arguments.executor)
         if hasattr(manager.executor, "wait_until_warm"):
             manager.executor.wait_until_warm()
         results = {}

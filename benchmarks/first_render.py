@@ -11,57 +11,33 @@ with the first render) and the device details, which need Keras (imported after 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the app harness the browser tests use
+
+from app_server import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
+from common import report  # noqa: E402
+
 BASELINE_APP = 'import streamlit as st\nst.title("Hello")\n'
 MACHINE_CORES = re.compile(r"\d+ (CPU )?cores?\b")  # "2 CPU cores" before Keras, "CPU only (2 cores)" after
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(script: Path, env: dict):
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.05)  # the server is starting: nothing to wait on but its port
-
-
-def measure(browser, script: Path, ready_text: str, env: dict, later: dict | None = None) -> dict:
+def measure(browser, script: Path, ready_text: str, env: dict, log_path: Path, later: dict | None = None) -> dict:
     """Seconds from `streamlit run` to ready_text on screen, and to each of `later` ({key: text or
-    pattern}, in the order they appear)."""
+    pattern}, in the order they appear); the server's output goes to `log_path`."""
     page = browser.new_page()
     start = time.perf_counter()
-    process, url = _serve(script, env)
+    server = AppServer(env, log_path, str(script), start_timeout=120, stop_timeout=20, poll_seconds=0.05)
     try:
-        page.goto(url)
+        page.goto(server.url)
         page.get_by_text(ready_text).first.wait_for(timeout=120_000)
         result = {"first_render_s": time.perf_counter() - start}
         for key, text in (later or {}).items():
@@ -70,8 +46,7 @@ def measure(browser, script: Path, ready_text: str, env: dict, later: dict | Non
         return result
     finally:
         page.close()
-        process.terminate()
-        process.wait(timeout=20)
+        server.stop()
 
 
 def run(repeats: int = 3) -> dict:
@@ -84,9 +59,9 @@ def run(repeats: int = 3) -> dict:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         home, baseline = [], []
         for _ in range(repeats):  # interleaved, so that drifting machine load hits both alike
-            baseline.append(measure(browser, baseline_script, "Hello", env))
-            home.append(measure(browser, ROOT / "app.py", "Images per digit", env, later={
-                "machine_facts_s": MACHINE_CORES, "device_details_s": "This machine trains on"}))
+            baseline.append(measure(browser, baseline_script, "Hello", env, Path(folder) / "hello.log"))
+            home.append(measure(browser, ROOT / "app.py", "Images per digit", env, Path(folder) / "home.log",
+                                later={"machine_facts_s": MACHINE_CORES, "device_details_s": "This machine trains on"}))
         browser.close()
     home_first = statistics.median(r["first_render_s"] for r in home)
     baseline_first = statistics.median(r["first_render_s"] for r in baseline)
@@ -106,13 +81,11 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
     result = run(args.repeats)
-    print(f"home page first render   {result['home_first_render_s']:.2f} s (median of {args.repeats})")
-    print(f"  machine's cores shown  {result['home_machine_facts_s']:.2f} s")
-    print(f"  device details shown   {result['home_device_details_s']:.2f} s")
-    print(f"bare Streamlit page      {result['baseline_first_render_s']:.2f} s")
-    print(f"ratio home / bare        {result['ratio']:.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    report([f"home page first render   {result['home_first_render_s']:.2f} s (median of {args.repeats})",
+            f"  machine's cores shown  {result['home_machine_facts_s']:.2f} s",
+            f"  device details shown   {result['home_device_details_s']:.2f} s",
+            f"bare Streamlit page      {result['baseline_first_render_s']:.2f} s",
+            f"ratio home / bare        {result['ratio']:.2f}"], result, args.json, indent=2)
     return result
 
 

@@ -102,71 +102,62 @@ def run(quick: bool = False) -> dict:
     return results
 
 
-def _training_lines(training: dict) -> list[str]:
-    return [f"   {preset:<12} app {result['median_seconds']['app']:8.2f} s   "
-            f"bare {result['median_seconds']['bare']:8.2f} s   ratio {result['median_ratio_app']:.3f}"
-            for preset, result in training["results"].items()]
+def _per_result(line):
+    """A part's lines: one, indented, per entry of its results (a preset, a net, a concurrency), as
+    `line(part, key, result)` writes it."""
+    return lambda part: [f"   {line(part, key, result)}" for key, result in part["results"].items()]
 
 
-def _draw_lines(draw: dict) -> list[str]:
-    return [f"   {draw['model']}: Draw page path (model(x)) {draw['direct_call_ms']:.2f} ms   "
-            f"model.predict path {draw['model_predict_ms']:.2f} ms   "
-            f"ratio {draw['direct_call_ms'] / draw['model_predict_ms']:.3f}"]
+def _one_line(line):
+    """A part's line: `line(part)`, indented."""
+    return lambda part: [f"   {line(part)}"]
 
 
-def _render_lines(render: dict) -> list[str]:
-    return [f"   home {render['home_first_render_s']:.2f} s (device details at "
-            f"{render['home_device_details_s']:.2f} s)   bare Streamlit page "
-            f"{render['baseline_first_render_s']:.2f} s   ratio {render['ratio']:.2f}"]
-
-
-def _quick_cnn_lines(quick_cnn: dict) -> list[str]:
-    return [f"   {quick_cnn['epochs']} epoch(s), {quick_cnn['training_seconds']:.1f} s of training, "
-            f"test accuracy {quick_cnn['test_accuracy'] * 100:.2f} % on {quick_cnn['device']}"]
-
-
-def _executor_lines(part: dict) -> list[str]:
-    return [f"   {preset:<12} {part['executor']} {statistics.median(result['executor_seconds'][1:]):8.2f} s   "
-            f"bare {statistics.median(result['bare_seconds']):8.2f} s   ratio {result['ratio']:.3f}   "
-            f"first batch {result['seconds_to_first_batch']:.2f} s after Train"
-            for preset, result in part["results"].items()]
-
-
-def _estimate_lines(part: dict) -> list[str]:
-    return [f"   {name:<12} estimate {result['estimated']['run']:7.1f} s   measured {result['measured']['run']:7.1f} s   "
-            f"ratio {result['ratio_run']:.2f} (epoch {result['ratio_epoch']:.2f})"
-            for name, result in part["results"].items()]
-
-
-def _scrubber_lines(part: dict) -> list[str]:
-    return [f"   {part['model']}: slider move {part['slider_move']['median_ms']:.1f} ms (p95 "
-            f"{part['slider_move']['p95_ms']:.1f} ms), with saliency and Grad-CAM "
-            f"{part['slider_move_with_maps']['median_ms']:.1f} ms   model.predict {part['model_predict']['median_ms']:.1f} ms"
-            f"   ratio {part['move_over_predict']:.2f}"]
-
-
-def _class_lines(part: dict) -> list[str]:
+def _class_line(part: dict, concurrency: str, result: dict) -> str:
     floor = statistics.mean(part["floor_seconds"].values())
-    return [f"   {part['learners']} runs of {part['train_size']:,} images ({part['preset']}), {concurrency} at a time: "
+    return (f"{part['learners']} runs of {part['train_size']:,} images ({part['preset']}), {concurrency} at a time: "
             f"last model {result['last_model_seconds']:.1f} s, floor {floor:.1f} s, ratio {result['ratio']:.2f}; "
-            f"first batch {max(result['first_batch_of_first_runs']):.1f} s after Train"
-            for concurrency, result in part["results"].items()]
+            f"first batch {max(result['first_batch_of_first_runs']):.1f} s after Train")
 
 
+_EXECUTOR_LINES = _per_result(lambda part, preset, result: (
+    f"{preset:<12} {part['executor']} {statistics.median(result['executor_seconds'][1:]):8.2f} s   "
+    f"bare {statistics.median(result['bare_seconds']):8.2f} s   ratio {result['ratio']:.3f}   "
+    f"first batch {result['seconds_to_first_batch']:.2f} s after Train"))
+
+# Each part's key in the results, its heading in the table, and what it says under it.
 PARTS = (
-    ("training", "1. Seconds per epoch: app's training path against bare model.fit", _training_lines),
-    ("draw_latency", "2. One drawing: preprocessing + prediction", _draw_lines),
-    ("first_render", "3. Home page, from `streamlit run` to first render in Chromium", _render_lines),
-    ("quick_cnn", "4. quick-cnn with its own settings", _quick_cnn_lines),
+    ("training", "1. Seconds per epoch: app's training path against bare model.fit", _per_result(
+        lambda part, preset, result: f"{preset:<12} app {result['median_seconds']['app']:8.2f} s   "
+                                     f"bare {result['median_seconds']['bare']:8.2f} s   "
+                                     f"ratio {result['median_ratio_app']:.3f}")),
+    ("draw_latency", "2. One drawing: preprocessing + prediction", _one_line(
+        lambda draw: f"{draw['model']}: Draw page path (model(x)) {draw['direct_call_ms']:.2f} ms   "
+                     f"model.predict path {draw['model_predict_ms']:.2f} ms   "
+                     f"ratio {draw['direct_call_ms'] / draw['model_predict_ms']:.3f}")),
+    ("first_render", "3. Home page, from `streamlit run` to first render in Chromium", _one_line(
+        lambda render: f"home {render['home_first_render_s']:.2f} s (device details at "
+                       f"{render['home_device_details_s']:.2f} s)   bare Streamlit page "
+                       f"{render['baseline_first_render_s']:.2f} s   ratio {render['ratio']:.2f}")),
+    ("quick_cnn", "4. quick-cnn with its own settings", _one_line(
+        lambda quick_cnn: f"{quick_cnn['epochs']} epoch(s), {quick_cnn['training_seconds']:.1f} s of training, "
+                          f"test accuracy {quick_cnn['test_accuracy'] * 100:.2f} % on {quick_cnn['device']}")),
     ("fast_cnn", "4b. fast-cnn (two epochs, three seeds) against quick-cnn, each with its own settings",
      fast_cnn.lines),
-    ("process_executor", "5. An epoch in a worker process, watched, against bare model.fit", _executor_lines),
-    ("ray_executor", "6. The same as a Ray task on a local instance", _executor_lines),
+    ("process_executor", "5. An epoch in a worker process, watched, against bare model.fit", _EXECUTOR_LINES),
+    ("ray_executor", "6. The same as a Ray task on a local instance", _EXECUTOR_LINES),
     ("estimates", "7. The Train page's estimate of each quick demo against the run (target: ratio 0.7 to 1.3)",
-     _estimate_lines),
-    ("epoch_scrubber", "8. One move of the Draw page's epoch slider (target: p95 under 100 ms)", _scrubber_lines),
+     _per_result(lambda part, name, result: (
+         f"{name:<12} estimate {result['estimated']['run']:7.1f} s   measured {result['measured']['run']:7.1f} s   "
+         f"ratio {result['ratio_run']:.2f} (epoch {result['ratio_epoch']:.2f})"))),
+    ("epoch_scrubber", "8. One move of the Draw page's epoch slider (target: p95 under 100 ms)", _one_line(
+        lambda part: f"{part['model']}: slider move {part['slider_move']['median_ms']:.1f} ms (p95 "
+                     f"{part['slider_move']['p95_ms']:.1f} ms), with saliency and Grad-CAM "
+                     f"{part['slider_move_with_maps']['median_ms']:.1f} ms   "
+                     f"model.predict {part['model_predict']['median_ms']:.1f} ms   "
+                     f"ratio {part['move_over_predict']:.2f}")),
     ("class_throughput", "9. A class's runs at once against the compute floor (target: ratio 1.3 or less)",
-     _class_lines),
+     _per_result(_class_line)),
 )
 
 

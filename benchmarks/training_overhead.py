@@ -43,24 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
+from common import load_images  # noqa: E402
 
 VARIANTS = ("bare", "app", "app-sync")
 TARGET = 1.03
-
-
-def load_images(train_size: int, validation_size: int) -> tuple[data.Mnist, str]:
-    try:
-        return data.load_mnist(), "MNIST"
-    except data.DataError:
-        import numpy as np
-
-        rng = np.random.default_rng(0)
-        count = train_size + validation_size
-        mnist = data.Mnist(rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
-                           rng.integers(0, 10, count, dtype=np.uint8),
-                           rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8),
-                           rng.integers(0, 10, 1000, dtype=np.uint8), "random")
-        return mnist, "random images"
 
 
 def sync_callback_class():

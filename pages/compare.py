@@ -19,6 +19,7 @@ st.markdown("The notebook ended on a table, *Architecture / Accuracy-%*. Here it
             "train joins the notebook's three results, so you can see which net wins, what it costs, and why.")
 
 store = RunStore()
+clicks = view.MatrixClicks(st.session_state)
 lineup, problem = view.Lineup.from_store(store)
 if problem:
     st.error(problem)
@@ -32,11 +33,7 @@ if lineup.damaged:
 # ---- The table ---------------------------------------------------------------------------------
 st.header("All runs")
 if not lineup.runs:
-    with st.container(border=True):
-        st.markdown("**No runs yet.** Train a network on the Train page: pick one of the notebook's nets (or "
-                    "your own), press *Train*, and its row, curves and confusion matrix appear here as soon as "
-                    "it has finished an epoch. Meanwhile, here are the notebook's three published results.")
-        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+    app.nothing_trained_yet(view.NO_RUNS)
 
 class_images, class_labels, class_ids = HandwritingSet.class_set().load()
 class_set = None
@@ -66,9 +63,7 @@ st.dataframe(
     column_config={name: (st.column_config.NumberColumn if look.number else st.column_config.TextColumn)(
         name, help=look.help, width=look.width, pinned=look.pinned) for name, look in view.COLUMN_LOOKS.items()},
 )
-st.caption(f"{len(shown)} of {len(table)} rows. Click a column header to sort. Shaded rows are the notebook's "
-           "published results (Keras 2, all 60,000 training images, batch 128, 12 epochs; its validation "
-           "data was the test set).")
+st.caption(view.table_caption(len(shown), len(table)))
 
 # ---- Curves and observations ---------------------------------------------------------------------
 st.header("Curves")
@@ -125,19 +120,6 @@ def evaluate(run_id: str):
     return evaluation.Evaluation(probabilities, labels), mnist
 
 
-def pick_cell(chart_key: str):
-    """A click on the confusion matrix sets the gallery's two filters."""
-    cells = st.session_state[chart_key].selection.get(evaluation.CELL_SELECTION) or []
-    if cells:
-        st.session_state.compare_gallery_true = int(cells[0]["true_digit"])
-        st.session_state.compare_gallery_predicted = int(cells[0]["predicted_digit"])
-
-
-def forget_cell():
-    """The filters were changed by hand: redraw the matrix without the old cell highlighted."""
-    st.session_state.compare_matrix_version = st.session_state.get("compare_matrix_version", 0) + 1
-
-
 def show_in_depth(run_id: str):
     result = evaluate(run_id)
     if result is None:
@@ -153,9 +135,9 @@ def show_in_depth(run_id: str):
     matrix_column, digit_column = st.columns([3, 2])
     with matrix_column:
         st.subheader("Confusion matrix")
-        chart_key = f"compare_matrix_{run_id}_{st.session_state.get('compare_matrix_version', 0)}"
+        chart_key = clicks.chart_key(run_id)
         st.altair_chart(evaluation.confusion_chart(matrix), key=chart_key, selection_mode=evaluation.CELL_SELECTION,
-                        on_select=functools.partial(pick_cell, chart_key))
+                        on_select=functools.partial(clicks.pick, chart_key))
         st.caption("Rows: the true digit. Columns: what the model answered. The grey diagonal is right; "
                    "coloured cells are mistakes. Click a cell to see those digits below.")
     with digit_column:
@@ -165,14 +147,12 @@ def show_in_depth(run_id: str):
     st.subheader("Misclassified test digits")
     filters = st.columns(2)
     true_digit = view.digit_filter(filters[0].selectbox("True digit", view.DIGIT_CHOICES, key="compare_gallery_true",
-                                                        on_change=forget_cell))
+                                                        on_change=clicks.forget))
     predicted_digit = view.digit_filter(filters[1].selectbox(
-        "Predicted as", view.DIGIT_CHOICES, key="compare_gallery_predicted", on_change=forget_cell))
+        "Predicted as", view.DIGIT_CHOICES, key="compare_gallery_predicted", on_change=clicks.forget))
     wrong = evaluation.misclassified(scores.labels, scores.predictions, scores.confidence, true_digit, predicted_digit)
-    if true_digit is not None and true_digit == predicted_digit:
-        st.info(view.diagonal_notice(true_digit, matrix))
-    elif len(wrong) == 0:
-        st.info("No mistakes of that kind.")
+    if notice := view.gallery_notice(true_digit, predicted_digit, matrix, len(wrong)):
+        st.info(notice)
     else:
         st.caption(view.gallery_caption(len(wrong)))
         st.image(evaluation.mistakes_grid(mnist.x_test, scores.labels, scores.predictions, scores.confidence, wrong,

@@ -45,8 +45,7 @@ def handwriting_accuracy(run_id: str, version: float, root: str, handwriting_bas
 
 
 st.title("Draw")
-st.caption("Write a digit and watch each model guess it. Below: the 28x28 image the models actually get, made the "
-           "way MNIST was made, why a model guessed what it did, and your own handwriting as a test set.")
+st.caption(view.INTRO)
 if models.damaged:
     st.caption(models.damaged_caption)
 options = state.options
@@ -93,16 +92,10 @@ if prepared is None:
     prepared = preprocessing.preprocess_canvas(None, options)
 
 # ---- Predictions, beside the input -----------------------------------------------------------------
-predictions = {}
 with right:
     guess_area = st.container()
     if not models.runs:
-        with st.container(border=True):
-            st.markdown("**No trained model yet.** Predictions need a trained run: on the Train page pick the "
-                        "3-layer net and train it for one epoch (about a minute on a laptop), then come back. "
-                        "Meanwhile you can draw and see how a drawing becomes MNIST's 28x28 input.")
-            st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
-            st.caption("From a terminal: `python -m mnist_lab train --arch seed-3layer --epochs 1`")
+        app.nothing_trained_yet(view.NO_MODEL, view.FIRST_RUN_COMMAND)
         chosen = []
     else:
         st.session_state.draw_run_ids = view.chosen_models(
@@ -118,26 +111,20 @@ with right:
 
 with guess_area:
     st.subheader("Prediction")
-    for run_id in [] if prepared.empty else chosen:
-        try:
-            predictions[run_id] = inference.predict(model_for(run_id), prepared.image)
-        except LabError as error:
-            st.warning(f"{models.name(run_id)}: {plain(error)}")
-    if prepared.empty:
-        st.info(prepared.message, icon=":material/draw:")
-    elif models.runs and not chosen:
-        st.info("Choose one or more models below.")
+    predictions, problems = view.guesses(models, [] if prepared.empty else chosen,
+                                         lambda run_id: inference.predict(model_for(run_id), prepared.image))
+    for problem in problems:
+        st.warning(problem)
+    if notice := view.guess_notice(prepared, models, chosen):
+        st.info(notice[0], icon=notice[1])
     if predictions:
         for column, (run_id, probabilities) in zip(st.columns(len(predictions)), predictions.items()):
             with column:
                 st.text(models.label(run_id))  # plain text: no Markdown, no HTML, no links made of URLs
                 st.markdown(view.guess_html(probabilities), unsafe_allow_html=True)
                 st.altair_chart(view.probability_chart(probabilities), width="stretch")
-        if view.models_disagree(predictions):
-            st.caption("The models disagree: look below at what each one picks up.")
-        if any(len(inference.stored_epochs(store, run_id)) > 1 for run_id in predictions):
-            st.caption("Below, under *Why*, slide back through the epochs to see how this guess grew as the net "
-                       "learned.")
+        for caption in view.guess_captions(predictions, lambda run_id: inference.stored_epochs(store, run_id)):
+            st.caption(caption)
     # After the guesses, so that on a phone the guess comes right after the canvas.
     if not prepared.empty and (verdict := inference.not_a_digit(prepared, list(predictions.values()))):
         st.warning(f"**This does not look like a digit.** {verdict}", icon=":material/help:")
@@ -226,9 +213,7 @@ if predictions:
 # ---- My handwriting ------------------------------------------------------------------------------
 st.divider()
 st.subheader("My handwriting")
-st.markdown("MNIST's test digits were written by the same kind of people, on the same forms, as its training "
-            "digits. Yours were not. Label what you drew and keep it; then see how each model does on your "
-            "set, next to its MNIST test accuracy.")
+st.markdown(view.HANDWRITING_INTRO)
 keep_column, set_column = st.columns(2, gap="large")
 with keep_column:
     st.pills("This is a", list(range(10)), key="draw_sample_label")

@@ -4,7 +4,7 @@ app.route_through_navigation()
 
 import streamlit as st
 
-from mnist_lab import architecture_sources, training
+from mnist_lab import training
 from mnist_lab.errors import LabError
 from mnist_lab.presentation import estimate_parts
 from mnist_lab.runs import ACTIVE, RunNotFound, RunStatus
@@ -32,14 +32,10 @@ form = view.TrainForm(st.session_state, train_available, test_available, st.sess
 setup, watch_column = st.columns([1, 1], gap="large")
 with setup:
     st.subheader("1. The net")
-    architecture_key = st.selectbox("Architecture", list(form.options), format_func=form.options.get,
-                                    key="train_architecture",
-                                    help="The notebook's presets, your saved architectures, and the one open on "
-                                         "the Architecture page.")
+    st.selectbox("Architecture", list(form.options), format_func=form.options.get, key="train_architecture",
+                 help="The notebook's presets, your saved architectures, and the one open on the Architecture page.")
     try:
-        architecture = architecture_sources.from_choice(architecture_key, st.session_state.get("architecture_layers"),
-                                                        st.session_state.get("architecture_name"))
-        architecture, report, _, _ = manager.prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
+        architecture, report = form.architecture(manager.prepare, st.session_state.get("architecture_layers"))
     except (LabError, OSError) as error:
         st.error(f"This architecture cannot be trained: {error}")
         st.page_link("pages/architecture.py", label="Fix it on the Architecture page", icon=":material/account_tree:")
@@ -75,8 +71,8 @@ with setup:
                          help="How big each update step is. Too high and the loss jumps or becomes NaN; too low and "
                               "learning crawls.")
         st.selectbox("Learning-rate schedule", list(training.SCHEDULES), key="train_schedule",
-                     format_func=view.SCHEDULE_LABELS.get, persist_state="session",
-                     help=training.SCHEDULES[st.session_state.train_schedule])
+                     format_func=lambda key: training.SCHEDULES[key].label, persist_state="session",
+                     help=training.SCHEDULES[st.session_state.train_schedule].description)
         st.select_slider("Training images", form.training_sizes(), key="train_train_size", persist_state="session",
                          format_func=form.training_size_label,
                          help="Fewer images train faster and reach a lower accuracy.")
@@ -91,11 +87,9 @@ with setup:
     name = st.text_input("Run name", key="train_name", persist_state="session", max_chars=training.MAX_NAME_LENGTH,
                          placeholder="a name to find this run again (optional)")
 
-try:
-    architecture, report, settings, run_name = manager.prepare(architecture, form.settings(), name)
-    problem = None
-except LabError as error:
-    problem = str(error)
+submission, problem = form.submission(manager.prepare, architecture, name)
+if submission is not None:
+    architecture, report, settings, run_name = submission
 
 with watch_column:
     st.subheader("3. Train it and watch")

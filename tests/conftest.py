@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, AppServer, fail_on_logged_traceback
+from app_server import CHROMIUM, CHROMIUM_ARGS, AppServer
+from helpers import ARTIFACTS, fail_on_logged_traceback
 
 
 @pytest.fixture(autouse=True)

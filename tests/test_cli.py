@@ -149,17 +149,25 @@ def wait_held(process: subprocess.Popen, runs: Path, point: str, timeout: float 
     return markers[0]
 
 
-def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(synthetic_data, tiny_json,
-                                                                             isolated_storage, tmp_path):
+def signal_held_training(tmp_path: Path, tiny_json: Path, runs: Path, signal_number: int,
+                         timeout: float) -> subprocess.Popen:
+    """Start a training held at its first epoch's start, send it `signal_number` there and wait for it to end
+    (killed if it does not within `timeout`)."""
     process = start_held_training(tmp_path, tiny_json)
     try:
-        wait_held(process, isolated_storage / "runs", "epoch-start")
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
+        wait_held(process, runs, "epoch-start")
+        process.send_signal(signal_number)
+        process.wait(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    return process
+
+
+def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(synthetic_data, tiny_json,
+                                                                             isolated_storage, tmp_path):
+    signal_held_training(tmp_path, tiny_json, isolated_storage / "runs", signal.SIGKILL, timeout=60)
     store = RunStore(isolated_storage / "runs")  # a restarted server opens the store again
     [meta] = store.list()
     assert meta["status"] == "running"
@@ -172,15 +180,7 @@ def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(syn
 
 
 def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_storage, tmp_path):
-    process = start_held_training(tmp_path, tiny_json)
-    try:
-        wait_held(process, isolated_storage / "runs", "epoch-start")
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    process = signal_held_training(tmp_path, tiny_json, isolated_storage / "runs", signal.SIGINT, timeout=120)
     errors = (tmp_path / "stderr").read_text()
     assert process.returncode == cli.EXIT_INTERRUPTED, errors
     assert "Traceback" not in errors and "Stopping before the next batch" in errors

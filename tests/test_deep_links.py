@@ -8,7 +8,8 @@ synthetic data set, so that start-up stays a few seconds on a small machine.
 import os
 
 import pytest
-from helpers import ARTIFACTS, AppServer, fail_on_logged_traceback, open_page
+from app_server import AppServer
+from helpers import ARTIFACTS, fail_on_logged_traceback, open_page
 
 PAGE_TITLES = ["Home", "Architecture", "Train", "Compare", "Draw", "Teacher"]
 NARROW_LAYOUT_WIDTH = 736  # Streamlit's centred layout never gets wider than this, at any window size

@@ -71,7 +71,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_module_of_the_library_imports_one_that_imports_it_back():
     graph = import_graph()
-    assert "mnist_lab.training.executor_choice" in graph["mnist_lab.training.manager"]
+    assert "mnist_lab.training.executors.choice" in graph["mnist_lab.training.manager"]
     assert cycles(graph) == []
 
 

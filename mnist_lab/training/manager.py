@@ -5,15 +5,10 @@ delete or move it (learners.Actor)."""
 
 from __future__ import annotations
 
-import atexit
 import collections
 import heapq
-import functools
-import logging
-import os
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 
 from mnist_lab import data, system
@@ -21,25 +16,16 @@ from mnist_lab.architecture_sources import check_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.learners import Actor
 from mnist_lab.runs import ACTIVE, USABLE, RunNotFound, RunStatus, RunStore, now_iso
-from mnist_lab.training.executor_choice import make_executor
-from mnist_lab.training.executors import ProgressBoard, RunHandle
+from mnist_lab.training import background
+from mnist_lab.training.executors.base import ProgressBoard, RunHandle
+from mnist_lab.training.executors.choice import make_executor
+from mnist_lab.training.limits import (DEFAULT_MAX_QUEUED, MAX_CONCURRENT_VARIABLE, MAX_QUEUED_VARIABLE,
+                                       default_max_concurrent, environment_limit)
 from mnist_lab.training.packed_runs import pack_size, packing_key
 from mnist_lab.training.phases import Phase
 from mnist_lab.training.progress import PUBLISH_SECONDS
 from mnist_lab.training.settings import TrainSettings, clean_run_name
-from mnist_lab.training.speed import EpochEstimate, SpeedEstimator, estimate_epoch, speed_estimators
-
-MAX_CONCURRENT_VARIABLE = "MNIST_LAB_MAX_CONCURRENT_RUNS"
-MAX_QUEUED_VARIABLE = "MNIST_LAB_MAX_QUEUED_RUNS"
-DEFAULT_MAX_QUEUED = 100
-MOST_CONCURRENT_BY_DEFAULT = 4  # measured up to 2 (a 2-core CPU); beyond 4 the teacher decides
-MEMORY_PER_RUN_MB = 1500  # a worker with Keras, MNIST and a preset's run, with room to spare
-
-logger = logging.getLogger(__name__)
-
-
-MISCONFIGURED = "This server's training is set up wrongly, so no run can start: ask your teacher to look at its log."
-
+from mnist_lab.training.speed import EpochEstimate, SpeedEstimator, estimate_epoch
 
 class QueueFull(LabError):
     """Too many runs are waiting; the message says what to do."""
@@ -58,87 +44,6 @@ class _Job:
     slot: str = ""  # the run id of the first run of its pack: the runs of one slot share a worker
 
 
-# Every manager of this process: so that `recover_interrupted` never marks a run that this process is
-# still training, the exit hook stops them all, and tests can wait for a run started by a page.
-_MANAGERS: "weakref.WeakSet[TrainingManager]" = weakref.WeakSet()
-_MANAGERS_LOCK = threading.Lock()
-
-
-def _managers() -> list["TrainingManager"]:
-    with _MANAGERS_LOCK:
-        return list(_MANAGERS)
-
-
-def _job(run_id: str) -> _Job | None:
-    for manager in _managers():
-        job = manager._jobs.get(run_id)
-        if job is not None:
-            return job
-    return None
-
-
-def wait_for_run(run_id: str, timeout: float | None = None) -> bool:
-    """Wait until a run of this process has ended; True if it has (or is not this process's)."""
-    job = _job(run_id)
-    return True if job is None else job.done.wait(timeout)
-
-
-def wait_for_background(timeout: float | None = None) -> bool:
-    """Wait until no run of this process trains and no speed measurement runs; True if so in time."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-
-    def left():
-        return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-    for manager in _managers():
-        for job in list(manager._jobs.values()):
-            if not job.done.wait(left()):
-                return False
-    for estimator in speed_estimators():
-        if estimator.wait(left()) is None and estimator.running():
-            return False
-    return True
-
-
-def _shut_down(timeout: float = 15.0) -> None:
-    """At exit: stop the runs still training before the next batch, so that they end as interrupted with
-    their finished epochs, and let a speed measurement finish, rather than either aborting inside
-    TensorFlow."""
-    for manager in _managers():
-        manager.shut_down(timeout)
-    for estimator in speed_estimators():  # a measurement cut off by the interpreter's teardown fails oddly
-        estimator.wait(timeout)
-
-
-@functools.cache
-def _register_exit_hook() -> None:
-    atexit.register(_shut_down)
-
-
-def default_max_concurrent() -> int:
-    """Runs that train at once unless the teacher says otherwise: one per CPU core, as far as memory allows.
-    The small nets of a lesson leave cores idle: on a 2-core CPU ten 1,000-image runs ended at 0.99x the
-    compute floor two at a time, against 1.35x one at a time (docs/performance.md)."""
-    memory = system.memory_mb()
-    by_memory = memory // MEMORY_PER_RUN_MB if memory else MOST_CONCURRENT_BY_DEFAULT
-    return int(max(1, min(system.cpu_cores(), by_memory, MOST_CONCURRENT_BY_DEFAULT)))
-
-
-def _environment_limit(variable: str, default: int, minimum: int) -> int:
-    text = os.environ.get(variable)
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        detail = f"{variable} must be a whole number of at least {minimum}, not {text!r}."
-        logger.error(detail)
-        raise LabError(MISCONFIGURED, detail)
-    return value
-
-
 class TrainingManager:
     """Queues runs and trains at most `max_concurrent` at once through an executor. Thread-safe.
 
@@ -149,9 +54,9 @@ class TrainingManager:
     def __init__(self, store: RunStore | None = None, max_concurrent: int | None = None,
                  max_queued: int | None = None, load_data=data.load_mnist, executor=None):
         self.store = store or RunStore()
-        self.max_concurrent = max_concurrent or _environment_limit(MAX_CONCURRENT_VARIABLE, default_max_concurrent(), 1)
+        self.max_concurrent = max_concurrent or environment_limit(MAX_CONCURRENT_VARIABLE, default_max_concurrent(), 1)
         self.max_queued = (max_queued if max_queued is not None
-                           else _environment_limit(MAX_QUEUED_VARIABLE, DEFAULT_MAX_QUEUED, 0))
+                           else environment_limit(MAX_QUEUED_VARIABLE, DEFAULT_MAX_QUEUED, 0))
         self._load_data = load_data
         self.executor = executor if executor is not None and not isinstance(executor, str) else make_executor(executor)
         self._keep_warm()
@@ -161,11 +66,8 @@ class TrainingManager:
         self._jobs: dict[str, _Job] = {}
         self.peak_running = 0
         self.speed = SpeedEstimator(self.store.root)
-        alive = {run_id for manager in _managers() for run_id, job in manager._jobs.items() if not job.done.is_set()}
-        self.recovered = self.store.recover_interrupted(alive_run_ids=alive)
-        with _MANAGERS_LOCK:
-            _MANAGERS.add(self)
-        _register_exit_hook()
+        self.recovered = self.store.recover_interrupted(alive_run_ids=background.training_run_ids())
+        background.register(self)
         self._list_cache: tuple[float, list[dict]] = (0.0, [])
         self._changes = 0
         self._unrecorded: dict[str, dict] = {}  # run id: the end its trainer could not write (see _record_end)
@@ -429,7 +331,7 @@ class TrainingManager:
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until the run has ended (True) or the timeout passed (False)."""
-        return wait_for_run(run_id, timeout)
+        return background.wait_for_run(run_id, timeout)
 
     def shut_down(self, timeout: float = 15.0) -> None:
         """Stop every run this manager trains, as interrupted, and release the executor."""

@@ -18,6 +18,7 @@ import numpy as np
 from mnist_lab import data, system
 from mnist_lab.runs import RunNotFound, RunStatus, RunStore, now_iso
 from mnist_lab.training import packing
+from mnist_lab.training.packed_fit import PackedFit
 from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT, KERAS_SETUP_LOCK,
                                         SetupHold, batch_normalization_lag, correct_batch_normalization,
                                         device_details, epoch_weights_bytes, model_bytes, readable_error,
@@ -146,7 +147,7 @@ def _train(store: RunStore, runs: list[_PackedRun], architecture: dict, load_dat
     for run, model in zip(runs, packing.split_pack(pack)):
         run.model = model
     test = (data.to_model_input(mnist.x_test), mnist.y_test.astype("int32"))
-    fit = packing.PackedFit(pack, nets, on_epoch=lambda index, row: epoch_done(runs[index], index, row))
+    fit = PackedFit(pack, nets, on_epoch=lambda index, row: epoch_done(runs[index], index, row))
 
     def epoch_done(run: _PackedRun, index: int, row: dict) -> None:
         row = run.live.end_epoch(row["epoch"] - 1, row, row["seconds"])
@@ -259,7 +260,7 @@ def _pack_live_class():
     class PackLive(keras.callbacks.Callback):
         """Runs before PackedFit's own monitor: a stop asked for before a batch is taken before it."""
 
-        def __init__(self, runs: list[_PackedRun], fit: packing.PackedFit, stopped: Callable):
+        def __init__(self, runs: list[_PackedRun], fit: PackedFit, stopped: Callable):
             super().__init__()
             self.runs, self.fit, self.stopped = runs, fit, stopped
 

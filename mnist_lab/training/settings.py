@@ -67,13 +67,29 @@ OPTIMIZERS: dict[str, OptimizerChoice] = {
 }
 
 
-SCHEDULES: dict[str, str] = {
-    "constant": "The same learning rate from the first step to the last, as the notebook trains.",
-    "warmup-cosine": "Rises from 0 to the learning rate over the first tenth of the steps, then falls back to "
-                     "0 along a cosine: careful first steps, big steps while the loss is high, fine ones at the end.",
-    "one-cycle": "Starts at a 25th of the learning rate, rises to it over the first 30 % of the steps, then falls "
-                 "along a cosine to almost 0: one cycle made for a single epoch (Smith's one-cycle policy, as "
-                 "PyTorch's OneCycleLR).",
+@dataclass(frozen=True)
+class ScheduleChoice:
+    """One learning-rate schedule the lab offers: its short name on the Train page and what it does."""
+
+    key: str
+    label: str
+    description: str
+
+
+SCHEDULES: dict[str, ScheduleChoice] = {
+    choice.key: choice
+    for choice in (
+        ScheduleChoice("constant", "Constant (as the notebook)",
+                       "The same learning rate from the first step to the last, as the notebook trains."),
+        ScheduleChoice("warmup-cosine", "Warm up, then cosine decay",
+                       "Rises from 0 to the learning rate over the first tenth of the steps, then falls back to "
+                       "0 along a cosine: careful first steps, big steps while the loss is high, fine ones at the "
+                       "end."),
+        ScheduleChoice("one-cycle", "One cycle: up, then cosine decay",
+                       "Starts at a 25th of the learning rate, rises to it over the first 30 % of the steps, then "
+                       "falls along a cosine to almost 0: one cycle made for a single epoch (Smith's one-cycle "
+                       "policy, as PyTorch's OneCycleLR)."),
+    )
 }
 WARMUP_FRACTION = 0.1
 ONE_CYCLE_RISE = 0.3  # the share of the steps spent rising

@@ -17,6 +17,9 @@ from mnist_lab.runs import ACTIVE, ModelUnavailable, RunStatus, RunStore
 from mnist_lab.views.markdown import plain, quoted
 
 GALLERY_SIZE = 40
+NO_RUNS = ("**No runs yet.** Train a network on the Train page: pick one of the notebook's nets (or your own), "
+           "press *Train*, and its row, curves and confusion matrix appear here as soon as it has finished an "
+           "epoch. Meanwhile, here are the notebook's three published results.")
 ANY_DIGIT = "any"
 DIGIT_CHOICES = [ANY_DIGIT, *range(10)]  # the gallery's two filters
 # How the table writes its numbers; a missing one is a dash, never "None".
@@ -158,6 +161,43 @@ def depth_metrics(scores: evaluation.Evaluation, digits: pd.DataFrame) -> list[t
 def digit_filter(choice) -> int | None:
     """A gallery filter's digit, None for any."""
     return None if choice == ANY_DIGIT else int(choice)
+
+
+class MatrixClicks:
+    """The confusion matrix's clicks and the gallery's two filters, kept in a session mapping (st.session_state):
+    a click on a cell sets both filters; a filter changed by hand redraws the matrix (a new chart key) without
+    the old cell highlighted."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def chart_key(self, run_id: str) -> str:
+        return f"compare_matrix_{run_id}_{self.state.get('compare_matrix_version', 0)}"
+
+    def pick(self, chart_key: str) -> None:
+        """A click on the matrix drawn under `chart_key`: its cell's digits become the filters."""
+        cells = self.state[chart_key].selection.get(evaluation.CELL_SELECTION) or []
+        if cells:
+            self.state["compare_gallery_true"] = int(cells[0]["true_digit"])
+            self.state["compare_gallery_predicted"] = int(cells[0]["predicted_digit"])
+
+    def forget(self) -> None:
+        self.state["compare_matrix_version"] = self.state.get("compare_matrix_version", 0) + 1
+
+
+def gallery_notice(true_digit: int | None, predicted_digit: int | None, matrix: np.ndarray,
+                   mistakes: int) -> str | None:
+    """What the gallery says instead of showing digits (None: it shows them): a diagonal cell holds no mistake,
+    and the filters may match none."""
+    if true_digit is not None and true_digit == predicted_digit:
+        return diagonal_notice(true_digit, matrix)
+    return "No mistakes of that kind." if mistakes == 0 else None
+
+
+def table_caption(shown: int, rows: int) -> str:
+    return (f"{shown} of {rows} rows. Click a column header to sort. Shaded rows are the notebook's published "
+            "results (Keras 2, all 60,000 training images, batch 128, 12 epochs; its validation data was the test "
+            "set).")
 
 
 def diagonal_notice(digit: int, matrix: np.ndarray) -> str:

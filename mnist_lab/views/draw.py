@@ -14,6 +14,15 @@ from mnist_lab.runs import RunStatus, RunStore
 from mnist_lab.views.markdown import plain
 
 CANVAS_SIDE = 280
+INTRO = ("Write a digit and watch each model guess it. Below: the 28x28 image the models actually get, made the way "
+         "MNIST was made, why a model guessed what it did, and your own handwriting as a test set.")
+HANDWRITING_INTRO = ("MNIST's test digits were written by the same kind of people, on the same forms, as its "
+                     "training digits. Yours were not. Label what you drew and keep it; then see how each model does "
+                     "on your set, next to its MNIST test accuracy.")
+NO_MODEL = ("**No trained model yet.** Predictions need a trained run: on the Train page pick the 3-layer net and "
+            "train it for one epoch (about a minute on a laptop), then come back. Meanwhile you can draw and see "
+            "how a drawing becomes MNIST's 28x28 input.")
+FIRST_RUN_COMMAND = "python -m mnist_lab train --arch seed-3layer --epochs 1"
 MAX_MODELS = 4
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 # The canvas component draws its own floating toolbar (send, undo, redo, edit, reset) above its top edge, over
@@ -154,6 +163,40 @@ def probability_chart(probabilities: np.ndarray):
     numbers = base.mark_text(dy=-7, fontSize=11, color=NUMBER_COLOUR).encode(
         text=alt.Text("probability:Q", format=".0%")).transform_filter(alt.datum.probability >= LABELLED_PROBABILITY)
     return (bars + numbers).properties(height=140)
+
+
+def guesses(models: Models, run_ids: list[str], predict) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each run's probabilities as `predict` (run id to probabilities) gives them; and for each run it cannot
+    (a LabError), why, in Markdown."""
+    predictions, problems = {}, []
+    for run_id in run_ids:
+        try:
+            predictions[run_id] = predict(run_id)
+        except LabError as error:
+            problems.append(f"{models.name(run_id)}: {plain(error)}")
+    return predictions, problems
+
+
+def guess_notice(prepared: preprocessing.Result, models: Models, chosen: list[str]) -> tuple[str, str | None] | None:
+    """(text, icon) of what the Prediction area says instead of guesses, if anything: there is no digit yet, or
+    there are models but none is chosen."""
+    if prepared.empty:
+        return prepared.message, ":material/draw:"
+    if models.runs and not chosen:
+        return "Choose one or more models below.", None
+    return None
+
+
+def guess_captions(predictions: dict[str, np.ndarray], stored_epochs) -> list[str]:
+    """What the guesses point to below them: the models' disagreement, and the epoch slider of a run that
+    kept earlier epochs (`stored_epochs`: run id to the epochs it kept)."""
+    captions = []
+    if models_disagree(predictions):
+        captions.append("The models disagree: look below at what each one picks up.")
+    if any(len(stored_epochs(run_id)) > 1 for run_id in predictions):
+        captions.append("Below, under *Why*, slide back through the epochs to see how this guess grew as the net "
+                        "learned.")
+    return captions
 
 
 def models_disagree(predictions: dict[str, np.ndarray]) -> bool:

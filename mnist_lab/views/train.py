@@ -18,8 +18,6 @@ from mnist_lab.training.phases import Phase
 from mnist_lab.views.markdown import plain
 from mnist_lab.views.runs import status_badge
 
-SCHEDULE_LABELS = {"constant": "Constant (as the notebook)", "warmup-cosine": "Warm up, then cosine decay",
-                   "one-cycle": "One cycle: up, then cosine decay"}  # a short name for each of training.SCHEDULES
 LONG_EPOCH_SECONDS = 60  # past this, an epoch is long for a lesson and the page offers faster ways
 LISTED_RUNS = 8  # rows of each list of runs
 
@@ -32,6 +30,7 @@ class TrainForm:
     def __init__(self, state, train_available: int, test_available: int, current: str | None, edited: bool):
         """`current` and `edited`: the net open on the Architecture page, and whether it is being edited."""
         self.state = state
+        self.current = current
         self.train_available = train_available
         self.test_available = test_available
         self.holdout = training.default_holdout(train_available)
@@ -113,6 +112,22 @@ class TrainForm:
             train_size=int(state.get("train_train_size", self.images_to_train_on())),
             validation=state["train_validation"], seed=int(state["train_seed"]), augment=bool(state["train_augment"]),
             schedule=state["train_schedule"])
+
+    def architecture(self, prepare, layers: list | None) -> tuple[dict, architectures.ArchitectureReport]:
+        """The chosen net as `prepare` (the manager's) checks it for one epoch on every image: (architecture,
+        report). `layers`: the net open on the Architecture page, when it is edited there. Raises LabError or
+        OSError when the net cannot be trained."""
+        architecture = architecture_sources.from_choice(self.state["train_architecture"], layers, self.current)
+        architecture, report, _, _ = prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
+        return architecture, report
+
+    def submission(self, prepare, architecture: dict, name: str | None):
+        """What Train would submit, checked by `prepare`: ((architecture, report, settings, run name), None),
+        or (None, why it cannot be submitted)."""
+        try:
+            return prepare(architecture, self.settings(), name), None
+        except LabError as error:
+            return None, str(error)
 
     def long_run_advice(self, calibration, report, estimate) -> str | None:
         """For epochs too long for a lesson: what the quick demo would take, and a net that is cheaper."""

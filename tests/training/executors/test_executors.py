@@ -4,7 +4,6 @@ submissions at once, and Ray on a local instance."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,10 +15,11 @@ import pytest
 
 from mnist_lab import architecture_sources, system, training
 from mnist_lab.runs import RunStore
-from mnist_lab.training import process_executor
-from mnist_lab.training.process_executor import ProcessExecutor
+from mnist_lab.training.executors import process
+from mnist_lab.training.executors.process import ProcessExecutor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
+
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 LONG = {"epochs": 50, "batch_size": 8}
 
@@ -140,7 +140,7 @@ class PretendWorker:
 
 
 def test_the_pool_keeps_a_worker_ready_per_slot_but_starts_none_while_a_run_trains(monkeypatch, isolated_storage):
-    monkeypatch.setattr(process_executor, "Worker", PretendWorker)
+    monkeypatch.setattr(process, "Worker", PretendWorker)
     pool = ProcessExecutor(warm=True)
     assert len(pool.worker_pids()["idle"]) == 1
     pool.keep_warm(2)
@@ -219,27 +219,6 @@ def test_twenty_learners_pressing_train_at_once_are_all_trained(synthetic_data, 
         assert manager.peak_running == 2
     finally:
         manager.shut_down(timeout=60)
-
-
-def test_the_command_line_names_its_executor(synthetic_data, isolated_storage):
-    result = subprocess.run([sys.executable, "-m", "mnist_lab", "train", "--arch", "quick-cnn", "--epochs", "1",
-                             "--train-size", "200", "--executor", "process"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["executor"] == "process" and summary["status"] == "completed"
-    assert RunStore(isolated_storage / "runs").get(summary["run_id"])["pid"] != os.getpid()
-
-
-def test_an_unknown_or_missing_executor_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_EXECUTOR", "spark")
-    with pytest.raises(training.ExecutorUnavailable, match="ask your teacher") as refused:
-        training.executor_name()
-    assert "MNIST_LAB" not in str(refused.value) and "Unknown executor 'spark'" in refused.value.detail
-    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
-    with pytest.raises(training.ExecutorUnavailable) as missing:
-        training.make_executor("ray")
-    assert "Ray is not installed" in missing.value.detail
 
 
 def test_ray_trains_streams_progress_and_stops(synthetic_data, isolated_storage):

@@ -1,13 +1,14 @@
 """Which executor trains this server's runs: the argument, else MNIST_LAB_EXECUTOR, else process.
 
-Apart from executors.py so that the executors, which build on its RunHandle, are not imported by the module
+Apart from base.py so that the executors, which build on its RunHandle, are not imported by the module
 they import."""
 
 from __future__ import annotations
 
 import os
 
-from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ThreadExecutor
+from mnist_lab.training.executors.base import UNAVAILABLE, ExecutorUnavailable
+from mnist_lab.training.executors.thread import ThreadExecutor
 
 EXECUTOR_VARIABLE = "MNIST_LAB_EXECUTOR"
 EXECUTOR_NAMES = ("process", "thread", "ray")
@@ -25,15 +26,14 @@ def executor_name(name: str | None = None) -> str:
 
 def make_executor(name: str | None = None):
     """A new executor of the kind asked for; ExecutorUnavailable if it cannot run here. The process and Ray
-    executors are imported here, not above: the worker process runs the process executor's module as its
-    main program, and must not find it imported already by this package."""
+    executors are imported here, not above: a server loads only the one it trains with."""
     chosen = executor_name(name)
     if chosen == "thread":
         return ThreadExecutor()
     if chosen == "process":
-        from mnist_lab.training.process_executor import ProcessExecutor
+        from mnist_lab.training.executors.process import ProcessExecutor
 
         return ProcessExecutor()
-    from mnist_lab.training.ray_executor import RayExecutor
+    from mnist_lab.training.executors.ray_tasks import RayExecutor
 
     return RayExecutor()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mnist_lab.errors import LabError
 from mnist_lab.runs import RunStatus, RunStore, now_iso, pid_alive, write_atomic
-from mnist_lab.training.executors import UNAVAILABLE, ExecutorUnavailable, ProgressBoard, RunHandle
+from mnist_lab.training.executors.base import UNAVAILABLE, ExecutorUnavailable, ProgressBoard, RunHandle
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
 """Runs that wait together and share a net train as one pack, each kept as a lone run is (training/packed_runs.py)."""
 
+import contextlib
 import os
 import signal
 
@@ -58,6 +59,18 @@ def queue_three_behind_a_held_run(manager, point="starting", owners=None):
     return first, waiting
 
 
+@contextlib.contextmanager
+def held_manager(monkeypatch, isolated_storage, hold: str, executor: str):
+    """A manager with one training slot whose runs hold at `hold` (phases.HOLD_VARIABLE), so that runs queued
+    behind the first one wait together; shut down after the test."""
+    monkeypatch.setenv(phases.HOLD_VARIABLE, hold)
+    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=executor)
+    try:
+        yield manager
+    finally:
+        manager.shut_down(timeout=60)
+
+
 def check_kept_alone(store: RunStore, run_id: str, epochs: int, images: np.ndarray):
     """The run's files hold its own net: a model of its last finished epoch that predicts, that epoch's weights."""
     import keras
@@ -77,9 +90,7 @@ def check_kept_alone(store: RunStore, run_id: str, epochs: int, images: np.ndarr
 @pytest.mark.parametrize("executor", ["thread", "process"])
 def test_waiting_runs_of_one_net_train_as_one_pack_and_each_is_kept_as_its_own(executor, synthetic_data,
                                                                               isolated_storage, monkeypatch):
-    monkeypatch.setenv(phases.HOLD_VARIABLE, "starting")
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=executor)
-    try:
+    with held_manager(monkeypatch, isolated_storage, "starting", executor) as manager:
         first, waiting = queue_three_behind_a_held_run(manager)
         for run_id in waiting:
             release(manager.store, run_id, "starting")
@@ -97,16 +108,12 @@ def test_waiting_runs_of_one_net_train_as_one_pack_and_each_is_kept_as_its_own(e
         assert "packed_with" not in manager.store.get(first)  # it trained alone
         assert not np.allclose(weights[0], weights[1])  # each net has its own seed
         assert manager.counts()["running"] == 0
-    finally:
-        manager.shut_down(timeout=60)
 
 
 def test_stopping_one_packed_run_stops_it_alone_and_keeps_its_last_epoch(synthetic_data, isolated_storage,
                                                                          monkeypatch):
-    monkeypatch.setenv(phases.HOLD_VARIABLE, "starting")
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor="thread")
     owners = [(f"learner-{number}", f"Learner {number}") for number in range(3)]
-    try:
+    with held_manager(monkeypatch, isolated_storage, "starting", "thread") as manager:
         first, waiting = queue_three_behind_a_held_run(manager, owners=owners)
         monkeypatch.setenv(phases.HOLD_VARIABLE, f"batch:{STEPS + 1}")  # the pack reads it as it starts
         for run_id in [*waiting, first]:
@@ -131,15 +138,11 @@ def test_stopping_one_packed_run_stops_it_alone_and_keeps_its_last_epoch(synthet
             meta = manager.store.get(run_id)
             assert meta["status"] == RunStatus.COMPLETED and meta["epochs_done"] == EPOCHS and meta["owner"] == owner[0]
             check_kept_alone(manager.store, run_id, EPOCHS, images)
-    finally:
-        manager.shut_down(timeout=60)
 
 
 def test_killing_the_worker_of_a_pack_fails_each_of_its_runs_and_keeps_their_epochs(synthetic_data, isolated_storage,
                                                                                    monkeypatch):
-    monkeypatch.setenv(phases.HOLD_VARIABLE, "epoch-start:2")
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor="process")
-    try:
+    with held_manager(monkeypatch, isolated_storage, "epoch-start:2", "process") as manager:
         first, waiting = queue_three_behind_a_held_run(manager, "epoch-start")
         release(manager.store, first, "epoch-start")
         assert manager.wait(first, 300)
@@ -156,14 +159,10 @@ def test_killing_the_worker_of_a_pack_fails_each_of_its_runs_and_keeps_their_epo
         after = manager.submit(architecture(), settings(4))
         release(manager.store, after, "epoch-start")
         assert manager.wait(after, 300) and manager.store.get(after)["status"] == RunStatus.COMPLETED
-    finally:
-        manager.shut_down(timeout=60)
 
 
 def test_runs_that_differ_in_what_a_pack_shares_train_apart(synthetic_data, isolated_storage, monkeypatch):
-    monkeypatch.setenv(phases.HOLD_VARIABLE, "starting")
-    manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor="thread")
-    try:
+    with held_manager(monkeypatch, isolated_storage, "starting", "thread") as manager:
         first = manager.submit(architecture(), settings(9))
         wait_held(manager, first, "starting")
         other_batch = manager.submit(architecture(), dict(settings(1), batch_size=16))
@@ -175,8 +174,6 @@ def test_runs_that_differ_in_what_a_pack_shares_train_apart(synthetic_data, isol
             assert manager.wait(run_id, 300)
             meta = manager.store.get(run_id)
             assert meta["status"] == RunStatus.COMPLETED and "packed_with" not in meta, meta
-    finally:
-        manager.shut_down(timeout=60)
 
 
 def test_by_default_a_server_packs_only_while_its_slots_leave_cores_idle(monkeypatch):

@@ -9,8 +9,9 @@ from mnist_lab import architecture_sources, training
 from mnist_lab.errors import LabError
 from mnist_lab.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
+from mnist_lab.training import limits
 from mnist_lab.training import manager as manager_module
-from mnist_lab.training.executors import ProgressBoard, RunHandle
+from mnist_lab.training.executors.base import ProgressBoard, RunHandle
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 ADA, BEN = ("ada-id", "Ada"), ("ben-id", "Ben")
@@ -155,15 +156,15 @@ def test_the_teacher_can_open_more_slots_and_waiting_runs_start_at_once(manager)
 @pytest.mark.parametrize("cores, memory_mb, expected", [
     (2, 16000, 2),  # a 2-core laptop: one run per core
     (1, 16000, 1),
-    (16, 64000, manager_module.MOST_CONCURRENT_BY_DEFAULT),  # a big box: the teacher goes beyond
+    (16, 64000, limits.MOST_CONCURRENT_BY_DEFAULT),  # a big box: the teacher goes beyond
     (8, 3000, 2),  # memory decides
     (2, 1000, 1),  # never fewer than one
     (2, None, 2),  # memory unknown: the cores decide
 ])
 def test_runs_train_at_once_one_per_core_as_memory_allows(monkeypatch, cores, memory_mb, expected):
-    monkeypatch.setattr(manager_module.system, "cpu_cores", lambda: cores)
-    monkeypatch.setattr(manager_module.system, "memory_mb", lambda: memory_mb)
-    assert manager_module.default_max_concurrent() == expected
+    monkeypatch.setattr(limits.system, "cpu_cores", lambda: cores)
+    monkeypatch.setattr(limits.system, "memory_mb", lambda: memory_mb)
+    assert limits.default_max_concurrent() == expected
 
 
 def test_the_manager_asks_its_executor_to_keep_a_worker_ready_per_slot(isolated_storage):

@@ -8,6 +8,7 @@ import pytest
 
 from mnist_lab import data
 from mnist_lab.training import packing
+from mnist_lab.training.packed_fit import PackedFit
 from mnist_lab.training.fitting import build_for_training, prepare_arrays
 from mnist_lab.training.settings import TrainSettings
 
@@ -74,7 +75,7 @@ def lone(pool):
 
 def trained_pack(pool, callbacks=()):
     pack = packing.build_pack(LAYERS, SEEDS, settings_for(SEEDS[0]))
-    packed = packing.PackedFit(pack, pool["nets"], callbacks=callbacks)
+    packed = PackedFit(pack, pool["nets"], callbacks=callbacks)
     return pack, packed
 
 

@@ -130,7 +130,7 @@ def test_validation_choices_and_their_note():
 
 
 def test_every_schedule_has_a_short_name():
-    assert set(view.SCHEDULE_LABELS) == set(training.SCHEDULES)
+    assert all(choice.key == key and choice.label and choice.description for key, choice in training.SCHEDULES.items())
 
 
 def test_a_long_epoch_points_to_the_quick_demo_and_the_cheapest_preset():
@@ -250,3 +250,32 @@ def test_a_run_is_selected_for_comparison_once():
     view.select_for_comparison(state, "a")
     view.select_for_comparison(state, "a")
     assert state["selected_run_ids"] == ["a"]
+
+
+def test_the_chosen_net_is_checked_for_one_epoch_on_every_image_and_an_edited_one_is_the_edited_layers():
+    asked = []
+
+    def prepare(architecture, settings):
+        asked.append(settings)
+        return architecture, architectures.analyze(architecture["layers"]), settings, "name"
+
+    state = {}
+    architecture, report = form(state).architecture(prepare, None)
+    assert architecture["name"] == "seed-3layer" and report.total_parameters > 0
+    assert (asked[0].epochs, asked[0].train_size) == (1, None)
+    edited = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+    state = {}
+    architecture, _ = form(state, current="seed-3layer", edited=True).architecture(prepare, edited)
+    assert architecture["layers"] == edited
+
+
+def test_a_submission_is_what_train_would_send_or_why_it_cannot():
+    state = {}
+    current = form(state)
+
+    def refuse(architecture, settings, name):
+        raise training.SettingsError("Too few images.")
+
+    assert current.submission(refuse, {"layers": []}, None) == (None, "Too few images.")
+    submission, problem = current.submission(lambda *request: request, {"layers": []}, "mine")
+    assert problem is None and submission == ({"layers": []}, current.settings(), "mine")

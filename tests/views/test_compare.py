@@ -176,3 +176,27 @@ def test_a_run_offers_its_four_files_and_says_why_one_is_missing():
 def test_only_the_owner_or_the_teacher_may_delete_and_the_owner_is_named_as_typed():
     assert view.delete_refusal({"owner_name": "*Ada*"}) == "Only \\*Ada\\* or the teacher can delete this run."
     assert view.delete_refusal({}) == "Only whoever trained it or the teacher can delete this run."
+
+
+def test_a_click_on_the_matrix_sets_both_filters_and_a_filter_changed_by_hand_redraws_it():
+    from types import SimpleNamespace
+
+    state = {}
+    clicks = view.MatrixClicks(state)
+    key = clicks.chart_key("run")
+    state[key] = SimpleNamespace(selection={evaluation.CELL_SELECTION: [{"true_digit": 4, "predicted_digit": 9}]})
+    clicks.pick(key)
+    assert (state["compare_gallery_true"], state["compare_gallery_predicted"]) == (4, 9)
+    state[key] = SimpleNamespace(selection={})
+    clicks.pick(key)  # a click that leaves no cell chosen keeps the filters
+    assert state["compare_gallery_true"] == 4
+    clicks.forget()
+    assert clicks.chart_key("run") != key
+
+
+def test_the_gallery_explains_the_diagonal_and_an_empty_filter_and_otherwise_shows_digits():
+    matrix = np.diag([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+    assert view.gallery_notice(3, 3, matrix, 0) == view.diagonal_notice(3, matrix)
+    assert view.gallery_notice(3, 5, matrix, 0) == "No mistakes of that kind."
+    assert view.gallery_notice(None, None, matrix, 12) is None
+    assert view.table_caption(3, 6).startswith("3 of 6 rows.")

@@ -207,3 +207,32 @@ def test_the_handwriting_table_gives_each_gap_in_points_and_says_which_runs_coul
 def test_samples_are_numbered_in_the_set_with_their_digit():
     assert view.sample_captions([7, 3]) == ["1: 7", "2: 3"]
     assert view.sample_choice(["3-abc", "7-def"], "7-def") == "2: a 7"
+
+
+def test_each_chosen_model_guesses_and_one_that_cannot_says_why_while_the_others_still_guess():
+    runs = [{"id": "good", "name": "good", "status": "completed"}, {"id": "bad", "name": "bad", "status": "completed"}]
+    models = view.Models(runs, [])
+    seven = np.eye(10)[7]
+
+    def predict(run_id):
+        if run_id == "bad":
+            raise LabError("Its model file is damaged.")
+        return seven
+
+    predictions, problems = view.guesses(models, ["bad", "good"], predict)
+    assert list(predictions) == ["good"] and problems == [f"{models.name('bad')}: Its model file is damaged."]
+    assert view.guess_captions(predictions, lambda run_id: [1]) == []
+    captions = view.guess_captions({"a": seven, "b": np.eye(10)[1]}, lambda run_id: [1, 2])
+    assert "disagree" in captions[0] and "slide back" in captions[1]
+
+
+def test_the_prediction_area_asks_for_a_digit_then_for_a_model():
+    blank = preprocessing.preprocess_canvas(None, preprocessing.Options())
+    models = view.Models([{"id": "run", "name": "run", "status": "completed"}], [])
+    assert view.guess_notice(blank, models, []) == (blank.message, ":material/draw:")
+    ink = np.zeros((200, 200), "float32")
+    ink[30:170, 60:75] = 1.0
+    drawn = preprocessing.preprocess(ink)
+    assert view.guess_notice(drawn, models, []) == ("Choose one or more models below.", None)
+    assert view.guess_notice(drawn, models, ["run"]) is None
+    assert view.guess_notice(drawn, view.Models([], []), []) is None  # the box to the Train page says it
