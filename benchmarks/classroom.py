@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mnist_lab import learners as lab_learners  # noqa: E402
+from mnist_lab.classroom import learners as lab_learners  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
