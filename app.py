@@ -11,7 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_lab import learners, system
+from mnist_lab import system
+from mnist_lab.classroom import learners
 from mnist_lab.errors import LabError
 from mnist_lab.runs import default_runs_dir
 from mnist_lab.views.markdown import plain

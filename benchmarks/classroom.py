@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the app harness the browser tests use
 
 from app_server import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 
-from mnist_lab import learners as lab_learners  # noqa: E402
+from mnist_lab.classroom import learners as lab_learners  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
 PAGES = ("Home", "Architecture", "Train", "Compare", "Draw")

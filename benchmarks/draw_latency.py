@@ -51,7 +51,9 @@ def _median_ms(function, calls: int) -> float:
 def run(preset: str = "seed-5layer", calls: int = 200, run_id: str | None = None) -> dict:
     import keras
 
-    from mnist_lab import architectures, inference, preprocessing, system
+    from mnist_lab import architectures, system
+    from mnist_lab.evaluation import inference
+    from mnist_lab.images import preprocessing
     from mnist_lab.runs import RunStore
 
     if run_id:

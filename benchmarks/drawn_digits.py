@@ -33,7 +33,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from draw_support import SHAPES, canvas_pixels, draw_strokes  # noqa: E402
 
-from mnist_lab import architecture_sources, inference, preprocessing, system, training  # noqa: E402
+from mnist_lab import architecture_sources, system, training  # noqa: E402
+from mnist_lab.evaluation import inference
+from mnist_lab.images import preprocessing
 from mnist_lab.runs import RunStore  # noqa: E402
 
 CANVAS = 280  # the Draw page's canvas, in pixels

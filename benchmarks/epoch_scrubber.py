@@ -51,7 +51,9 @@ def _summary(times: list[float]) -> dict:
 def run(preset: str = "seed-3layer", epochs: int = 6, calls: int = 200) -> dict:
     import keras
 
-    from mnist_lab import architectures, explanation, inference, preprocessing, system
+    from mnist_lab import architectures, system
+    from mnist_lab.evaluation import explanation, inference
+    from mnist_lab.images import preprocessing
     from mnist_lab.runs import RunStore
 
     with tempfile.TemporaryDirectory() as folder:

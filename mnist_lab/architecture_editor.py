@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mnist_lab import architectures
 from mnist_lab.architecture_store import ArchitectureStore, check_name
-from mnist_lab.learners import Actor
+from mnist_lab.classroom.learners import Actor
 
 BLANK = "blank"
 BLANK_LAYERS = [{"type": "Flatten"}]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnist_lab import architectures
 from mnist_lab.errors import LabError, shown_value
-from mnist_lab.learners import Actor
+from mnist_lab.classroom.learners import Actor
 from mnist_lab.runs import write_atomic
 
 ARCHITECTURES_VARIABLE = "MNIST_LAB_ARCHITECTURES"

@@ -329,7 +329,7 @@ def _code(arguments) -> int:
 
 def _predict(arguments) -> int:
     """One JSON line per image, printed as soon as that image is read, so one bad file spoils no other."""
-    from mnist_lab.inference import predict_files
+    from mnist_lab.evaluation.inference import predict_files
 
     store, failed = RunStore(), False
     for image in arguments.images:

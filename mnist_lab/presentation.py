@@ -8,12 +8,12 @@ import functools
 import json
 import math
 
+from mnist_lab.evaluation import batch_normalization
 from mnist_lab.runs import accuracy_before_correction
 from mnist_lab.training import OPTIMIZERS
 from mnist_lab.training.phases import Phase
 
 SERIES = ("training batches (smoothed)", "training (epoch mean)", "validation (epoch mean)")
-BATCH_NORMALIZATION_MOMENTUM = 0.99  # Keras' default: running averages move 1 % per batch
 
 
 def plural(count, word: str) -> str:
@@ -124,8 +124,9 @@ def result_notes(meta: dict, history: list[dict]) -> list[str]:
     accuracy, validation_accuracy = last.get("accuracy"), last.get("val_accuracy")
     batches = len(history) * math.ceil((settings.get("train_size") or 1) / (settings.get("batch_size") or 1))
     if (any(layer.get("type") == "BatchNormalization" for layer in layers) and accuracy is not None
-            and validation_accuracy is not None and accuracy - validation_accuracy > 0.15 and batches < 1000):
-        caught_up = 1 - BATCH_NORMALIZATION_MOMENTUM ** batches
+            and validation_accuracy is not None and accuracy - validation_accuracy > batch_normalization.LOW_SCORE_GAP
+            and batch_normalization.explains_low_score(batches)):
+        caught_up = 1 - batch_normalization.lag(batches)
         notes.append(
             f"Validation accuracy ({100 * validation_accuracy:.1f} %) is far below training accuracy "
             f"({100 * accuracy:.1f} %) after only {batches:,} batches. On images it does not train on, "

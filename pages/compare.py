@@ -7,9 +7,11 @@ import functools
 
 import streamlit as st
 
-from mnist_lab import classroom, comparison, data, evaluation, keras_code
+from mnist_lab import data, keras_code
+from mnist_lab.classroom import classroom
+from mnist_lab.evaluation import comparison, curves, evaluation
 from mnist_lab.errors import LabError
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore
 from mnist_lab.views import compare as view
 from mnist_lab.views.markdown import plain, quoted
@@ -75,7 +77,7 @@ overlay = st.multiselect("Runs to overlay", list(lineup.by_key), format_func=lab
 st.session_state.selected_run_ids = lineup.run_keys(overlay)
 overlaid = [lineup.by_key[key] for key in overlay]
 
-curve_data = comparison.curves(overlaid)
+curve_data = curves.curves(overlaid)
 if not overlaid:
     st.info("Choose one or more runs above to draw their loss and accuracy per epoch.")
 elif curve_data.empty:
@@ -86,7 +88,7 @@ else:
                          help="Spreads out the small losses of the later epochs, where runs differ.")
     for column, metric, log_scale in zip(st.columns(2), ("loss", "accuracy"), (log_loss, False)):
         column.subheader(metric.capitalize())
-        column.altair_chart(comparison.curve_chart(curve_data, metric, labels, log_scale), width="stretch")
+        column.altair_chart(curves.curve_chart(curve_data, metric, labels, log_scale), width="stretch")
     st.caption("Solid lines: training data. Dashed lines: validation data. A gap is an epoch the notebook's "
                "printed log does not show. Validation loss rising while training loss falls is overfitting.")
 

@@ -6,10 +6,12 @@ app.route_through_navigation()
 
 import streamlit as st
 
-from mnist_lab import classroom, explanation, inference, preprocessing
+from mnist_lab.classroom import classroom
+from mnist_lab.evaluation import explanation, inference
+from mnist_lab.images import preprocessing
 from mnist_lab.errors import LabError
-from mnist_lab.gallery import digit_grid
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.images.gallery import digit_grid
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
 from mnist_lab.views import draw as view
 from mnist_lab.views.markdown import plain

@@ -7,9 +7,9 @@ app.route_through_navigation()
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import classroom, learners
+from mnist_lab.classroom import classroom, learners
 from mnist_lab.errors import LabError
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.presentation import format_duration
 from mnist_lab.runs import ACTIVE, USABLE, RunStatus
 

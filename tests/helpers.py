@@ -10,6 +10,7 @@ import pytest
 
 from mnist_lab.architectures import analyze, build_model, preset_layers
 from mnist_lab.data import to_model_input
+from mnist_lab.evaluation import comparison
 from mnist_lab.runs import RunStore, now_iso
 
 from app_server import ROOT, AppServer
@@ -144,3 +145,17 @@ def trained_run(store: RunStore, mnist, name: str, epochs: int = 1, seed: int = 
                       test_loss=float(test_loss), test_accuracy=float(test_accuracy))
     model.save(store.model_path(meta["id"]))
     return meta["id"]
+
+
+def epochs(losses, val_losses, accuracies=None, val_accuracies=None, seconds=2.0):
+    """History rows from parallel lists (None = unreadable)."""
+    count = len(losses)
+    accuracies = accuracies or [0.9] * count
+    val_accuracies = val_accuracies or [0.9] * count
+    return [{"epoch": n + 1, "loss": losses[n], "accuracy": accuracies[n], "val_loss": val_losses[n],
+             "val_accuracy": val_accuracies[n], "seconds": seconds} for n in range(count)]
+
+
+def entries_of(store, references=()) -> list:
+    """The comparison's entries of a store, with the given notebook results only."""
+    return comparison.entries_from_store(store, references=list(references))

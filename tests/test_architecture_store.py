@@ -180,7 +180,7 @@ def test_huge_numbers_in_a_saved_file_are_reported_as_damage(tmp_path):
 
 
 def test_a_saved_architecture_records_its_owner_and_only_they_or_the_teacher_change_it(tmp_path):
-    from mnist_lab.learners import Actor, NotYours
+    from mnist_lab.classroom.learners import Actor, NotYours
 
     store = ArchitectureStore(tmp_path)
     ada, bob = Actor("a" * 16), Actor("b" * 16)
@@ -198,7 +198,7 @@ def test_a_saved_architecture_records_its_owner_and_only_they_or_the_teacher_cha
 
 
 def test_architectures_of_no_learner_are_anyones_on_a_server_without_a_teacher(tmp_path):
-    from mnist_lab.learners import Actor, NotYours
+    from mnist_lab.classroom.learners import Actor, NotYours
 
     store = ArchitectureStore(tmp_path)
     store.save("from the command line", SMALL)

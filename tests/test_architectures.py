@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,9 @@ from mnist_lab.architectures import (
     LAYER_TYPES, MAX_LAYERS, MAX_MULTIPLY_ADDS, MAX_PARAMETERS, PRESETS, ArchitectureError, analyze,
     analyze_partial, build_model, default_layer, from_json, layer_label, normalize_layer, preset_layers, to_json,
 )
+from mnist_lab.evaluation import reference
 
-REFERENCE = json.loads((Path(architectures.__file__).parent / "reference_results.json").read_text())["models"]
+REFERENCE = json.loads(reference.REFERENCE_FILE.read_text())["models"]
 
 # "Param #" column of the notebook's model.summary() printouts (the output layer last), copied from the notebook.
 NOTEBOOK_LAYER_PARAMETERS = {

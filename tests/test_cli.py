@@ -111,7 +111,7 @@ def test_predict_prints_one_json_line_per_image_and_fails_if_any_failed(monkeypa
             return [{"image": paths[0], "error": "not an image"}]
         return [{"image": paths[0], "digit": 7, "probabilities": [0.0] * 7 + [1.0, 0.0, 0.0]}]
 
-    monkeypatch.setitem(sys.modules, "mnist_lab.inference", types.SimpleNamespace(predict_files=predict_files))
+    monkeypatch.setitem(sys.modules, "mnist_lab.evaluation.inference", types.SimpleNamespace(predict_files=predict_files))
     assert cli.main(["predict", "--run", "abc", "seven.png", "notes.txt"]) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["digit"] == 7 and lines[1] == {"image": "notes.txt", "error": "not an image"}
@@ -123,7 +123,7 @@ def test_predict_turns_an_unknown_run_into_one_line(monkeypatch, capsys):
     def predict_files(store, run_id, paths):
         raise RunNotFound(run_id)
 
-    monkeypatch.setitem(sys.modules, "mnist_lab.inference", types.SimpleNamespace(predict_files=predict_files))
+    monkeypatch.setitem(sys.modules, "mnist_lab.evaluation.inference", types.SimpleNamespace(predict_files=predict_files))
     assert cli.main(["predict", "--run", "missing", "a.png"]) == 1
     assert "No run with id 'missing'" in one_line_error(capsys.readouterr().err)
 

@@ -22,7 +22,7 @@ class ValueSummary:
     label: str
     accuracies: tuple[float, ...] = ()
     training: int = 0
-    queued: int = 0
+    waiting: int = 0
     other: int = 0  # stopped, failed or damaged: not part of the result
 
     @property
@@ -55,7 +55,7 @@ def result_of(meta: dict) -> float | None:
 def summarize(experiment: dict, runs: list[dict]) -> list[ValueSummary]:
     """A summary per value, in the experiment's order, of the runs tagged with it."""
     labels = experiment["labels"]
-    grouped = {index: {"accuracies": [], "training": 0, "queued": 0, "other": 0} for index in range(len(labels))}
+    grouped = {index: {"accuracies": [], "training": 0, "waiting": 0, "other": 0} for index in range(len(labels))}
     for meta in runs:
         tag = tag_of(meta)
         if tag is None or tag["index"] not in grouped:
@@ -67,7 +67,7 @@ def summarize(experiment: dict, runs: list[dict]) -> list[ValueSummary]:
         elif meta.get("status") == RunStatus.RUNNING:
             counts["training"] += 1
         elif meta.get("status") == RunStatus.QUEUED:
-            counts["queued"] += 1
+            counts["waiting"] += 1
         else:
             counts["other"] += 1
     return [ValueSummary(index, labels[index], tuple(sorted(counts.pop("accuracies"))), **counts)

@@ -18,7 +18,7 @@ from pathlib import Path
 from mnist_lab.architecture_sources import check_architecture
 from mnist_lab.errors import LabError, shown_value
 from mnist_lab.experiments.variables import ExperimentError, parse_values, variable
-from mnist_lab.learners import Actor, NotYours
+from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore, locked_folder, now_iso, read_json, write_json
 from mnist_lab.training.settings import TrainSettings
 

@@ -16,7 +16,9 @@ import numpy as np
 
 from mnist_lab import architectures, data, system
 from mnist_lab.errors import LabError
-from mnist_lab.evaluation import PREDICT_BATCH
+from mnist_lab.evaluation import batch_normalization
+from mnist_lab.evaluation.batch_normalization import BATCH_NORMALIZATION_LAG_LIMIT
+from mnist_lab.evaluation.evaluation import PREDICT_BATCH
 from mnist_lab.runs import RunNotFound, RunStatus, RunStore, now_iso, write_atomic
 from mnist_lab.training.phases import NO_HOLD, HoldPoint, Phase, PhaseHold
 from mnist_lab.training.progress import (DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged,
@@ -92,7 +94,7 @@ def build_for_training(layers: list, settings: TrainSettings, name: str = "mnist
         model = architectures.build_model(layers, name)
         fit_model = model
         if settings.augment:
-            from mnist_lab import augmentation
+            from mnist_lab.images import augmentation
 
             fit_model = augmentation.with_augmentation(model, seed=settings.seed)
         fit_model.compile(optimizer=OPTIMIZERS[settings.optimizer].build(learning_rate_schedule(settings)),
@@ -236,10 +238,8 @@ def test_scores(outcome: FitOutcome, fit_model, arrays: dict, settings: TrainSet
 
 
 
-# Keras' BatchNormalization moves its running averages 1 % per batch (momentum 0.99). After a short run
-# they are far from the data's statistics, and the net, fine in training, scores near chance on new
-# images. Below this share still to go, the averages are re-estimated once training ends.
-BATCH_NORMALIZATION_LAG_LIMIT = 0.01
+# The images BatchNormalization's averages are re-estimated on, once training ends, when they lag by
+# BATCH_NORMALIZATION_LAG_LIMIT or more (evaluation.batch_normalization).
 BATCH_NORMALIZATION_IMAGES = 2048
 
 
@@ -249,7 +249,7 @@ def batch_normalization_lag(model, batches: int) -> float | None:
     import keras
 
     momenta = [layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    return max(momentum ** batches for momentum in momenta) if momenta else None
+    return max(batch_normalization.lag(batches, momentum) for momentum in momenta) if momenta else None
 
 
 def reestimate_batch_normalization(model, images: np.ndarray, batch_size: int = 256) -> None:

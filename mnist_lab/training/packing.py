@@ -29,7 +29,7 @@ import numpy as np
 
 from mnist_lab import architectures, data
 from mnist_lab.errors import LabError
-from mnist_lab.evaluation import PREDICT_BATCH
+from mnist_lab.evaluation.evaluation import PREDICT_BATCH
 from mnist_lab.training.fitting import KERAS_SETUP_LOCK, split_indices
 from mnist_lab.training.settings import OPTIMIZERS, TrainSettings, learning_rate_schedule
 

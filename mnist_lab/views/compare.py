@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnist_lab import comparison, evaluation, keras_code
-from mnist_lab.comparison import CLASS_SET_COLUMN, MISSING, NOTEBOOK, RUN, Entry, observations
+from mnist_lab import keras_code
+from mnist_lab.evaluation import comparison, curves, evaluation
+from mnist_lab.evaluation.comparison import CLASS_SET_COLUMN, MISSING, NOTEBOOK, RUN, Entry
+from mnist_lab.evaluation.observations import observations
 from mnist_lab.data import DataError
 from mnist_lab.errors import LabError
-from mnist_lab.reference import ReferenceResultsError
+from mnist_lab.evaluation.reference import ReferenceResultsError
 from mnist_lab.runs import ACTIVE, ModelUnavailable, RunStatus, RunStore
 from mnist_lab.views.markdown import plain, quoted
 
@@ -83,7 +85,7 @@ class Lineup:
         first visit (None kept) the runs `preferred` on another page, else the `pinned` ones, else the best."""
         if kept is not None:
             return [key for key in kept if key in self.by_key]
-        return comparison.default_overlay(self.entries, preferred, pinned=pinned)
+        return curves.default_overlay(self.entries, preferred, pinned=pinned)
 
     def run_keys(self, keys) -> list[str]:
         """The runs among the keys: what the Draw page opens with."""

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mnist_lab import inference, preprocessing, presentation
+from mnist_lab import presentation
+from mnist_lab.evaluation import inference
+from mnist_lab.images import preprocessing
 from mnist_lab.errors import LabError
-from mnist_lab.explanation import MAX_CHANNELS, LayerMaps
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.evaluation.explanation import MAX_CHANNELS, LayerMaps
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStatus, RunStore
 from mnist_lab.views.markdown import plain
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mnist_lab.gallery import digit_grid
+from mnist_lab.images.gallery import digit_grid
 
 SAMPLES_PER_DIGIT = 3
 LABEL_FONT_SIZE = 34  # grid pixels: about 20 px on screen once the grid is scaled to its column

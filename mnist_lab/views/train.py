@@ -150,8 +150,8 @@ def cheapest_preset() -> str:
 
 def augmentation_preview():
     """Ten training digits and two augmented versions of each, as one picture."""
-    from mnist_lab import augmentation
-    from mnist_lab.gallery import digit_grid
+    from mnist_lab.images import augmentation
+    from mnist_lab.images.gallery import digit_grid
 
     images, _ = data.sample_digits(data.load_mnist(), per_class=1)
     originals = data.to_model_input(images)

@@ -43,7 +43,7 @@ def test_a_value_with_no_finished_run_is_named_as_waiting():
     assert findings(summaries).endswith("No finished run yet for batch 512.")
     only = findings([value("batch 32", 0.970, 0.972), ValueSummary(1, "batch 512", training=3)])
     assert only.startswith("Only batch 32 has finished runs so far (median 97.1 % over 2)")
-    assert findings([ValueSummary(0, "batch 32", queued=2)]).startswith("No run has finished yet")
+    assert findings([ValueSummary(0, "batch 32", waiting=2)]).startswith("No run has finished yet")
 
 
 def test_summaries_count_each_value_and_only_completed_runs_count_as_results():
@@ -52,7 +52,7 @@ def test_summaries_count_each_value_and_only_completed_runs_count_as_results():
             {"id": "lone", "status": RunStatus.COMPLETED, "test_accuracy": 0.99}]
     first, second, third = summarize(EXPERIMENT, runs)
     assert (first.done, first.median, first.spread) == (2, pytest.approx(0.96), pytest.approx(0.02))
-    assert (second.done, second.training, second.queued, second.median) == (0, 1, 1, None)
+    assert (second.done, second.training, second.waiting, second.median) == (0, 1, 1, None)
     assert (third.done, third.other) == (0, 2)
 
 

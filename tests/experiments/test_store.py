@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from mnist_lab import classroom
+from mnist_lab.classroom import classroom
 from mnist_lab.architecture_sources import custom_architecture, preset_architecture
 from mnist_lab.experiments import ExperimentError, ExperimentStatus, ExperimentStore
-from mnist_lab.learners import Actor, NotYours
+from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
 
 TEACHER, LEARNER = Actor.operator(), Actor("ada-id")

@@ -14,7 +14,8 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from helpers import ARTIFACTS, open_app_page, open_page, page_texts, stored_run, trained_run, wait_idle
-from mnist_lab import evaluation, keras_code
+from mnist_lab import keras_code
+from mnist_lab.evaluation import evaluation
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore
 
@@ -412,7 +413,7 @@ def test_names_with_markup_show_as_text_in_the_browser(store, app_server, browse
 
 
 def test_only_the_runs_learner_can_delete_it(store, monkeypatch):
-    from mnist_lab import learners
+    from mnist_lab.classroom import learners
 
     monkeypatch.setenv("MNIST_LAB_TEACHER_KEY", "a key")  # a class server: runs of nobody are the teacher's
     key = "k" * 24
@@ -428,8 +429,8 @@ def test_only_the_runs_learner_can_delete_it(store, monkeypatch):
 
 
 def test_the_class_set_column_scores_runs_on_the_class_handwriting(store, synthetic):
-    from mnist_lab import comparison
-    from mnist_lab.handwriting import HandwritingSet
+    from mnist_lab.evaluation import comparison
+    from mnist_lab.images.handwriting import HandwritingSet
 
     run_id = trained_run(store, synthetic, "synthetic run", epochs=1)
     at = open_compare()

@@ -20,7 +20,7 @@ from helpers import ARTIFACTS, open_app_page, open_page, page_texts, wait_idle
 from draw_support import (CANVAS_DIGITS, clear_canvas, draw_on_canvas, install_run, install_untrained_run, trained_model_folder,
                           two_epoch_folder, wait_canvas_ready)
 from mnist_lab import data
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
 from mnist_lab.views.markdown import plain as markdown_text
 
@@ -346,7 +346,7 @@ def keep_upload(at: AppTest, image: np.ndarray, label: int) -> AppTest:
 
 
 def test_a_learner_never_sees_another_learners_handwriting():
-    from mnist_lab import learners
+    from mnist_lab.classroom import learners
 
     ada_key, ben_key = "a" * 24, "b" * 24
     blob = np.zeros((28, 28), np.uint8)
@@ -364,7 +364,7 @@ def test_a_learner_never_sees_another_learners_handwriting():
 
 
 def test_the_picker_opens_with_the_pinned_model_else_the_most_accurate_and_says_whose_each_is(monkeypatch):
-    from mnist_lab import classroom
+    from mnist_lab.classroom import classroom
 
     store = RunStore()
     weak = install_untrained_run(store, "weak", test_accuracy=0.5)
@@ -418,7 +418,8 @@ def shown_probabilities(at) -> list[list[float]]:
 
 @pytest.mark.slow
 def test_the_epoch_slider_shows_the_guess_of_each_kept_epoch(two_epoch_run, real_mnist):
-    from mnist_lab import inference, preprocessing
+    from mnist_lab.evaluation import inference
+    from mnist_lab.images import preprocessing
 
     digit = real_mnist.x_test[0]
     content = png(digit, size=300, dark_on_light=True)
@@ -466,7 +467,7 @@ def test_grad_cam_sits_beside_the_saliency_map_and_says_what_each_shows(trained_
 
 
 def test_an_empty_grad_cam_is_said_in_words(monkeypatch):
-    from mnist_lab import explanation
+    from mnist_lab.evaluation import explanation
 
     install_untrained_run(RunStore(), "tiny net")
     monkeypatch.setattr(explanation, "grad_cam", lambda model, image, class_index: np.zeros((28, 28), "float32"))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from helpers import open_app_page, open_page, page_texts, wait_idle
-from mnist_lab import classroom
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.classroom import classroom
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import MODEL_FILE, RunStore
 
 KEY = "open sesame 42"

@@ -337,7 +337,7 @@ def test_at_1280x720_the_live_chart_is_in_view_after_pressing_train(synthetic_se
 def test_a_learner_watches_their_own_run_and_cannot_stop_anothers(synthetic_data, monkeypatch):
     """Two sessions on one server: B is not shown A's run by default, has no Stop for it when watching it,
     and the library refuses B's stop too."""
-    from mnist_lab import learners
+    from mnist_lab.classroom import learners
 
     import app
 

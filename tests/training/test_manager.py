@@ -7,7 +7,7 @@ import pytest
 
 from mnist_lab import architecture_sources, training
 from mnist_lab.errors import LabError
-from mnist_lab.learners import Actor, NotYours
+from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
 from mnist_lab.training import limits
 from mnist_lab.training import manager as manager_module

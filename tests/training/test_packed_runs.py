@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mnist_lab import architecture_sources, training
-from mnist_lab.learners import Actor, NotYours
+from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStatus, RunStore
 from mnist_lab.training import packed_runs, phases
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnist_lab import comparison, evaluation, reference
+from mnist_lab.evaluation import comparison, evaluation, reference
 from mnist_lab.architectures import preset_layers
 from mnist_lab.data import DataError
 from mnist_lab.runs import ModelUnavailable, RunStatus, RunStore

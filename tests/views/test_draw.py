@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from mnist_lab import preprocessing
+from mnist_lab.images import preprocessing
 from mnist_lab.errors import LabError
-from mnist_lab.explanation import MAX_CHANNELS, LayerMaps
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.evaluation.explanation import MAX_CHANNELS, LayerMaps
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.views import draw as view
 
 LEARNER = "0123456789abcdef"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_lab import architectures, learners, training
+from mnist_lab import architectures, training
+from mnist_lab.classroom import learners
 from mnist_lab.runs import RunStatus
 from mnist_lab.training import plans
 from mnist_lab.views import train as view

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mnist_lab.data import to_model_input
-from mnist_lab.gallery import digit_grid
+from mnist_lab.images.gallery import digit_grid
 from mnist_lab.runs import ModelUnavailable, RunStore, write_atomic
 
 CACHE_FILE = "evaluation.npz"

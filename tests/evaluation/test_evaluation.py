@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from helpers import stored_run, train_model
-from mnist_lab import evaluation
+from mnist_lab.evaluation import evaluation
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import ModelUnavailable, RunStore
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from draw_support import SEVEN, canvas_pixels, draw_strokes
-from mnist_lab import architectures, explanation, preprocessing
+from mnist_lab import architectures
+from mnist_lab.evaluation import explanation
+from mnist_lab.images import preprocessing
 
 TINY = [
     {"type": "Conv2D", "filters": 4, "kernel_size": [3, 3], "activation": "relu"},

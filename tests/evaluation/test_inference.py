@@ -14,8 +14,9 @@ from PIL import Image
 
 from helpers import ROOT
 from draw_support import install_run, trained_model_folder
-from mnist_lab import architectures, data, inference
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab import architectures, data
+from mnist_lab.evaluation import inference
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
 
 TINY = [{"type": "Conv2D", "filters": 2, "kernel_size": [3, 3], "activation": "relu"}, {"type": "Flatten"}]
@@ -179,7 +180,7 @@ def test_one_conversion_for_uint8_and_float_images():
 
 def test_not_a_digit_says_why():
     from draw_support import SEVEN, canvas_pixels, draw_strokes
-    from mnist_lab import preprocessing
+    from mnist_lab.images import preprocessing
 
     seven = preprocessing.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9))))
     sure, unsure = np.eye(10)[7], np.full(10, 0.1)

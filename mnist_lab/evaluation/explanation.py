@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from mnist_lab.errors import LabError
-from mnist_lab.gallery import digit_grid
-from mnist_lab.inference import model_input
+from mnist_lab.images.gallery import digit_grid
+from mnist_lab.evaluation.inference import model_input
 
 MAX_CHANNELS = 32
 TILE = 52  # pixels per feature map in a grid

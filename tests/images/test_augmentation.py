@@ -3,7 +3,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mnist_lab import architectures, augmentation
+from mnist_lab import architectures
+from mnist_lab.images import augmentation
 
 
 @pytest.fixture

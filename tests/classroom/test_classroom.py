@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_lab import classroom
+from mnist_lab.classroom import classroom
 from mnist_lab.errors import LabError
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import MODEL_FILE, RunStore
 
 ADA, BEN = "a" * 16, "b" * 16

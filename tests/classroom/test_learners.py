@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mnist_lab import learners
+from mnist_lab.classroom import learners
 from mnist_lab.errors import LabError
 
 

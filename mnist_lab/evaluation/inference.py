@@ -12,6 +12,9 @@ run's own model. One model per (run, epoch) rather than one model whose weights 
 learners moving their sliders at once never see a model change under them, and none waits on a lock
 while another predicts. `prepare_epochs` builds them ahead, in the background, so that moving the slider
 only predicts.
+
+Models are read and cloned under training's KERAS_SETUP_LOCK, the one lock every Keras build takes: TensorFlow's
+building is not thread-safe, and two sessions asking for the same model build it once.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_lab import data, preprocessing
+from mnist_lab import data
 from mnist_lab.errors import LabError, shown_value
+from mnist_lab.images import preprocessing
 from mnist_lab.runs import USABLE, ModelUnavailable, RunNotFound, RunStore
+from mnist_lab.training.fitting import KERAS_SETUP_LOCK
 
 BATCH = 256
 MIN_CONFIDENCE = 0.5  # below this, no guess is worth showing as the answer
@@ -42,9 +47,6 @@ _CACHE_SIZE = 8
 # Models of earlier epochs: the 3-layer net's take about 0.1 MB of weights each, the 5-layer net's 3 MB.
 _epoch_cache: OrderedDict[tuple, object] = OrderedDict()
 _EPOCH_CACHE_SIZE = 48
-# Building a model (reading a file, cloning a net) happens one at a time: TensorFlow's building is not
-# thread-safe, and two sessions asking for the same model build it once.
-_build_lock = threading.Lock()
 _preparing: set[tuple] = set()
 
 
@@ -99,7 +101,7 @@ def cached_model(store: RunStore, run_id: str):
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-    with _build_lock:
+    with KERAS_SETUP_LOCK:
         with _cache_lock:
             if key in _cache:  # another session loaded it meanwhile
                 return _cache[key]
@@ -143,7 +145,7 @@ def epoch_model(store: RunStore, run_id: str, epoch: int):
             _epoch_cache.move_to_end(key)
             return _epoch_cache[key]
     template = cached_model(store, run_id)
-    with _build_lock:
+    with KERAS_SETUP_LOCK:
         with _cache_lock:
             if key in _epoch_cache:
                 return _epoch_cache[key]

@@ -14,8 +14,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from draw_support import SEVEN, canvas_pixels, draw_strokes, mnist_on_canvas, trained_model_folder
-from mnist_lab import data, inference, preprocessing
-from mnist_lab.preprocessing import ImageError, Options, preprocess, preprocess_canvas, preprocess_upload
+from mnist_lab import data
+from mnist_lab.evaluation import inference
+from mnist_lab.images import preprocessing
+from mnist_lab.images.preprocessing import ImageError, Options, preprocess, preprocess_canvas, preprocess_upload
 from mnist_lab.runs import RunStore
 
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from draw_support import SEVEN, draw_strokes
-from mnist_lab import preprocessing
-from mnist_lab.preprocessing import ImageError
+from mnist_lab.images import preprocessing
+from mnist_lab.images.preprocessing import ImageError
 
 MAX_PIXELS = 2_000_000  # a mutated header may claim a big image: keep each case fast
 

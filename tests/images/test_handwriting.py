@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mnist_lab.errors import LabError
-from mnist_lab.handwriting import HandwritingSet
+from mnist_lab.images.handwriting import HandwritingSet
 
 
 def digit_image(value: float = 1.0) -> np.ndarray:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mnist_lab import reference
+from mnist_lab.evaluation import reference
 from mnist_lab.architectures import PRESETS, analyze
 
 

@@ -1,0 +1,1 @@
+"""The class: the room the teacher runs (classroom) and who its learners are (learners)."""
