@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app_server import CHROMIUM, CHROMIUM_ARGS, AppServer
-from helpers import ARTIFACTS, fail_on_logged_traceback
+from helpers import ARTIFACTS, HeldExecutor, fail_on_logged_traceback
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +49,18 @@ def synthetic_npz(tmp_path):
     path = tmp_path / "synthetic.npz"
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
+
+
+@pytest.fixture
+def held_manager(synthetic_npz, isolated_storage, monkeypatch):
+    """A manager on the synthetic data whose runs never train (HeldExecutor), one slot."""
+    from mnist_lab import training
+    from mnist_lab.runs import RunStore
+
+    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
+    made = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=HeldExecutor())
+    yield made
+    made.shut_down(5)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from mnist_lab.architectures import analyze, build_model, preset_layers
 from mnist_lab.data import to_model_input
 from mnist_lab.evaluation import comparison
 from mnist_lab.runs import RunStore, now_iso
+from mnist_lab.training.executors.base import ProgressBoard, RunHandle
 
 from app_server import ROOT, AppServer
 
@@ -159,3 +160,35 @@ def epochs(losses, val_losses, accuracies=None, val_accuracies=None, seconds=2.0
 def entries_of(store, references=()) -> list:
     """The comparison's entries of a store, with the given notebook results only."""
     return comparison.entries_from_store(store, references=list(references))
+
+
+# ---- A manager's bookkeeping without Keras ---------------------------------------------------------------
+
+class HeldHandle(RunHandle):
+    """A run that trains until stopped, reporting a fixed time left."""
+
+    def __init__(self, store, run_id, remaining):
+        super().__init__(run_id, ProgressBoard({"run_id": run_id, "status": "running", "remaining": remaining}))
+        self.store = store
+        store.update(run_id, status="running")
+
+    def stop(self):
+        self.store.update(self.run_id, status="stopped")
+        self._finish("stopped", "")
+
+    shut_down = stop
+
+
+class HeldExecutor:
+    """Runs that never train: the manager's bookkeeping without Keras."""
+
+    name = "held"
+
+    def __init__(self, remaining=30.0):
+        self.remaining = remaining
+
+    def submit(self, store, run_id, architecture, settings):
+        return HeldHandle(store, run_id, self.remaining)
+
+    def close(self):
+        pass

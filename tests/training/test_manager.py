@@ -5,54 +5,21 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import HeldExecutor
 from mnist_lab import architecture_sources, training
 from mnist_lab.errors import LabError
 from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
 from mnist_lab.training import limits
 from mnist_lab.training import manager as manager_module
-from mnist_lab.training.executors.base import ProgressBoard, RunHandle
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 ADA, BEN = ("ada-id", "Ada"), ("ben-id", "Ben")
 
 
-class HeldHandle(RunHandle):
-    """A run that trains until stopped, reporting a fixed time left."""
-
-    def __init__(self, store, run_id, remaining):
-        super().__init__(run_id, ProgressBoard({"run_id": run_id, "status": "running", "remaining": remaining}))
-        self.store = store
-        store.update(run_id, status="running")
-
-    def stop(self):
-        self.store.update(self.run_id, status="stopped")
-        self._finish("stopped", "")
-
-    shut_down = stop
-
-
-class HeldExecutor:
-    """Runs that never train: the manager's bookkeeping without Keras."""
-
-    name = "held"
-
-    def __init__(self, remaining=30.0):
-        self.remaining = remaining
-
-    def submit(self, store, run_id, architecture, settings):
-        return HeldHandle(store, run_id, self.remaining)
-
-    def close(self):
-        pass
-
-
 @pytest.fixture
-def manager(synthetic_npz, isolated_storage, monkeypatch):
-    monkeypatch.setenv("MNIST_LAB_DATA", str(synthetic_npz))
-    made = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor=HeldExecutor())
-    yield made
-    made.shut_down(5)
+def manager(held_manager):
+    return held_manager
 
 
 def tiny():
