@@ -1,9 +1,11 @@
-"""Command line: train a net, list the stored runs, predict the digits in image files.
+"""Command line: train a net, list the stored runs, predict the digits in image files, run class experiments.
 
     python -m mnist_lab train --arch seed-3layer --epochs 1 --train-size 10000
     python -m mnist_lab runs
     python -m mnist_lab code --arch seed-3layer > net.py
     python -m mnist_lab predict --run RUN_ID digit.png
+    python -m mnist_lab experiment create --question "Does batch size matter?" --arch quick-cnn \
+        --vary batch_size=32,128,512        (and experiment list / close ID / results ID [--csv])
 
 Runs land in the same run store as the app's (MNIST_LAB_RUNS, default runs/). `train` shows its
 progress on stderr and ends with one JSON line on stdout. Mistakes get a one-line message and a
@@ -58,8 +60,28 @@ _non_negative_int = _number_argument(int, "a whole number", lambda value: value 
 _positive_float = _number_argument(float, "a number", lambda value: value > 0, "must be above 0")
 
 
+def add_settings_arguments(parser) -> None:
+    """The training settings' options, shared by `train` and `experiment create`."""
+    from mnist_lab.training import OPTIMIZERS, SCHEDULES, VALIDATION_CHOICES
+
+    parser.add_argument("--epochs", type=_positive_int, help="passes over the training images (default 12)")
+    parser.add_argument("--batch-size", type=_positive_int, help="images per step (default 128)")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam, as the notebook")
+    parser.add_argument("--learning-rate", type=_positive_float, help="default: the optimizer's own")
+    parser.add_argument("--train-size", type=_positive_int, help="training images to use (default: all)")
+    parser.add_argument("--schedule", choices=list(SCHEDULES),
+                        help="learning rate over the run: constant (default) or warmup-cosine")
+    parser.add_argument("--validation", choices=list(VALIDATION_CHOICES),
+                        help="holdout: held-out training images (default); test: the test images")
+    parser.add_argument("--validation-size", type=_positive_int, help="held-out images (default 5,000)")
+    parser.add_argument("--seed", type=_non_negative_int, help="fixes the data split, initial weights, dropout")
+    parser.add_argument("--augment", action="store_true", default=None,
+                        help="random shifts, rotations, zoom and stroke width while training")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from mnist_lab.training import EXECUTOR_NAMES, OPTIMIZERS, SCHEDULES, VALIDATION_CHOICES
+    from mnist_lab.experiments.command_line import add_commands
+    from mnist_lab.training import EXECUTOR_NAMES
 
     parser = _Parser(prog="mnist_lab", description="MNIST Lab from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -69,19 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--arch", required=True, metavar="ID|NAME|PATH.json",
                        help=f"a preset ({', '.join(architectures.PRESETS)}), a saved architecture, "
                             "or an exported architecture file")
-    train.add_argument("--epochs", type=_positive_int, help="passes over the training images (default 12)")
-    train.add_argument("--batch-size", type=_positive_int, help="images per step (default 128)")
-    train.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam, as the notebook")
-    train.add_argument("--learning-rate", type=_positive_float, help="default: the optimizer's own")
-    train.add_argument("--train-size", type=_positive_int, help="training images to use (default: all)")
-    train.add_argument("--schedule", choices=list(SCHEDULES),
-                       help="learning rate over the run: constant (default) or warmup-cosine")
-    train.add_argument("--validation", choices=list(VALIDATION_CHOICES),
-                       help="holdout: held-out training images (default); test: the test images")
-    train.add_argument("--validation-size", type=_positive_int, help="held-out images (default 5,000)")
-    train.add_argument("--seed", type=_non_negative_int, help="fixes the data split, initial weights, dropout")
-    train.add_argument("--augment", action="store_true", default=None,
-                       help="random shifts, rotations, zoom and stroke width while training")
+    add_settings_arguments(train)
     train.add_argument("--name", help="a name for the run")
     train.add_argument("--executor", choices=list(EXECUTOR_NAMES),
                        help="where the run trains: process (default, or MNIST_LAB_EXECUTOR), thread, or ray")
@@ -100,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Predict the digit in each image with a run's model.")
     predict.add_argument("--run", required=True, help="the run's id (see `python -m mnist_lab runs`)")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
+    add_commands(commands, add_settings_arguments)
     return parser
 
 
@@ -111,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if arguments.command == "experiment":
+            from mnist_lab.experiments.command_line import run
+
+            return run(arguments, _settings_from)
         return {"train": _train, "runs": _runs, "code": _code, "predict": _predict}[arguments.command](arguments)
     except LabError as error:
         print(f"error: {error.detail or error}", file=sys.stderr)
