@@ -7,11 +7,13 @@ app.route_through_navigation()
 import pandas as pd
 import streamlit as st
 
+from mnist_lab import architecture_sources, experiments
 from mnist_lab.classroom import classroom, learners
 from mnist_lab.errors import LabError
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.presentation import format_duration
 from mnist_lab.runs import ACTIVE, USABLE, RunStatus
+from mnist_lab.views.markdown import plain
 
 
 def unlock():
@@ -136,6 +138,52 @@ def act(action: str, run_id: str):
 
 
 runs_and_queue()
+
+# ---- The class experiment ---------------------------------------------------------------------------
+st.subheader("A class experiment")
+class_experiments = experiments.ExperimentStore(store)
+current = class_experiments.open_experiment()
+
+
+def pose():
+    state = st.session_state
+    state["experiment_problem"] = None
+    try:
+        class_experiments.pose(
+            state["experiment_question"], architecture_sources.from_choice(state["experiment_base"]),
+            {"epochs": state["experiment_epochs"], "train_size": state["experiment_train_size"]},
+            state["experiment_variable"], state["experiment_values"], by=teacher, data_sizes=manager.data_sizes(),
+            layer=state["experiment_layer"] if state["experiment_variable"] == "filters" else None)
+    except LabError as error:
+        state["experiment_problem"] = str(error)
+
+
+if current is not None:
+    summaries = experiments.summarize(current, class_experiments.runs_of(current))
+    st.markdown(f"Open: **{plain(current['question'])}** ({', '.join(current['labels'])})")
+    st.markdown(plain(experiments.findings(summaries)))
+    st.button("Close the experiment", key="experiment_close", icon=":material/done_all:",
+              on_click=lambda: class_experiments.close(current["id"], by=teacher))
+else:
+    bases, default_base = architecture_sources.choices(None, edited=False)
+    with st.form("experiment_pose", border=True):
+        st.text_input("The question", placeholder="Does batch size matter?", key="experiment_question")
+        st.selectbox("The base net", list(bases), format_func=bases.get, index=list(bases).index(default_base),
+                     key="experiment_base")
+        what, values, layer = st.columns([2, 3, 1])
+        what.selectbox("What varies", list(experiments.VARIABLES), key="experiment_variable",
+                       format_func=lambda key: experiments.VARIABLES[key].label.capitalize())
+        values.text_input(f"{experiments.MIN_VALUES} to {experiments.MAX_VALUES} values, separated by commas",
+                          placeholder="32, 128, 512", key="experiment_values")
+        layer.number_input("Convolution", min_value=1, value=1, key="experiment_layer",
+                           help="When filters vary: which convolution, 1 being the first.")
+        epochs, images = st.columns(2)
+        epochs.number_input("Epochs", min_value=1, max_value=50, value=1, key="experiment_epochs")
+        images.number_input("Training images", min_value=100, max_value=55_000, value=10_000, step=1_000,
+                            key="experiment_train_size")
+        st.form_submit_button("Open the experiment", on_click=pose, icon=":material/science:")
+    if st.session_state.get("experiment_problem"):
+        st.error(st.session_state["experiment_problem"])
 
 # ---- Handwriting -------------------------------------------------------------------------------------
 st.subheader("The class's handwriting")

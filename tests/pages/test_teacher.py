@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import open_app_page, open_page, page_texts, wait_idle
+from mnist_lab import experiments
 from mnist_lab.classroom import classroom
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import MODEL_FILE, RunStore
@@ -91,6 +92,41 @@ def test_more_slots_from_the_teacher_view_reach_the_shared_manager(room):
     import app
 
     assert app.shared_manager().max_concurrent == 3
+
+
+def pose_in_form(at, question, variable, values, train_size=300):
+    at.text_input(key="experiment_question").input(question)
+    at.selectbox(key="experiment_base").set_value("preset:quick-cnn")
+    at.selectbox(key="experiment_variable").set_value(variable)
+    at.text_input(key="experiment_values").input(values)
+    at.number_input(key="experiment_train_size").set_value(train_size)
+    [submit] = [button for button in at.button if button.label == "Open the experiment"]
+    submit.click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_teacher_poses_an_experiment_in_the_form_and_closes_it(room):
+    store, _ = room
+    at = pose_in_form(unlock(open_app_page("pages/teacher.py"), KEY), "Does batch size matter?", "batch_size",
+                      "16, 32, 64")
+    [posed] = experiments.ExperimentStore(store).list()
+    assert posed["labels"] == ["batch size 16", "batch size 32", "batch size 64"]
+    assert posed["base"]["architecture"]["name"] == "quick-cnn" and posed["base"]["settings"]["train_size"] == 300
+    text = page_texts(at)
+    assert "Does batch size matter?" in text and "No run has finished yet" in text
+    at.button(key="experiment_close").click().run()
+    assert experiments.ExperimentStore(store).open_experiment() is None
+    assert [button for button in at.button if button.label == "Open the experiment"]
+
+
+def test_a_value_the_base_cannot_train_with_is_refused_in_the_form_by_name(room):
+    store, _ = room
+    at = pose_in_form(unlock(open_app_page("pages/teacher.py"), KEY), "Big batches?", "batch_size", "32, 4000")
+    assert [error.value for error in at.error] == [
+        "batch size 4000 cannot train: a batch of 4,000 is more than the 300 training images; use a smaller "
+        "batch or more images."]
+    assert experiments.ExperimentStore(store).list() == []
 
 
 @pytest.mark.browser
