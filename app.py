@@ -131,6 +131,41 @@ def nothing_trained_yet(text: str, command: str | None = None) -> None:
             st.caption(f"From a terminal: `{command}`")
 
 
+def take_part_in_experiment(experiment_id: str):
+    from mnist_lab import experiments
+
+    state = st.session_state
+    try:
+        run_id = experiments.take_part(shared_manager(), experiments.ExperimentStore(shared_manager().store),
+                                       experiment_id, owner())
+        state["experiment_notice"] = ("success", "Your run is in: watch it train on the Train page.", run_id)
+    except LabError as error:
+        state["experiment_notice"] = ("error", str(error), None)
+
+
+def show_experiment_banner():
+    """While the teacher has an experiment open, every page names its question and this learner's part."""
+    from mnist_lab import experiments
+    from mnist_lab.runs import RunStore
+
+    class_experiments = experiments.ExperimentStore(RunStore(default_runs_dir()))
+    current = class_experiments.open_experiment()
+    if current is None:
+        return
+    part = current["labels"][class_experiments.assign(current["id"], st.session_state["learner_id"])]
+    with st.container(border=True, key="experiment_banner"):
+        text, button = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(f":material/science: **Class experiment: {plain(current['question'])}** · your part: "
+                      f"**{plain(part)}**")
+        button.button("Train it", key="experiment_train_it", type="primary", on_click=take_part_in_experiment,
+                      args=(current["id"],))
+        kind, message, _ = st.session_state.get("experiment_notice") or (None, None, None)
+        if kind == "success":
+            st.success(message, icon=":material/check:")
+        elif kind == "error":
+            st.error(message)
+
+
 def main():
     """The app every request gets: page config, state defaults, navigation, then the chosen page."""
     st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
@@ -140,6 +175,7 @@ def main():
     st.session_state.setdefault("selected_run_ids", [])
     identify_learner()
     show_learner()
+    show_experiment_banner()
 
     pages = [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from helpers import open_app_page, open_page, page_texts, wait_idle
-from mnist_lab import experiments
+from mnist_lab import architecture_sources, experiments
 from mnist_lab.classroom import classroom
+from mnist_lab.classroom.learners import Actor
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import MODEL_FILE, RunStore
 
@@ -147,3 +148,22 @@ def test_teacher_page_in_browser(app_server, page):
     page.get_by_text("No runs yet.").wait_for()
     page.reload()  # a refresh keeps the session's unlock only while the session lives: it asks again
     page.get_by_label("Teacher key").wait_for()
+
+
+def test_while_an_experiment_is_open_each_learner_gets_a_part_and_trains_it_from_the_banner(room):
+    store, _ = room
+    posed = experiments.ExperimentStore(store).pose(
+        "Does batch size matter?", architecture_sources.preset_architecture("quick-cnn"),
+        {"epochs": 1, "train_size": 100}, "batch_size", "16,32", by=Actor.operator(), data_sizes=(600, 200))
+    parts = []
+    for learner in ("learner-one-key-0000000", "learner-two-key-0000000"):
+        at = open_app_page("pages/home.py", learner_key=learner)
+        banner = page_texts(at)
+        assert "Class experiment: Does batch size matter?" in banner
+        parts.append(next(label for label in posed["labels"] if f"your part: **{label}**" in banner))
+        at.button(key="experiment_train_it").click().run()
+        assert not at.exception, at.exception
+        assert any("Your run is in" in success.value for success in at.success)
+    assert parts == posed["labels"]  # two learners, two values
+    tagged = [meta["experiment"]["value"] for meta in store.list() if meta.get("experiment")]
+    assert sorted(tagged) == sorted(posed["labels"])
