@@ -150,7 +150,7 @@ def show_experiment_banner():
 
     class_experiments = experiments.ExperimentStore(RunStore(default_runs_dir()))
     current = class_experiments.open_experiment()
-    if current is None:
+    if current is None or st.session_state.get("teacher_unlocked"):  # the teacher poses; learners take part
         return
     part = current["labels"][class_experiments.assign(current["id"], st.session_state["learner_id"])]
     with st.container(border=True, key="experiment_banner"):
