@@ -3,8 +3,6 @@ numbers say, one run in depth, two runs head to head, and export or delete a run
 import app
 app.route_through_navigation()
 
-import functools
-
 import streamlit as st
 
 from mnist_lab import data, keras_code
@@ -139,7 +137,7 @@ def show_in_depth(run_id: str):
         st.subheader("Confusion matrix")
         chart_key = clicks.chart_key(run_id)
         st.altair_chart(evaluation.confusion_chart(matrix), key=chart_key, selection_mode=evaluation.CELL_SELECTION,
-                        on_select=functools.partial(clicks.pick, chart_key))
+                        on_select=lambda key=chart_key: clicks.pick(key))
         st.caption("Rows: the true digit. Columns: what the model answered. The grey diagonal is right; "
                    "coloured cells are mistakes. Click a cell to see those digits below.")
     with digit_column:

@@ -8,9 +8,8 @@ import streamlit as st
 
 from mnist_lab.classroom import classroom
 from mnist_lab.evaluation import explanation, inference
-from mnist_lab.images import preprocessing
 from mnist_lab.errors import LabError
-from mnist_lab.images.gallery import digit_grid
+from mnist_lab.images import gallery, preprocessing
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
 from mnist_lab.views import draw as view
@@ -232,7 +231,7 @@ with set_column:
         st.caption("Your set is empty. It is yours alone: other learners neither see it nor score on it (the "
                    "teacher may pool everyone's drawings into a class set).")
     else:
-        st.image(digit_grid(images, view.sample_captions(sample_labels), columns=10, scale=2, caption_height=16),
+        st.image(gallery.digit_grid(images, view.sample_captions(sample_labels), columns=10, scale=2, caption_height=16),
                  caption=f"{len(sample_ids)} samples (number: label)", width="stretch")
         st.multiselect("Delete samples", sample_ids, key="draw_delete_ids",
                        format_func=lambda sample_id: view.sample_choice(sample_ids, sample_id))
