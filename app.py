@@ -136,11 +136,11 @@ def take_part_in_experiment(experiment_id: str):
 
     state = st.session_state
     try:
-        run_id = experiments.take_part(shared_manager(), experiments.ExperimentStore(shared_manager().store),
-                                       experiment_id, owner())
-        state["experiment_notice"] = ("success", "Your run is in: watch it train on the Train page.", run_id)
+        experiments.take_part(shared_manager(), experiments.ExperimentStore(shared_manager().store), experiment_id,
+                              owner())
+        state["experiment_notice"] = ("success", "Your run is in: watch it train on the Train page.")
     except LabError as error:
-        state["experiment_notice"] = ("error", str(error), None)
+        state["experiment_notice"] = ("error", str(error))
 
 
 def show_experiment_banner():
@@ -152,14 +152,17 @@ def show_experiment_banner():
     current = class_experiments.open_experiment()
     if current is None or st.session_state.get("teacher_unlocked"):  # the teacher poses; learners take part
         return
-    part = current["labels"][class_experiments.assign(current["id"], st.session_state["learner_id"])]
+    handed = st.session_state.setdefault("experiment_parts", {})  # asked of the store once per experiment
+    if current["id"] not in handed:
+        handed[current["id"]] = class_experiments.assign(current["id"], st.session_state["learner_id"])
+    part = current["labels"][handed[current["id"]]]
     with st.container(border=True, key="experiment_banner"):
         text, button = st.columns([5, 1], vertical_alignment="center")
         text.markdown(f":material/science: **Class experiment: {plain(current['question'])}** · your part: "
                       f"**{plain(part)}**")
         button.button("Train it", key="experiment_train_it", type="primary", on_click=take_part_in_experiment,
                       args=(current["id"],))
-        kind, message, _ = st.session_state.get("experiment_notice") or (None, None, None)
+        kind, message = st.session_state.get("experiment_notice") or (None, None)
         if kind == "success":
             st.success(message, icon=":material/check:")
         elif kind == "error":
