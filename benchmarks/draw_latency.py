@@ -50,14 +50,16 @@ def _median_ms(function, calls: int) -> float:
 def run(preset: str = "seed-5layer", calls: int = 200, run_id: str | None = None) -> dict:
     import keras
 
-    from mnist_lab import architectures, inference, preprocessing, system
+    from mnist_lab import inference, preprocessing, system
+    from mnist_lab.architecture.building import build_model
+    from mnist_lab.architecture.presets import preset_layers
     from mnist_lab.runs import RunStore
 
     if run_id:
         model = inference.load_model(RunStore(), run_id)
         label = run_id
     else:
-        model = architectures.build_model(architectures.preset_layers(preset), preset)
+        model = build_model(preset_layers(preset), preset)
         label = preset
     canvas = sample_canvas()
 

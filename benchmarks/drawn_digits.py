@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from draw_support import SHAPES, canvas_pixels, draw_strokes  # noqa: E402
 
-from mnist_lab import architecture_sources, inference, preprocessing, system, training  # noqa: E402
+from mnist_lab import inference, preprocessing, system, training  # noqa: E402
+from mnist_lab.architecture.sources import preset_architecture  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
 CANVAS = 280  # the Draw page's canvas, in pixels
@@ -103,7 +104,7 @@ def drawn_set(per_digit: int) -> tuple[list[Drawing], dict[str, np.ndarray]]:
 def train(store: RunStore, augment: bool, train_size: int, epochs: int, seed: int) -> tuple[object, dict]:
     """seed-3layer through the app's training path (train_run: held-out validation, BatchNormalization
     re-estimated after a short run); returns (model, run.json)."""
-    architecture = architecture_sources.preset_architecture("seed-3layer")
+    architecture = preset_architecture("seed-3layer")
     settings = training.TrainSettings(epochs=epochs, batch_size=128, train_size=train_size, seed=seed,
                                       augment=augment).resolve(60_000)
     run_id = store.create(f"seed-3layer{' augmented' if augment else ''}", architecture, settings.as_dict())["id"]

@@ -51,15 +51,17 @@ def _summary(times: list[float]) -> dict:
 def run(preset: str = "seed-3layer", epochs: int = 6, calls: int = 200) -> dict:
     import keras
 
-    from mnist_lab import architectures, explanation, inference, preprocessing, system
+    from mnist_lab import explanation, inference, preprocessing, system
+    from mnist_lab.architecture.building import build_model
+    from mnist_lab.architecture.presets import preset_layers
     from mnist_lab.runs import RunStore
 
     with tempfile.TemporaryDirectory() as folder:
         store = RunStore(folder)
-        layers = architectures.preset_layers(preset)
+        layers = preset_layers(preset)
         meta = store.create(f"benchmark {preset}", {"name": preset, "source": "preset", "layers": layers},
                             {"epochs": epochs})
-        model = architectures.build_model(layers, preset)
+        model = build_model(layers, preset)
         model.save(store.model_path(meta["id"]))
         for epoch in range(1, epochs + 1):
             store.save_epoch_weights(meta["id"], epoch, model)

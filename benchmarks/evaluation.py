@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from mnist_lab import data, evaluation, system  # noqa: E402
-from mnist_lab.architectures import build_model, preset_layers  # noqa: E402
+from mnist_lab.architecture.building import build_model  # noqa: E402
+from mnist_lab.architecture.presets import preset_layers  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
 

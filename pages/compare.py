@@ -7,7 +7,8 @@ import functools
 
 import streamlit as st
 
-from mnist_lab import classroom, comparison, data, evaluation, keras_code
+from mnist_lab import classroom, comparison, data, evaluation
+from mnist_lab.architecture import keras_code
 from mnist_lab.errors import LabError
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import ModelUnavailable, RunNotFound, RunStore

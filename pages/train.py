@@ -4,7 +4,8 @@ app.route_through_navigation()
 
 import streamlit as st
 
-from mnist_lab import architecture_sources, training
+from mnist_lab import training
+from mnist_lab.architecture.sources import from_choice
 from mnist_lab.errors import LabError
 from mnist_lab.presentation import estimate_parts
 from mnist_lab.runs import ACTIVE, RunNotFound, RunStatus
@@ -37,7 +38,7 @@ with setup:
                                     help="The notebook's presets, your saved architectures, and the one open on "
                                          "the Architecture page.")
     try:
-        architecture = architecture_sources.from_choice(architecture_key, st.session_state.get("architecture_layers"),
+        architecture = from_choice(architecture_key, st.session_state.get("architecture_layers"),
                                                         st.session_state.get("architecture_name"))
         architecture, report, _, _ = manager.prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
     except (LabError, OSError) as error:

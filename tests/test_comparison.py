@@ -11,7 +11,8 @@ import pytest
 
 from helpers import stored_run
 from mnist_lab import comparison, reference
-from mnist_lab.architectures import from_json, preset_layers
+from mnist_lab.architecture.json_format import from_json
+from mnist_lab.architecture.presets import preset_layers
 from mnist_lab.runs import RunStore
 
 

@@ -14,7 +14,8 @@ from PIL import Image
 
 from helpers import ROOT
 from draw_support import install_run, trained_model_folder
-from mnist_lab import architectures, data, inference
+from mnist_lab import data, inference
+from mnist_lab.architecture.building import build_model
 from mnist_lab.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
 
@@ -29,7 +30,7 @@ def store():
 def stored_run(store, status="completed", with_model=True, name="tiny"):
     meta = store.create(name, {"name": "custom", "source": "custom", "layers": TINY}, {"epochs": 1})
     if with_model:
-        architectures.build_model(TINY, name).save(store.model_path(meta["id"]))
+        build_model(TINY, name).save(store.model_path(meta["id"]))
     return store.update(meta["id"], status=status)
 
 
@@ -70,7 +71,7 @@ def test_models_are_cached_per_file_version(store):
     first = inference.cached_model(store, meta["id"])
     assert inference.cached_model(store, meta["id"]) is first
     path = store.model_path(meta["id"])
-    architectures.build_model(TINY, "again").save(path)
+    build_model(TINY, "again").save(path)
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
     second = inference.cached_model(store, meta["id"])
     assert second is not first and inference.cached_model(store, meta["id"]) is second
@@ -209,7 +210,7 @@ def test_an_epoch_model_has_that_epochs_weights_and_is_built_once(store):
     weights = []
     for epoch in (1, 2, 3):
         keras.utils.set_random_seed(epoch)
-        model = architectures.build_model(TINY, "tiny")
+        model = build_model(TINY, "tiny")
         store.save_epoch_weights(run_id, epoch, model)
         weights.append(model.get_weights())
     model.save(store.model_path(run_id))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_lab import architecture_sources, training
+from mnist_lab import training
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
@@ -55,7 +56,7 @@ def manager(synthetic_npz, isolated_storage, monkeypatch):
 
 
 def tiny():
-    return architecture_sources.custom_architecture(TINY, label="tiny")
+    return custom_architecture(TINY, label="tiny")
 
 
 def test_a_run_records_its_owner_and_its_default_name_says_whose_it_is_and_is_unique(manager):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_lab import architectures
+from mnist_lab.architecture.report import ArchitectureReport, analyze
 from mnist_lab.runs import now_iso, read_json, write_json
 from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT, KERAS_SETUP_LOCK,
                                         build_for_training, device_details)
@@ -71,7 +71,7 @@ class NetWork:
             return net
         if isinstance(net, (int, float)):
             return cls(int(net))
-        report = net if isinstance(net, architectures.ArchitectureReport) else architectures.analyze(net)
+        report = net if isinstance(net, ArchitectureReport) else analyze(net)
         return cls(report.multiply_adds, sum(math.prod(layer.output_shape) for layer in report.layers),
                    len(report.layers), any(layer.type == "BatchNormalization" for layer in report.layers))
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnist_lab import comparison, evaluation, keras_code
+from mnist_lab import comparison, evaluation
+from mnist_lab.architecture import keras_code
 from mnist_lab.comparison import CLASS_SET_COLUMN, MISSING, NOTEBOOK, RUN, Entry, observations
 from mnist_lab.data import DataError
 from mnist_lab.errors import LabError
