@@ -1,7 +1,7 @@
 """Architectures: what a learner builds, checks, saves and takes home, one module per concept.
 
     layers       the layer types and their settings: the one registry
-    presets      the ready-made architectures (the notebook's nets and two fast ones)
+    presets      the ready-made architectures (the notebook's nets and two fast ones), read from presets.toml
     validation   a layer's settings checked and filled in; ArchitectureError
     report       output shapes, parameters and multiply-adds, and the limits on them
     building     the Keras model of an architecture
