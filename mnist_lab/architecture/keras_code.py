@@ -13,12 +13,11 @@ from mnist_lab.architecture.report import analyze
 from mnist_lab.architecture.validation import normalize_layers
 from mnist_lab.errors import LabError
 from mnist_lab.training.fitting import BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT
-from mnist_lab.training.settings import OPTIMIZERS, SCHEDULES, TrainSettings
+from mnist_lab.training.settings import (ONE_CYCLE_END, ONE_CYCLE_RISE, ONE_CYCLE_START, OPTIMIZERS, SCHEDULES,
+                                         WARMUP_FRACTION, TrainSettings)
 
 SCRIPT_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "train_size", "schedule")
 DEFAULT_SETTINGS = {name: getattr(TrainSettings(), name) for name in SCRIPT_SETTINGS}  # the lab's own defaults
-WARMUP_FRACTION = 0.1  # as the lab's warmup-cosine schedule: the first tenth of the steps (a test checks)
-ONE_CYCLE_RISE, ONE_CYCLE_START, ONE_CYCLE_END = 0.3, 1 / 25, 1 / 25 / 10_000  # as the lab's one-cycle (a test checks)
 OPTIMIZER_CODE = {  # every optimizer in OPTIMIZERS, as the lab builds it (a test checks)
     "adam": "keras.optimizers.Adam(learning_rate={rate})",
     "adadelta": "keras.optimizers.Adadelta(learning_rate={rate})",
