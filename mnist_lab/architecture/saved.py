@@ -1,7 +1,7 @@
 """Saved architectures: one JSON file per name, in the export format, so they survive a restart.
 
 Layout: `architectures/<name>.json` (or the folder in MNIST_LAB_ARCHITECTURES), each file exactly what
-`to_json` writes, so a saved file can also be handed to `python -m mnist_lab train --arch`.
+`json_format.to_json` writes, so a saved file can also be handed to `python -m mnist_lab train --arch`.
 Only valid architectures are saved; every write is atomic. A name typed with the file's ending ("wide.json")
 means the same architecture as without it ("wide"): the ending is left out of the name, and the file is
 `wide.json`, never `wide.json.json`. A saved file also records its owner, the learner who saved it

@@ -122,7 +122,7 @@ def share_text(part: int, whole: int) -> str:
 
 
 def edit_notes(layers: list, report: ArchitectureReport) -> list[Note]:
-    """Notes on a valid architecture (report = report.analyze(layers)), most useful first."""
+    """Notes on a valid architecture (report: what analyze(layers) returns), most useful first."""
     layers = normalize_layers(layers)
     notes = []
     by_number = {layer.number: layer for layer in report.layers}
