@@ -28,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
+from mnist_lab import system, training  # noqa: E402
+from mnist_lab.architecture.presets import PRESETS, preset_layers  # noqa: E402
+from mnist_lab.architecture.sources import preset_architecture  # noqa: E402
 from mnist_lab.runs import RunStatus, RunStore  # noqa: E402
 from mnist_lab.training.packed_runs import DEFAULT_PACK_SIZE, PACK_SIZE_VARIABLE  # noqa: E402
 from common import images_for_workers  # noqa: E402
@@ -41,7 +43,7 @@ def floor_seconds(preset: str, arrays: dict, settings, learners: int) -> float:
     """Seconds of `learners` bare runs one after another: build, fit, one test pass each."""
     start = time.perf_counter()
     for _ in range(learners):
-        _, fit_model = training.build_for_training(architectures.preset_layers(preset), settings, preset)
+        _, fit_model = training.build_for_training(preset_layers(preset), settings, preset)
         fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=settings.epochs,
                       validation_data=(arrays["x_validation"], arrays["y_validation"]), verbose=0, shuffle=True)
         fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=256, verbose=0)
@@ -56,7 +58,7 @@ def class_seconds(folder: Path, executor: str, concurrency: int, preset: str, se
                                        max_concurrent=concurrency, max_queued=learners, executor=executor)
     if hasattr(manager.executor, "wait_until_warm"):
         manager.executor.wait_until_warm()
-    architecture = architecture_sources.preset_architecture(preset)
+    architecture = preset_architecture(preset)
     first_batch: dict[str, float] = {}
     started = time.perf_counter()
     run_ids = [manager.submit(architecture, dict(settings.as_dict(), seed=seed), name=f"learner {seed}")
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train-size", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--preset", default="seed-3layer", choices=list(architectures.PRESETS))
+    parser.add_argument("--preset", default="seed-3layer", choices=list(PRESETS))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--pack-sizes", type=int, nargs="+", default=[1, DEFAULT_PACK_SIZE])
     parser.add_argument("--executor", default="process", choices=list(training.EXECUTOR_NAMES))

@@ -51,27 +51,29 @@ def _median_ms(function, calls: int) -> float:
 def run(preset: str = "seed-5layer", calls: int = 200, run_id: str | None = None) -> dict:
     import keras
 
-    from mnist_lab import architectures, system
+    from mnist_lab import system
+    from mnist_lab.architecture.building import build_model
+    from mnist_lab.architecture.presets import preset_layers
     from mnist_lab.evaluation import inference
-    from mnist_lab.images import preprocessing
+    from mnist_lab.images import canvas
     from mnist_lab.runs import RunStore
 
     if run_id:
         model = inference.load_model(RunStore(), run_id)
         label = run_id
     else:
-        model = architectures.build_model(architectures.preset_layers(preset), preset)
+        model = build_model(preset_layers(preset), preset)
         label = preset
-    canvas = sample_canvas()
+    pixels = sample_canvas()
 
     def preprocess_only():
-        return preprocessing.preprocess_canvas(canvas)
+        return canvas.preprocess_canvas(pixels)
 
     def direct():
-        return inference.predict(model, preprocessing.preprocess_canvas(canvas).image)
+        return inference.predict(model, canvas.preprocess_canvas(pixels).image)
 
     def with_predict():
-        return model.predict(inference.model_input(preprocessing.preprocess_canvas(canvas).image), verbose=0)[0]
+        return model.predict(inference.model_input(canvas.preprocess_canvas(pixels).image), verbose=0)[0]
 
     if not np.allclose(direct(), with_predict(), atol=1e-5):
         raise RuntimeError("model(x) and model.predict disagree: the comparison would be meaningless")

@@ -4,7 +4,7 @@ A labelled set of drawn digits is made from strokes, in several writers' styles 
 or right, big or small loops: 6s whose loop fills most of the digit, 9s, open and closed 4s, 7s with and
 without a bar, 1s with and without a flag), pen widths of 12 to 30 pixels on the 280-pixel canvas, written
 large or small and off-centre. Each drawing goes through the Draw page's path (the canvas' RGBA pixels,
-`preprocessing.preprocess_canvas`) with the default steps and with deskewing on, into two seed-3layer
+`canvas.preprocess_canvas`) with the default steps and with deskewing on, into two seed-3layer
 nets trained the same way (the app's training path, on the same MNIST slice), one with augmentation and
 one without. Reported: accuracy on the drawn set for the four combinations, per digit, and MNIST's test
 accuracy of both nets, so that what a step buys on drawings can be set against what it costs on MNIST.
@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from draw_support import SHAPES, canvas_pixels, draw_strokes  # noqa: E402
 
-from mnist_lab import architecture_sources, system, training  # noqa: E402
+from mnist_lab import system, training  # noqa: E402
+from mnist_lab.architecture.sources import preset_architecture  # noqa: E402
 from mnist_lab.evaluation import inference
-from mnist_lab.images import preprocessing
+from mnist_lab.images import canvas, preprocessing
 from mnist_lab.runs import RunStore  # noqa: E402
 
 CANVAS = 280  # the Draw page's canvas, in pixels
@@ -95,7 +96,7 @@ def drawn_set(per_digit: int) -> tuple[list[Drawing], dict[str, np.ndarray]]:
     for drawing in drawings:
         pixels = render(drawing)
         for name, options in PIPELINES.items():
-            result = preprocessing.preprocess_canvas(pixels, options)
+            result = canvas.preprocess_canvas(pixels, options)
             if result.empty:
                 raise RuntimeError(f"A drawn {drawing.label} ({drawing.shape}) came out empty: {result.message}")
             images[name].append(result.image)
@@ -105,7 +106,7 @@ def drawn_set(per_digit: int) -> tuple[list[Drawing], dict[str, np.ndarray]]:
 def train(store: RunStore, augment: bool, train_size: int, epochs: int, seed: int) -> tuple[object, dict]:
     """seed-3layer through the app's training path (train_run: held-out validation, BatchNormalization
     re-estimated after a short run); returns (model, run.json)."""
-    architecture = architecture_sources.preset_architecture("seed-3layer")
+    architecture = preset_architecture("seed-3layer")
     settings = training.TrainSettings(epochs=epochs, batch_size=128, train_size=train_size, seed=seed,
                                       augment=augment).resolve(60_000)
     run_id = store.create(f"seed-3layer{' augmented' if augment else ''}", architecture, settings.as_dict())["id"]

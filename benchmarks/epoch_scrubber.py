@@ -51,17 +51,19 @@ def _summary(times: list[float]) -> dict:
 def run(preset: str = "seed-3layer", epochs: int = 6, calls: int = 200) -> dict:
     import keras
 
-    from mnist_lab import architectures, system
+    from mnist_lab import system
+    from mnist_lab.architecture.building import build_model
+    from mnist_lab.architecture.presets import preset_layers
     from mnist_lab.evaluation import explanation, inference
-    from mnist_lab.images import preprocessing
+    from mnist_lab.images import canvas
     from mnist_lab.runs import RunStore
 
     with tempfile.TemporaryDirectory() as folder:
         store = RunStore(folder)
-        layers = architectures.preset_layers(preset)
+        layers = preset_layers(preset)
         meta = store.create(f"benchmark {preset}", {"name": preset, "source": "preset", "layers": layers},
                             {"epochs": epochs})
-        model = architectures.build_model(layers, preset)
+        model = build_model(layers, preset)
         model.save(store.model_path(meta["id"]))
         for epoch in range(1, epochs + 1):
             store.save_epoch_weights(meta["id"], epoch, model)
@@ -69,7 +71,7 @@ def run(preset: str = "seed-3layer", epochs: int = 6, calls: int = 200) -> dict:
         stored = inference.stored_epochs(store, meta["id"])
         for epoch in stored:  # prepared, as the page's background thread leaves them
             inference.epoch_model(store, meta["id"], epoch)
-        image = preprocessing.preprocess_canvas(sample_canvas()).image
+        image = canvas.preprocess_canvas(sample_canvas()).image
         moves = iter(range(10**9))
 
         def slider_move():

@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 from mnist_lab import data, system  # noqa: E402
 from mnist_lab.evaluation import evaluation
-from mnist_lab.architectures import build_model, preset_layers  # noqa: E402
+from mnist_lab.architecture.building import build_model  # noqa: E402
+from mnist_lab.architecture.presets import preset_layers  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 
 

@@ -24,7 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
+from mnist_lab import system, training  # noqa: E402
+from mnist_lab.architecture.presets import PRESETS, preset_layers  # noqa: E402
+from mnist_lab.architecture.sources import preset_architecture  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 from common import images_for_workers  # noqa: E402
 
@@ -34,7 +36,7 @@ START_TARGET_SECONDS = 5.0
 
 def bare_epochs(preset, arrays, settings, count):
     """Seconds of `count` epochs of a bare fit, after one untimed epoch that traces the net."""
-    model, fit_model = training.build_for_training(architectures.preset_layers(preset), settings, preset)
+    model, fit_model = training.build_for_training(preset_layers(preset), settings, preset)
     times = []
     for index in range(count + 1):
         start = time.perf_counter()
@@ -49,7 +51,7 @@ def executor_run(manager, preset, settings):
     """(epoch seconds, seconds from submit to the first finished batch) of one run with a page watching."""
     stop_watching = threading.Event()
     submitted = time.perf_counter()
-    run_id = manager.submit(architecture_sources.preset_architecture(preset), settings, name=f"benchmark {preset}")
+    run_id = manager.submit(preset_architecture(preset), settings, name=f"benchmark {preset}")
     first_batch = []
 
     def watch():
@@ -78,12 +80,12 @@ def main(argv=None) -> int:
     parser.add_argument("--executor", default="process", choices=list(training.EXECUTOR_NAMES))
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--repeats", type=int, help="timed epochs per side (default 3)")
-    parser.add_argument("--presets", nargs="+", choices=list(architectures.PRESETS))
+    parser.add_argument("--presets", nargs="+", choices=list(PRESETS))
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args(argv)
     train_size = arguments.train_size or (512 if arguments.quick else 10_000)
     repeats = arguments.repeats or (1 if arguments.quick else 3)
-    presets = arguments.presets or (["quick-cnn"] if arguments.quick else list(architectures.PRESETS))
+    presets = arguments.presets or (["quick-cnn"] if arguments.quick else list(PRESETS))
     with images_for_workers(train_size) as (mnist, source, validation_size, folder):
         settings = training.TrainSettings(epochs=1 + repeats, batch_size=128, train_size=train_size,
                                           validation_size=validation_size).resolve(len(mnist.x_train),

@@ -41,7 +41,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_lab import architecture_sources, architectures, data, system, training  # noqa: E402
+from mnist_lab import system, training  # noqa: E402
+from mnist_lab.architecture.presets import PRESETS, preset_layers  # noqa: E402
+from mnist_lab.architecture.report import analyze  # noqa: E402
+from mnist_lab.architecture.sources import custom_architecture, preset_architecture  # noqa: E402
 from mnist_lab.runs import RunStore  # noqa: E402
 from common import load_images  # noqa: E402
 
@@ -65,7 +68,7 @@ def time_epoch(variant, model, fit_model, arrays, settings, store) -> tuple[floa
         fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=1,
                       validation_data=(arrays["x_validation"], arrays["y_validation"]), verbose=0, shuffle=True)
         return time.perf_counter() - start, time.process_time() - cpu
-    run_id = store.create("benchmark", architecture_sources.preset_architecture("seed-3layer"), settings.as_dict())["id"]
+    run_id = store.create("benchmark", preset_architecture("seed-3layer"), settings.as_dict())["id"]
     live = training.LiveState(run_id, settings)
     live.start()
     callback_class = sync_callback_class() if variant == "app-sync" else None
@@ -88,7 +91,7 @@ def measure(presets, train_size, validation_size, repeats, batch_size, estimate)
     store = RunStore(tempfile.mkdtemp(prefix="mnist-lab-benchmark-"))
     models = {}
     for preset in presets:
-        models[preset] = training.build_for_training(architectures.preset_layers(preset), settings, preset)
+        models[preset] = training.build_for_training(preset_layers(preset), settings, preset)
         # A full batch and a last batch as short as the epoch's: every shape gets traced here, not timed.
         warm_up = {key: value[:batch_size + len(value) % batch_size] for key, value in arrays.items()}
         time_epoch("bare", *models[preset], warm_up, settings, store)
@@ -108,7 +111,7 @@ def measure(presets, train_size, validation_size, repeats, batch_size, estimate)
     results = {}
     for preset in presets:
         times, cpu_times = seconds[preset], cpu_seconds[preset]
-        multiply_adds = architectures.analyze(architectures.preset_layers(preset)).multiply_adds
+        multiply_adds = analyze(preset_layers(preset)).multiply_adds
         result = {
             "multiply_adds": multiply_adds,
             "seconds": times,
@@ -156,8 +159,8 @@ def estimates_against_runs(presets, quick: bool, learner_nets=(), train_size: in
     time from submit to its end)."""
     mnist, source = load_images(10_000, 5_000)
     manager = training.TrainingManager(RunStore(tempfile.mkdtemp(prefix="mnist-lab-estimates-")), executor="process")
-    nets = [(preset, architecture_sources.preset_architecture(preset), preset) for preset in presets]
-    nets += [(name, architecture_sources.custom_architecture(LEARNER_NETS[name], name), None) for name in learner_nets]
+    nets = [(preset, preset_architecture(preset), preset) for preset in presets]
+    nets += [(name, custom_architecture(LEARNER_NETS[name], name), None) for name in learner_nets]
     results = {}
     try:
         for name, architecture, preset in nets:
@@ -212,8 +215,8 @@ def main(argv=None) -> int:
                         help="training images per epoch (default 10,000; with --estimates, the quick demo's)")
     parser.add_argument("--repeats", type=int, help="timed epochs per variant (default 3)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--presets", nargs="+", default=list(architectures.PRESETS),
-                        choices=list(architectures.PRESETS))
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS),
+                        choices=list(PRESETS))
     parser.add_argument("--no-estimate", action="store_true", help="skip comparing the epoch-time estimate")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--estimates", action="store_true",

@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 
-from mnist_lab import architectures
+from mnist_lab.architecture.presets import PRESETS
 from mnist_lab.errors import LabError
 from mnist_lab.runs import RunStatus, RunStore
 
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a net and store the run",
                                 description="Train a net on MNIST; the run is stored like the app's runs.")
     train.add_argument("--arch", required=True, metavar="ID|NAME|PATH.json",
-                       help=f"a preset ({', '.join(architectures.PRESETS)}), a saved architecture, "
+                       help=f"a preset ({', '.join(PRESETS)}), a saved architecture, "
                             "or an exported architecture file")
     add_settings_arguments(train)
     train.add_argument("--name", help="a name for the run")
@@ -157,7 +157,7 @@ def _on_terminate(signum, frame):
 
 def _train(arguments) -> int:
     from mnist_lab import training
-    from mnist_lab.architecture_sources import architecture_from_argument
+    from mnist_lab.architecture.sources import architecture_from_argument
 
     architecture = architecture_from_argument(arguments.arch)
     settings = _settings_from(arguments, architecture)
@@ -326,8 +326,9 @@ def _run_row(meta: dict) -> dict:
 # --- code -----------------------------------------------------------------------------------------
 
 def _code(arguments) -> int:
-    from mnist_lab import keras_code, training
-    from mnist_lab.architecture_sources import architecture_from_argument
+    from mnist_lab import training
+    from mnist_lab.architecture import keras_code
+    from mnist_lab.architecture.sources import architecture_from_argument
 
     if arguments.run:
         meta = RunStore().get(arguments.run)

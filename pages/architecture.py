@@ -5,9 +5,11 @@ app.route_through_navigation()
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import architecture_editor as editor
-from mnist_lab import architectures, keras_code, teaching
-from mnist_lab.architecture_store import ArchitectureStore
+from mnist_lab.architecture import editor, keras_code, teaching
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.layers import LAYER_TYPES
+from mnist_lab.architecture.report import analyze_partial
+from mnist_lab.architecture.saved import ArchitectureStore
 from mnist_lab.views.markdown import plain
 from mnist_lab.views import architecture as view
 
@@ -17,7 +19,7 @@ from mnist_lab.views import architecture as view
 store = ArchitectureStore()
 session = editor.EditorSession(st.session_state, store, app.owner(), app.actor())
 layers = session.open().layers
-report, error = architectures.analyze_partial(layers)
+report, error = analyze_partial(layers)
 
 
 @st.cache_data(max_entries=64, show_spinner="Keras is building the model…")
@@ -100,11 +102,11 @@ with editor_column:
         st.markdown("**Add a layer**")
         positions = session.add_positions(layers)
         kind_column, where_column = st.columns(2)
-        kind_column.selectbox("Type", list(architectures.LAYER_TYPES), key="architecture_add_type",
+        kind_column.selectbox("Type", list(LAYER_TYPES), key="architecture_add_type",
                               on_change=session.suggest_position)
         where_column.selectbox("Where", positions, key=session.add_position_key,
                                format_func=lambda position: view.position_label(layers, position))
-        st.caption(architectures.LAYER_TYPES[st.session_state.architecture_add_type].description)
+        st.caption(LAYER_TYPES[st.session_state.architecture_add_type].description)
         st.button("Add layer", key="architecture_add", icon=":material/add:", on_click=session.add_chosen,
                   type="primary")
 
@@ -167,7 +169,7 @@ with save_column:
     show_messages("save")
     if error is None:
         name = st.session_state.architecture_name
-        exported = architectures.to_json(layers, name)
+        exported = to_json(layers, name)
         st.download_button("Download as JSON", exported, file_name=f"{name}.json", mime="application/json",
                            icon=":material/download:")
         with st.expander("Show the JSON"):
@@ -211,7 +213,7 @@ with summary_slot.container():
     if error is not None:
         st.caption("Keras builds the model once the architecture is valid.")
     else:
-        summary = keras_summary(architectures.to_json(layers, "mnist_cnn"))
+        summary = keras_summary(to_json(layers, "mnist_cnn"))
         if summary.error:
             st.warning(plain(summary.error))
         else:

@@ -5,7 +5,8 @@ app.route_through_navigation()
 
 import streamlit as st
 
-from mnist_lab import data, keras_code
+from mnist_lab import data
+from mnist_lab.architecture import keras_code
 from mnist_lab.classroom import classroom
 from mnist_lab.evaluation import comparison, curves, evaluation
 from mnist_lab.errors import LabError

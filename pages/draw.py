@@ -9,7 +9,7 @@ import streamlit as st
 from mnist_lab.classroom import classroom
 from mnist_lab.evaluation import explanation, inference
 from mnist_lab.errors import LabError
-from mnist_lab.images import gallery, preprocessing
+from mnist_lab.images import canvas, gallery, preprocessing, uploads
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
 from mnist_lab.views import draw as view
@@ -33,7 +33,7 @@ def model_for(run_id: str):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def upload_ink(data: bytes):
-    return preprocessing.read_ink(data)
+    return uploads.read_ink(data)
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring your handwriting…")
@@ -61,36 +61,36 @@ with left:
         from streamlit_drawable_canvas import st_canvas
 
         st.html(view.CANVAS_CLIP)
-        canvas = st_canvas(stroke_width=st.session_state.draw_stroke_width, stroke_color="#ffffff",
-                           background_color="#000000", height=view.CANVAS_SIDE, width=view.CANVAS_SIDE,
-                           drawing_mode="freedraw", initial_drawing=st.session_state.draw_initial_drawing,
-                           return_image_data=True, key=f"draw_canvas_{st.session_state.draw_canvas_generation}")
-        st.session_state.draw_last_drawing = canvas.json_data
+        drawing = st_canvas(stroke_width=st.session_state.draw_stroke_width, stroke_color="#ffffff",
+                            background_color="#000000", height=view.CANVAS_SIDE, width=view.CANVAS_SIDE,
+                            drawing_mode="freedraw", initial_drawing=st.session_state.draw_initial_drawing,
+                            return_image_data=True, key=f"draw_canvas_{st.session_state.draw_canvas_generation}")
+        st.session_state.draw_last_drawing = drawing.json_data
         with st.container(horizontal=True, key="draw_canvas_buttons"):
             st.button("Undo stroke", icon=":material/undo:", on_click=state.undo_stroke,
-                      disabled=not (canvas.json_data or {}).get("objects"))
+                      disabled=not (drawing.json_data or {}).get("objects"))
             st.button("Clear", icon=":material/delete:", on_click=state.clear_canvas)
         st.slider("Pen width", 8, 40, key="draw_stroke_width",
                   help="MNIST's strokes are about 2 to 3 pixels wide in the 28x28 image.")
-        prepared = preprocessing.preprocess_canvas(canvas.image_data, options)
+        prepared = canvas.preprocess_canvas(drawing.image_data, options)
     else:
         upload = st.file_uploader("A picture of one digit: a drawing, or a photo of a digit written on paper",
-                                  type=view.UPLOAD_TYPES, max_upload_size=preprocessing.MAX_FILE_BYTES // 2**20,
+                                  type=view.UPLOAD_TYPES, max_upload_size=uploads.MAX_FILE_BYTES // 2**20,
                                   key="draw_upload")
         if upload is None:
             st.caption("Dark ink on light paper is detected and inverted; light on dark is used as it is.")
         else:
             try:
                 ink, dark_on_light = upload_ink(upload.getvalue())
-            except preprocessing.ImageError as error:
+            except uploads.ImageError as error:
                 st.error(f"{plain(upload.name)}: {plain(error)}")
             else:
-                prepared = preprocessing.preprocess_found_ink(ink, dark_on_light, options)
+                prepared = uploads.preprocess_found_ink(ink, dark_on_light, options)
                 st.image(upload.getvalue(), caption=upload.name, width=view.CANVAS_SIDE)
                 st.caption(view.upload_caption(dark_on_light))
 
 if prepared is None:
-    prepared = preprocessing.preprocess_canvas(None, options)
+    prepared = canvas.preprocess_canvas(None, options)
 
 # ---- Predictions, beside the input -----------------------------------------------------------------
 with right:

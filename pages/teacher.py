@@ -7,7 +7,8 @@ app.route_through_navigation()
 import pandas as pd
 import streamlit as st
 
-from mnist_lab import architecture_sources, experiments
+from mnist_lab import experiments
+from mnist_lab.architecture import sources
 from mnist_lab.classroom import classroom, learners
 from mnist_lab.errors import LabError
 from mnist_lab.images.handwriting import HandwritingSet
@@ -150,7 +151,7 @@ def pose():
     state["experiment_problem"] = None
     try:
         class_experiments.pose(
-            state["experiment_question"], architecture_sources.from_choice(state["experiment_base"]),
+            state["experiment_question"], sources.from_choice(state["experiment_base"]),
             {"epochs": state["experiment_epochs"], "train_size": state["experiment_train_size"]},
             state["experiment_variable"], state["experiment_values"], by=teacher, data_sizes=manager.data_sizes(),
             layer=state["experiment_layer"] if state["experiment_variable"] == "filters" else None)
@@ -165,7 +166,7 @@ if current is not None:
     st.button("Close the experiment", key="experiment_close", icon=":material/done_all:",
               on_click=lambda: class_experiments.close(current["id"], by=teacher))
 else:
-    bases, default_base = architecture_sources.choices(None, edited=False)
+    bases, default_base = sources.choices(None, edited=False)
     with st.form("experiment_pose", border=True):
         st.text_input("The question", placeholder="Does batch size matter?", key="experiment_question")
         st.selectbox("The base net", list(bases), format_func=bases.get, index=list(bases).index(default_base),

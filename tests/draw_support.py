@@ -4,6 +4,8 @@ pictures and with the mouse on the page's canvas in a browser."""
 
 from __future__ import annotations
 
+import io
+
 import math
 import shutil
 from pathlib import Path
@@ -28,16 +30,18 @@ def trained_model_folder(tmp_path_factory, mnist) -> Path:
         return folder
     import keras
 
-    from mnist_lab import architectures, data
+    from mnist_lab import data
+    from mnist_lab.architecture.building import build_model
+    from mnist_lab.architecture.presets import preset_layers
 
     store = RunStore(tmp_path_factory.mktemp("draw-training"))
-    layers = architectures.preset_layers("seed-3layer")
+    layers = preset_layers("seed-3layer")
     settings = {"epochs": 1, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001, "train_size": 60000,
                 "validation": "test", "validation_size": 0, "seed": 0, "augment": False}
     meta = store.create("seed-3layer, 1 epoch", {"name": "seed-3layer", "source": "preset", "layers": layers},
                         settings)
     keras.utils.set_random_seed(0)
-    model = architectures.build_model(layers, "seed-3layer")
+    model = build_model(layers, "seed-3layer")
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(data.to_model_input(mnist.x_train), mnist.y_train, epochs=1, batch_size=128, verbose=0)
     loss, accuracy = model.evaluate(data.to_model_input(mnist.x_test), mnist.y_test, verbose=0)
@@ -56,13 +60,14 @@ def two_epoch_folder(tmp_path_factory, mnist, trained_folder: Path) -> Path:
         return folder
     import keras
 
-    from mnist_lab import architectures, data
+    from mnist_lab import data
+    from mnist_lab.architecture.building import build_model
 
     trained = read_json(trained_folder / "run.json")
     store = RunStore(tmp_path_factory.mktemp("draw-epochs"))
     meta = store.create("seed-3layer, 2 epochs", trained["architecture"], {**trained["settings"], "epochs": 2})
     keras.utils.set_random_seed(1)
-    early = architectures.build_model(trained["architecture"]["layers"], "seed-3layer")
+    early = build_model(trained["architecture"]["layers"], "seed-3layer")
     early.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy")
     early.fit(data.to_model_input(mnist.x_train[:SLICE]), mnist.y_train[:SLICE], epochs=1, batch_size=64, verbose=0)
     store.save_epoch_weights(meta["id"], 1, early)
@@ -106,6 +111,20 @@ def draw_strokes(strokes, side: int = 280, box=(0.0, 0.0, 1.0, 1.0), width: floa
     return picture
 
 
+def similarity(first: np.ndarray, second: np.ndarray) -> float:
+    return float(np.corrcoef(first.ravel(), second.ravel())[0, 1])
+
+
+def png_bytes(picture: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def seven(box=(0.2, 0.1, 0.8, 0.9), side: int = 280) -> Image.Image:
+    return draw_strokes(SEVEN, side=side, box=box)
+
+
 def canvas_pixels(picture: Image.Image) -> np.ndarray:
     """A white-on-black picture as the canvas returns it: RGBA uint8."""
     return np.asarray(picture.convert("RGBA"))
@@ -129,10 +148,10 @@ TINY_LAYERS = [{"type": "Conv2D", "filters": 2, "kernel_size": [3, 3], "activati
 
 def install_untrained_run(store: RunStore, name: str, test_accuracy: float = 0.5) -> dict:
     """A completed run with a tiny untrained model: for pages whose layout, not whose guesses, is tested."""
-    from mnist_lab import architectures
+    from mnist_lab.architecture.building import build_model
 
     meta = store.create(name, {"name": "custom", "source": "custom", "layers": TINY_LAYERS}, {"epochs": 1})
-    architectures.build_model(TINY_LAYERS, "tiny").save(store.model_path(meta["id"]))
+    build_model(TINY_LAYERS, "tiny").save(store.model_path(meta["id"]))
     return store.update(meta["id"], status="completed", test_accuracy=test_accuracy)
 
 

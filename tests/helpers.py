@@ -1,5 +1,6 @@
-"""What tests share that is not a fixture: the app's paths, AppTest openers, the live app server and the
-browser's waits. Fixtures that use them live in conftest.py."""
+"""What tests share that is not a fixture: the app's paths, AppTest openers, the live app server, the
+browser's waits, stored runs and the layers the architecture tests write. Fixtures that use them live in
+conftest.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lab.architectures import analyze, build_model, preset_layers
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.presets import preset_layers
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.validation import ArchitectureError
 from mnist_lab.data import to_model_input
 from mnist_lab.evaluation import comparison
 from mnist_lab.runs import RunStore, now_iso
@@ -192,3 +196,22 @@ class HeldExecutor:
 
     def close(self):
         pass
+
+
+# ---- Layers as the architecture tests write them ---------------------------------------------------------
+
+def refused(layers) -> ArchitectureError:
+    with pytest.raises(ArchitectureError) as caught:
+        analyze(layers)
+    return caught.value
+
+
+def conv(filters=8, kernel=3, **settings):
+    return {"type": "Conv2D", "filters": filters, "kernel_size": kernel, **settings}
+
+
+def pool(size=2, **settings):
+    return {"type": "MaxPooling2D", "pool_size": size, **settings}
+
+
+FLATTEN = {"type": "Flatten"}

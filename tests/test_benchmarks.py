@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from helpers import ROOT
-from mnist_lab import architectures
+from mnist_lab.architecture.presets import PRESETS
 
 
 @pytest.mark.long
@@ -19,7 +19,7 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads(output.read_text())
     assert results["quick"] is True
-    assert set(results["training"]["results"]) == set(architectures.PRESETS)
+    assert set(results["training"]["results"]) == set(PRESETS)
     for result in results["training"]["results"].values():
         assert result["median_ratio_app"] > 0 and result["median_seconds"]["bare"] > 0
     assert results["draw_latency"]["direct_call_ms"] > 0 and results["draw_latency"]["model_predict_ms"] > 0

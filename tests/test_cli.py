@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lab import architectures, cli
+from mnist_lab import cli
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.report import analyze
 from mnist_lab.runs import RunNotFound, RunStore
 from mnist_lab.training import phases
 
@@ -25,7 +27,7 @@ TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"
 @pytest.fixture
 def tiny_json(tmp_path):
     path = tmp_path / "tiny.json"
-    path.write_text(architectures.to_json(TINY, "tiny"))
+    path.write_text(to_json(TINY, "tiny"))
     return path
 
 
@@ -176,7 +178,7 @@ def test_a_killed_training_process_leaves_an_interrupted_run_with_its_epochs(syn
     history = store.history(meta["id"])
     assert meta["status"] == "interrupted" and meta["epochs_done"] == len(history) == 1
     assert "1 finished epoch(s) kept" in meta["message"]
-    assert store.load_model(meta["id"]).count_params() == architectures.analyze(TINY).total_parameters
+    assert store.load_model(meta["id"]).count_params() == analyze(TINY).total_parameters
 
 
 def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_storage, tmp_path):
@@ -188,7 +190,7 @@ def test_ctrl_c_stops_the_run_and_keeps_it(synthetic_data, tiny_json, isolated_s
     assert summary["status"] == "stopped" and summary["epochs"] == 1 and summary["test_accuracy"] is not None
     store = RunStore(isolated_storage / "runs")
     assert store.get(summary["run_id"])["status"] == "stopped" and len(store.history(summary["run_id"])) == 1
-    assert store.load_model(summary["run_id"]).count_params() == architectures.analyze(TINY).total_parameters
+    assert store.load_model(summary["run_id"]).count_params() == analyze(TINY).total_parameters
 
 
 def test_code_prints_a_script_of_a_preset_or_of_a_run(capsys, isolated_storage):

@@ -41,7 +41,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_lab import architecture_sources, architectures, cli, data, training
+from mnist_lab import cli, data, training
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import EPOCH_FILE, RunStore, now_iso, write_atomic
 from mnist_lab.training import phases
 from mnist_lab.training.phases import HoldPoint
@@ -263,12 +266,12 @@ def images(synthetic_npz):
 def bystander_model(tmp_path_factory) -> bytes:
     """A model file's bytes, for the completed run that must stay untouched."""
     path = tmp_path_factory.mktemp("bystander") / "model.keras"
-    architectures.build_model(LAYERS, "mnist_cnn").save(path)
+    build_model(LAYERS, "mnist_cnn").save(path)
     return path.read_bytes()
 
 
 def tiny_architecture() -> dict:
-    return architecture_sources.custom_architecture(LAYERS, label="tiny-bn")
+    return custom_architecture(LAYERS, label="tiny-bn")
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -364,7 +367,7 @@ def train_command_cell(tmp_path: Path, store: RunStore, bystanders: dict, execut
                        moment: tuple[HoldPoint, int], fault: str, environment: dict) -> dict:
     """`train` held at `moment`, the fault, its end; returns what the checks need."""
     arch = tmp_path / "tiny-bn.json"
-    arch.write_text(architectures.to_json(LAYERS, "tiny-bn"))
+    arch.write_text(to_json(LAYERS, "tiny-bn"))
     stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
     process = subprocess.Popen(
         [sys.executable, "-m", "mnist_lab", "train", "--arch", str(arch), *CLI_SETTINGS, "--executor", executor,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from mnist_lab.architectures import to_json
+from mnist_lab.architecture.json_format import to_json
 from mnist_lab.evaluation import batch_normalization
 from mnist_lab.evaluation import reference as reference_results
 from mnist_lab.runs import ACTIVE, RunStatus, accuracy_before_correction

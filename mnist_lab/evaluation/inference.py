@@ -28,7 +28,7 @@ import numpy as np
 
 from mnist_lab import data
 from mnist_lab.errors import LabError, shown_value
-from mnist_lab.images import preprocessing
+from mnist_lab.images import preprocessing, uploads
 from mnist_lab.runs import USABLE, ModelUnavailable, RunNotFound, RunStore
 from mnist_lab.training.fitting import KERAS_SETUP_LOCK
 
@@ -269,8 +269,8 @@ def predict_files(store: RunStore, run_id: str, paths) -> list[dict]:
     for path in paths:
         path = str(path)
         try:
-            prepared = preprocessing.preprocess_upload(path)
-        except preprocessing.ImageError as error:
+            prepared = uploads.preprocess_upload(path)
+        except uploads.ImageError as error:
             results.append({"image": path, "error": str(error)})
             continue
         if prepared.empty:

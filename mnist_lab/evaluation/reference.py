@@ -39,7 +39,7 @@ class ReferenceResultsError(LabError):
 
 @dataclass(frozen=True)
 class ReferenceResult:
-    """One of the notebook's nets: `preset` is the id of the matching preset in architectures.PRESETS."""
+    """One of the notebook's nets: `preset` is the id of the matching preset in architecture.presets.PRESETS."""
 
     preset: str
     title: str

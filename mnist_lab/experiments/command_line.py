@@ -44,7 +44,7 @@ def add_commands(commands, add_settings_arguments) -> None:
 def run(arguments, settings_from) -> int:
     experiments = ExperimentStore(RunStore())
     if arguments.action == "create":
-        from mnist_lab.architecture_sources import architecture_from_argument
+        from mnist_lab.architecture.sources import architecture_from_argument
         from mnist_lab.data import load_mnist
 
         variable, separator, values = arguments.vary.partition("=")

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from mnist_lab.architecture_sources import check_architecture
+from mnist_lab.architecture.sources import check_architecture
 from mnist_lab.errors import LabError, shown_value
 from mnist_lab.experiments.variables import ExperimentError, parse_values, variable
 from mnist_lab.classroom.learners import Actor, NotYours

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mnist_lab.architecture_sources import choice_key, preset_architecture, saved_architecture
-from mnist_lab.architectures import LAYER_TYPES, MAX_CHANNELS, PRESETS
+from mnist_lab.architecture.sources import choice_key, preset_architecture, saved_architecture
+from mnist_lab.architecture.layers import LAYER_TYPES, MAX_CHANNELS
+from mnist_lab.architecture.presets import PRESETS
 from mnist_lab.errors import LabError, shown_value
 from mnist_lab.training.settings import MAX_BATCH_SIZE, MAX_EPOCHS, MIN_IMAGES, OPTIMIZERS
 

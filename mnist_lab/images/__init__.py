@@ -1,3 +1,3 @@
-"""Images of digits: from a drawing, an upload or a photo to MNIST's 28x28 (preprocessing), the training
-images' random changes (augmentation), the learners' labelled drawings (handwriting), and grids of digits
-(gallery)."""
+"""Images of digits: ink to MNIST's 28x28 (preprocessing), from a drawing (canvas) or from a file or photo
+(uploads); the training images' random changes (augmentation), the learners' labelled drawings
+(handwriting), and grids of digits (gallery)."""

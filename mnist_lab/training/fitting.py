@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_lab import architectures, data, system
+from mnist_lab import data, system
+from mnist_lab.architecture.building import build_model
 from mnist_lab.errors import LabError
 from mnist_lab.evaluation import batch_normalization
 from mnist_lab.evaluation.batch_normalization import BATCH_NORMALIZATION_LAG_LIMIT
@@ -91,7 +92,7 @@ def build_for_training(layers: list, settings: TrainSettings, name: str = "mnist
 
     with KERAS_SETUP_LOCK:
         keras.utils.set_random_seed(settings.seed)
-        model = architectures.build_model(layers, name)
+        model = build_model(layers, name)
         fit_model = model
         if settings.augment:
             from mnist_lab.images import augmentation

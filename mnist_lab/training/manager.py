@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from mnist_lab import data, system
-from mnist_lab.architecture_sources import check_architecture
+from mnist_lab.architecture.sources import check_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.classroom.learners import Actor
 from mnist_lab.runs import ACTIVE, USABLE, RunNotFound, RunStatus, RunStore, now_iso

@@ -16,13 +16,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from mnist_lab import data, system
+from mnist_lab.evaluation.batch_normalization import BATCH_NORMALIZATION_LAG_LIMIT
 from mnist_lab.runs import RunNotFound, RunStatus, RunStore, now_iso
 from mnist_lab.training import packing
+from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, KERAS_SETUP_LOCK, SetupHold, batch_normalization_lag,
+                                        correct_batch_normalization, device_details, epoch_weights_bytes, model_bytes,
+                                        readable_error, save_model_atomic, test_scores)
 from mnist_lab.training.packed_fit import PackedFit
-from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT, KERAS_SETUP_LOCK,
-                                        SetupHold, batch_normalization_lag, correct_batch_normalization,
-                                        device_details, epoch_weights_bytes, model_bytes, readable_error,
-                                        save_model_atomic, test_scores)
 from mnist_lab.training.phases import HoldPoint, Phase, PhaseHold
 from mnist_lab.training.progress import DIVERGED_MESSAGE, LiveState, StopRequested, TrainingDiverged
 from mnist_lab.training.settings import TrainSettings

@@ -27,7 +27,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mnist_lab import architectures, data
+from mnist_lab import data
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.layers import INPUT_SHAPE
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.validation import normalize_layer
 from mnist_lab.errors import LabError
 from mnist_lab.evaluation.evaluation import PREDICT_BATCH
 from mnist_lab.training.fitting import KERAS_SETUP_LOCK, split_indices
@@ -62,8 +66,8 @@ class PackingError(LabError):
 
 def _normalized_layers(layers: list) -> list:
     """The layers with every default filled in, so that two spellings of one architecture compare equal."""
-    architectures.analyze(layers)
-    return [architectures.normalize_layer(layer, number) for number, layer in enumerate(layers, start=1)]
+    analyze(layers)
+    return [normalize_layer(layer, number) for number, layer in enumerate(layers, start=1)]
 
 
 def _check_resolved(settings: TrainSettings) -> None:
@@ -270,8 +274,8 @@ def build_pack(layers: list, seeds: Sequence[int], settings: TrainSettings) -> P
         nets = []
         for seed, name in zip(seeds, names):
             keras.utils.set_random_seed(seed)
-            nets.append(architectures.build_model(layers, name))
-        inputs = [keras.Input(shape=architectures.INPUT_SHAPE, name=f"images_{index}")
+            nets.append(build_model(layers, name))
+        inputs = [keras.Input(shape=INPUT_SHAPE, name=f"images_{index}")
                   for index in range(len(seeds))]
         outputs = {name: net(images) for name, net, images in zip(names, nets, inputs)}
         model = keras.Model(inputs, outputs, name="pack")
@@ -307,7 +311,7 @@ def split_pack(pack: Pack, name: str = "mnist_cnn") -> list:
     models = []
     with KERAS_SETUP_LOCK:
         for net in pack.nets:
-            model = architectures.build_model(pack.layers, name)
+            model = build_model(pack.layers, name)
             model.set_weights(net.get_weights())
             model.compile(**_compile_arguments(pack.settings))
             _copy_optimizer_state(pack.model.optimizer, net, model)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from mnist_lab import architectures
+from mnist_lab.architecture.presets import PRESETS
 from mnist_lab.errors import LabError, shown_value
 
 
@@ -220,7 +220,7 @@ def clean_run_name(name: str | None, architecture: dict, settings: TrainSettings
 
 def preset_training_defaults(preset_id: str) -> dict:
     """The settings a preset recommends (Preset.training), limited to the settings the lab knows."""
-    preset = architectures.PRESETS.get(preset_id)
+    preset = PRESETS.get(preset_id)
     known = set(settings_fields())
     return {key: value for key, value in (preset.training if preset else {}).items() if key in known}
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_lab import architectures
+from mnist_lab.architecture.report import ArchitectureReport, analyze
+from mnist_lab.evaluation import batch_normalization
 from mnist_lab.runs import now_iso, read_json, write_json
-from mnist_lab.training.fitting import (BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT, KERAS_SETUP_LOCK,
-                                        build_for_training, device_details)
+from mnist_lab.training.fitting import BATCH_NORMALIZATION_IMAGES, KERAS_SETUP_LOCK, build_for_training, device_details
 from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class NetWork:
             return net
         if isinstance(net, (int, float)):
             return cls(int(net))
-        report = net if isinstance(net, architectures.ArchitectureReport) else architectures.analyze(net)
+        report = net if isinstance(net, ArchitectureReport) else analyze(net)
         return cls(report.multiply_adds, sum(math.prod(layer.output_shape) for layer in report.layers),
                    len(report.layers), any(layer.type == "BatchNormalization" for layer in report.layers))
 
@@ -122,7 +122,7 @@ class SpeedCalibration:
         work = NetWork.of(net)
         test = 0.0 if settings.validation == "test" else self._pass_seconds(work, TEST_IMAGES, settings.batch_size, True)
         batches = settings.epochs * settings.steps_per_epoch()
-        if work.batch_normalization and 0.99 ** batches >= BATCH_NORMALIZATION_LAG_LIMIT:
+        if work.batch_normalization and batch_normalization.lag(batches) >= batch_normalization.BATCH_NORMALIZATION_LAG_LIMIT:
             test = 2 * test + self._pass_seconds(work, BATCH_NORMALIZATION_IMAGES, 256, True)
         return test
 

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mnist_lab import architecture_editor as editor
-from mnist_lab import architectures, keras_code, teaching
+from mnist_lab.architecture import editor, edits, keras_code, teaching
+from mnist_lab.architecture.layers import INPUT_SHAPE, LAYER_TYPES, LayerType, Parameter
+from mnist_lab.architecture.presets import PRESETS
+from mnist_lab.architecture.report import ArchitectureReport
+from mnist_lab.architecture.validation import ArchitectureError
 from mnist_lab.views.markdown import plain
 
-INPUT_LINE = (f"**Input** · a {editor.shape_text(architectures.INPUT_SHAPE)} grayscale image, "
+INPUT_LINE = (f"**Input** · a {editor.shape_text(INPUT_SHAPE)} grayscale image, "
               "pixels scaled to 0…1")
 
 
-def fails_at(error: architectures.ArchitectureError | None, number: int) -> bool:
+def fails_at(error: ArchitectureError | None, number: int) -> bool:
     """Whether the architecture cannot be built because of layer `number` (the output counts too)."""
     return error is not None and error.layer_number == number
 
 
-def layer_heading(layer, number: int, report: architectures.ArchitectureReport,
-                  error: architectures.ArchitectureError | None) -> str:
+def layer_heading(layer, number: int, report: ArchitectureReport,
+                  error: ArchitectureError | None) -> str:
     """"**3** · Conv2D 32 3x3 → 11×11×32 · 18,464 parameters", in red for the layer at fault."""
     heading = f"**{number}** · {plain(editor.safe_label(layer, number))}"
     analysed = {layer_report.number: layer_report for layer_report in report.layers}
@@ -31,15 +34,15 @@ def layer_heading(layer, number: int, report: architectures.ArchitectureReport,
     return f":red[{heading} · cannot be built]" if fails_at(error, number) else heading
 
 
-def output_heading(number: int, report: architectures.ArchitectureReport) -> str:
+def output_heading(number: int, report: ArchitectureReport) -> str:
     heading = f"**{number}** · Dense 10 softmax: the output, always there"
     analysed = {layer_report.number: layer_report for layer_report in report.layers}
     return heading + (f" → 10 · {analysed[number].parameters:,} parameters" if number in analysed else "")
 
 
-def layer_type(layer) -> architectures.LayerType | None:
+def layer_type(layer) -> LayerType | None:
     """The registry's entry for this layer's type; None for a type the registry does not know."""
-    return architectures.LAYER_TYPES.get(layer.get("type")) if isinstance(layer, dict) else None
+    return LAYER_TYPES.get(layer.get("type")) if isinstance(layer, dict) else None
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Field:
     choices: tuple = ()
 
 
-def setting_field(layer: dict, parameter: architectures.Parameter) -> Field:
+def setting_field(layer: dict, parameter: Parameter) -> Field:
     """A setting's widget, starting from the layer's value; a value the widget cannot hold (the learner
     imported a broken file) starts it from a plain one, and the analysis says what is wrong."""
     value = layer.get(parameter.name, parameter.default)
@@ -61,8 +64,8 @@ def setting_field(layer: dict, parameter: architectures.Parameter) -> Field:
     if parameter.kind == "choice":
         choices = tuple(parameter.choices)
         return Field("choice", label, choices.index(value) if value in choices else 0, choices)
-    if parameter.kind in editor.PAIR_KINDS:
-        return Field("pair", label, editor.pair_text(value))
+    if parameter.kind in edits.PAIR_KINDS:
+        return Field("pair", label, edits.pair_text(value))
     number = isinstance(value, (int, float))
     if parameter.kind == "float":
         return Field("float", label, float(value) if number else 0.0)
@@ -103,7 +106,7 @@ def preset_note(session: editor.EditorSession) -> str | None:
     return teaching.preset_note(editor.source_name(session.source), session.edited)
 
 
-def build_error(error: architectures.ArchitectureError) -> str:
+def build_error(error: ArchitectureError) -> str:
     where = f" (layer {error.layer_number})" if error.layer_number else ""
     return f"**This architecture cannot be built{where}.** {plain(error)}"
 
@@ -116,8 +119,8 @@ class Metric:
     help: str | None = None
 
 
-def metrics(report: architectures.ArchitectureReport,
-            source_report: architectures.ArchitectureReport | None) -> list[Metric]:
+def metrics(report: ArchitectureReport,
+            source_report: ArchitectureReport | None) -> list[Metric]:
     """The four counts, with the change in parameters and multiply-adds since the architecture the edit
     started from."""
     def delta(attribute: str) -> str | None:
@@ -136,8 +139,8 @@ def metrics(report: architectures.ArchitectureReport,
     ]
 
 
-def notes(session: editor.EditorSession, layers: list, report: architectures.ArchitectureReport,
-          source_report: architectures.ArchitectureReport | None) -> list[teaching.Note]:
+def notes(session: editor.EditorSession, layers: list, report: ArchitectureReport,
+          source_report: ArchitectureReport | None) -> list[teaching.Note]:
     """What to notice about the open net, first how it differs from where the edit started."""
     found = teaching.edit_notes(layers, report)
     if source_report is not None:
@@ -147,7 +150,7 @@ def notes(session: editor.EditorSession, layers: list, report: architectures.Arc
 
 def keras_recipe(source: str | None) -> dict:
     """How the Keras script trains: the notebook's settings, with a preset's own recommendations on top."""
-    preset = architectures.PRESETS.get(editor.source_name(source))
+    preset = PRESETS.get(editor.source_name(source))
     return {**keras_code.DEFAULT_SETTINGS, **(preset.training if preset else {})}
 
 
@@ -164,7 +167,7 @@ def saved_entry_caption(entry: editor.SavedEntry) -> str:
     return f"{entry.layers} layers + output · {entry.parameters:,} parameters{by}"
 
 
-def summary_check(summary: editor.KerasSummary, report: architectures.ArchitectureReport) -> tuple[str, str]:
+def summary_check(summary: editor.KerasSummary, report: ArchitectureReport) -> tuple[str, str]:
     """("caption", ...) when Keras counts the parameters the lab worked out without it, ("warning", ...)
     when it does not: the lab's own analysis is then wrong."""
     if summary.total_parameters == report.total_parameters:

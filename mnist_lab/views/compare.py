@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mnist_lab import keras_code
+from mnist_lab.architecture import keras_code
 from mnist_lab.evaluation import comparison, curves, evaluation
 from mnist_lab.evaluation.comparison import CLASS_SET_COLUMN, MISSING, NOTEBOOK, RUN, Entry
 from mnist_lab.evaluation.observations import observations

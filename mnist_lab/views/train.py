@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_lab import architecture_sources, architectures, data, training
+from mnist_lab import data, training
+from mnist_lab.architecture import sources
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import ArchitectureReport, analyze
 from mnist_lab.errors import LabError
 from mnist_lab.presentation import (chart_spec, describe_settings, format_duration, plural, progress_line,
                                     result_notes, time_left)
@@ -34,7 +37,7 @@ class TrainForm:
         self.train_available = train_available
         self.test_available = test_available
         self.holdout = training.default_holdout(train_available)
-        self.options, default = architecture_sources.choices(current, edited=edited)
+        self.options, default = sources.choices(current, edited=edited)
         if state.get("train_architecture") not in self.options:
             state["train_architecture"] = default
         if state.get("train_defaults_for") != state["train_architecture"]:
@@ -113,11 +116,11 @@ class TrainForm:
             validation=state["train_validation"], seed=int(state["train_seed"]), augment=bool(state["train_augment"]),
             schedule=state["train_schedule"])
 
-    def architecture(self, prepare, layers: list | None) -> tuple[dict, architectures.ArchitectureReport]:
+    def architecture(self, prepare, layers: list | None) -> tuple[dict, ArchitectureReport]:
         """The chosen net as `prepare` (the manager's) checks it for one epoch on every image: (architecture,
         report). `layers`: the net open on the Architecture page, when it is edited there. Raises LabError or
         OSError when the net cannot be trained."""
-        architecture = architecture_sources.from_choice(self.state["train_architecture"], layers, self.current)
+        architecture = sources.from_choice(self.state["train_architecture"], layers, self.current)
         architecture, report, _, _ = prepare(architecture, training.TrainSettings(epochs=1, train_size=None))
         return architecture, report
 
@@ -144,8 +147,8 @@ class TrainForm:
 
 def cheapest_preset() -> str:
     """The preset with the fewest multiply-adds per image: the fastest to train."""
-    return min(architectures.PRESETS,
-               key=lambda preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds)
+    return min(PRESETS,
+               key=lambda preset: analyze(preset_layers(preset)).multiply_adds)
 
 
 def augmentation_preview():
@@ -162,7 +165,7 @@ def augmentation_preview():
 
 # --- the net and its estimate ---------------------------------------------------------------------------
 
-def architecture_caption(report: architectures.ArchitectureReport) -> str:
+def architecture_caption(report: ArchitectureReport) -> str:
     return (f"{report.total_parameters:,} parameters · {report.multiply_adds / 1e6:,.1f} million multiply-adds "
             "per image · " + " → ".join(layer.label for layer in report.layers))
 
@@ -172,7 +175,7 @@ def estimate_headline(estimate, calibration) -> str:
             f"on {calibration.device}")
 
 
-def estimate_basis(calibration, report: architectures.ArchitectureReport) -> str:
+def estimate_basis(calibration, report: ArchitectureReport) -> str:
     """Where the estimate comes from, for its help."""
     return (f"Measured on this machine ({calibration.measured[:10]}) with three small nets, then worked out for "
             f"this one from its {report.multiply_adds:,} multiply-adds per image and the values its layers write, "
@@ -222,7 +225,7 @@ def run_estimate(calibration, meta: dict):
     if calibration is None or not layers:
         return None
     try:
-        return training.estimate_epoch(calibration, architectures.analyze(layers),
+        return training.estimate_epoch(calibration, analyze(layers),
                                        training.TrainSettings.from_dict(meta["settings"]))
     except (LabError, ValueError, TypeError, KeyError):
         return None

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from helpers import entries_of, epochs, stored_run
-from mnist_lab.architectures import from_json, preset_layers
+from mnist_lab.architecture.json_format import from_json
+from mnist_lab.architecture.presets import preset_layers
 from mnist_lab.evaluation import comparison
 from mnist_lab.runs import RunStore
 

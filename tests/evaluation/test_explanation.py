@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from draw_support import SEVEN, canvas_pixels, draw_strokes
-from mnist_lab import architectures
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.report import analyze
 from mnist_lab.evaluation import explanation
-from mnist_lab.images import preprocessing
+from mnist_lab.images import canvas
 
 TINY = [
     {"type": "Conv2D", "filters": 4, "kernel_size": [3, 3], "activation": "relu"},
@@ -26,12 +27,12 @@ def model():
     import keras
 
     keras.utils.set_random_seed(3)
-    return architectures.build_model(TINY, "tiny")
+    return build_model(TINY, "tiny")
 
 
 @pytest.fixture(scope="module")
 def digit():
-    return preprocessing.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9)))).image
+    return canvas.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9)))).image
 
 
 def test_feature_maps_are_each_convolutions_output(model, digit):
@@ -40,7 +41,7 @@ def test_feature_maps_are_each_convolutions_output(model, digit):
     found = explanation.conv_feature_maps(model, digit)
     assert [layer.number for layer in found] == [1, 3]
     assert [layer.name for layer in found] == ["Conv2D 4 3x3", "Conv2D 3 3x3"]
-    report = architectures.analyze(TINY)
+    report = analyze(TINY)
     assert [layer.maps.shape for layer in found] == [report.layers[0].output_shape, report.layers[2].output_shape]
     for layer in found:
         probe = keras.Model(model.inputs[0], model.layers[layer.number - 1].output)
@@ -133,7 +134,7 @@ def test_grad_cam_is_a_28x28_map_in_0_1(model, digit):
     assert cam.shape == (28, 28) and cam.dtype == np.float32
     assert cam.min() >= 0.0 and cam.max() <= 1.0
     assert cam.max() == pytest.approx(1.0) or cam.max() == 0.0
-    last = architectures.analyze(TINY).layers[2].output_shape  # the last convolution's grid
+    last = analyze(TINY).layers[2].output_shape  # the last convolution's grid
     assert explanation.grad_cam_grid(model, digit, 7).shape == tuple(last[:2])
     picture = explanation.grad_cam_overlay(digit, cam, size=56)
     assert picture.size == (56, 56) and picture.mode == "RGB"
@@ -165,7 +166,7 @@ def test_grad_cam_weighs_each_map_by_its_mean_gradient(model, digit):
 
 
 def test_grad_cam_needs_a_convolution():
-    flat = architectures.build_model([{"type": "Flatten"}], "flat")
+    flat = build_model([{"type": "Flatten"}], "flat")
     with pytest.raises(explanation.ExplanationError, match="convolution"):
         explanation.grad_cam(flat, np.zeros((28, 28), "float32"), 0)
 
@@ -188,7 +189,7 @@ def test_grad_cam_of_a_trained_net_lies_on_the_digits_ink(real_mnist):
               {"type": "Conv2D", "filters": 16, "kernel_size": [3, 3], "activation": "relu"},
               {"type": "MaxPooling2D", "pool_size": [2, 2]},  # 3x3 to 1x1, as in the notebook's 3-layer net
               {"type": "Flatten"}]
-    trained = architectures.build_model(layers, "small")
+    trained = build_model(layers, "small")
     trained.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     trained.fit(data.to_model_input(real_mnist.x_train[:4000]), real_mnist.y_train[:4000], epochs=2, batch_size=64,
                 verbose=0)

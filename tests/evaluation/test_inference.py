@@ -14,7 +14,8 @@ from PIL import Image
 
 from helpers import ROOT
 from draw_support import install_run, trained_model_folder
-from mnist_lab import architectures, data
+from mnist_lab import data
+from mnist_lab.architecture.building import build_model
 from mnist_lab.evaluation import inference
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.runs import RunStore
@@ -30,7 +31,7 @@ def store():
 def stored_run(store, status="completed", with_model=True, name="tiny"):
     meta = store.create(name, {"name": "custom", "source": "custom", "layers": TINY}, {"epochs": 1})
     if with_model:
-        architectures.build_model(TINY, name).save(store.model_path(meta["id"]))
+        build_model(TINY, name).save(store.model_path(meta["id"]))
     return store.update(meta["id"], status=status)
 
 
@@ -71,7 +72,7 @@ def test_models_are_cached_per_file_version(store):
     first = inference.cached_model(store, meta["id"])
     assert inference.cached_model(store, meta["id"]) is first
     path = store.model_path(meta["id"])
-    architectures.build_model(TINY, "again").save(path)
+    build_model(TINY, "again").save(path)
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
     second = inference.cached_model(store, meta["id"])
     assert second is not first and inference.cached_model(store, meta["id"]) is second
@@ -180,16 +181,16 @@ def test_one_conversion_for_uint8_and_float_images():
 
 def test_not_a_digit_says_why():
     from draw_support import SEVEN, canvas_pixels, draw_strokes
-    from mnist_lab.images import preprocessing
+    from mnist_lab.images import canvas
 
-    seven = preprocessing.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9))))
+    seven = canvas.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9))))
     sure, unsure = np.eye(10)[7], np.full(10, 0.1)
     assert inference.not_a_digit(seven, [sure]) == ""
     assert inference.not_a_digit(seven, []) == ""
     assert "No model is more than 50% sure (the surest is 40% sure)" in inference.not_a_digit(
         seven, [unsure, np.r_[0.4, np.full(9, 0.6 / 9)]])
     assert inference.not_a_digit(seven, [unsure, sure]) == ""  # one model is sure
-    tiny = preprocessing.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.05, 0.05, 0.15, 0.17))))
+    tiny = canvas.preprocess_canvas(canvas_pixels(draw_strokes(SEVEN, box=(0.05, 0.05, 0.15, 0.17))))
     assert "write the digit bigger" in inference.not_a_digit(tiny, [sure])
 
 
@@ -210,7 +211,7 @@ def test_an_epoch_model_has_that_epochs_weights_and_is_built_once(store):
     weights = []
     for epoch in (1, 2, 3):
         keras.utils.set_random_seed(epoch)
-        model = architectures.build_model(TINY, "tiny")
+        model = build_model(TINY, "tiny")
         store.save_epoch_weights(run_id, epoch, model)
         weights.append(model.get_weights())
     model.save(store.model_path(run_id))

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from mnist_lab.evaluation import reference
-from mnist_lab.architectures import PRESETS, analyze
+from mnist_lab.architecture.presets import PRESETS
+from mnist_lab.architecture.report import analyze
 
 
 def test_three_notebook_nets_with_their_published_scores():

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from mnist_lab.architecture_sources import custom_architecture
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.classroom.learners import Actor
 from mnist_lab.experiments import ExperimentError, ExperimentStore, take_part
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from mnist_lab.classroom import classroom
-from mnist_lab.architecture_sources import custom_architecture, preset_architecture
+from mnist_lab.architecture.sources import custom_architecture, preset_architecture
 from mnist_lab.experiments import ExperimentError, ExperimentStatus, ExperimentStore
 from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore

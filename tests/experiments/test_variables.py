@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnist_lab.architecture_sources import preset_architecture
+from mnist_lab.architecture.sources import preset_architecture
 from mnist_lab.experiments import VARIABLES, ExperimentError, parse_values, variable
 
 SETTINGS = {"epochs": 1, "batch_size": 128}

@@ -3,7 +3,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mnist_lab import architectures
+from mnist_lab.architecture.building import build_model
 from mnist_lab.images import augmentation
 
 
@@ -40,7 +40,7 @@ def test_stroke_width_thickens_or_thins():
 
 
 def test_saved_model_has_no_augmentation_so_test_and_drawings_never_see_it(tmp_path, digits):
-    model = architectures.build_model([{"type": "Flatten"}])
+    model = build_model([{"type": "Flatten"}])
     trainer = augmentation.with_augmentation(model, seed=1)
     trainer.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     trainer.fit(digits, np.arange(8) % 10, epochs=1, batch_size=4, verbose=0)

@@ -1,38 +1,24 @@
-"""Preprocessing: drawings, uploads and photos become MNIST-like 28x28 images, whatever their size,
-place, polarity or specks; bad files get readable messages."""
+"""Preprocessing: ink becomes an MNIST-like 28x28 image whatever its size, place or specks; each step can
+be switched off; thick, slanted, tiny or blotted ink."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from draw_support import SEVEN, canvas_pixels, draw_strokes, mnist_on_canvas, trained_model_folder
+from draw_support import (SEVEN, canvas_pixels, draw_strokes, mnist_on_canvas, png_bytes, seven, similarity,
+                          trained_model_folder)
 from mnist_lab import data
 from mnist_lab.evaluation import inference
-from mnist_lab.images import preprocessing
-from mnist_lab.images.preprocessing import ImageError, Options, preprocess, preprocess_canvas, preprocess_upload
+from mnist_lab.images import canvas, preprocessing
+from mnist_lab.images.preprocessing import Options, preprocess
+from mnist_lab.images.canvas import preprocess_canvas
+from mnist_lab.images.uploads import preprocess_upload
 from mnist_lab.runs import RunStore
-
-
-def similarity(first: np.ndarray, second: np.ndarray) -> float:
-    return float(np.corrcoef(first.ravel(), second.ravel())[0, 1])
-
-
-def png_bytes(picture: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    picture.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def seven(box=(0.2, 0.1, 0.8, 0.9), side: int = 280) -> Image.Image:
-    return draw_strokes(SEVEN, side=side, box=box)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +51,7 @@ def test_small_digit_in_a_corner_and_large_digit_in_the_centre_give_nearly_the_s
     assert similarity(small.image, large.image) > 0.9
     assert np.abs(small.image - large.image).mean() < 0.05
     # A plain resize of the whole canvas, what the steps replace, does not get there.
-    naive = [np.asarray(Image.fromarray((preprocessing.ink_from_canvas(canvas_pixels(picture)) * 255)
+    naive = [np.asarray(Image.fromarray((canvas.ink_from_canvas(canvas_pixels(picture)) * 255)
                                         .astype(np.uint8)).resize((28, 28), Image.Resampling.LANCZOS)) / 255.0
              for picture in (seven(box=(0.02, 0.03, 0.22, 0.255)), seven(box=(0.1, 0.05, 0.9, 0.95)))]
     assert similarity(*naive) < 0.5
@@ -151,152 +137,8 @@ def test_separate_strokes_of_one_digit_are_not_specks():
     seven_with_bar = draw_strokes(SEVEN + [[(0.35, 0.55), (0.75, 0.55)]], box=(0.2, 0.1, 0.8, 0.9))
     four = draw_strokes([[(0.5, 0.05), (0.15, 0.6), (0.9, 0.6)], [(0.7, 0.3), (0.7, 0.98)]], box=(0.2, 0.1, 0.8, 0.9))
     for picture in (seven_with_bar, four):
-        cleaned, specks = preprocessing.remove_specks(preprocessing.ink_from_canvas(canvas_pixels(picture)))
+        cleaned, specks = preprocessing.remove_specks(canvas.ink_from_canvas(canvas_pixels(picture)))
         assert not specks.any()
-
-
-def test_empty_and_nearly_empty_canvases_ask_for_a_digit():
-    for pixels in (None, np.zeros((280, 280, 4), np.uint8)):
-        result = preprocess_canvas(pixels)
-        assert result.empty and "Draw a digit" in result.message
-        assert not result.image.any()
-    dot = Image.new("L", (280, 280), 0)
-    ImageDraw.Draw(dot).ellipse([130, 130, 141, 141], fill=255)
-    result = preprocess_canvas(canvas_pixels(dot))
-    assert result.empty and "Draw a digit" in result.message
-    faint = np.full((280, 280), 0.05, "float32")
-    assert preprocess(faint).empty
-
-
-def test_transparent_canvas_background_counts_as_no_ink():
-    rgba = np.zeros((100, 100, 4), np.uint8)
-    rgba[..., :3] = 255  # white everywhere, but transparent except the stroke
-    rgba[20:80, 45:55, 3] = 255
-    ink = preprocessing.ink_from_canvas(rgba)
-    assert ink[50, 50] == 1.0 and ink[5, 5] == 0.0
-
-
-# --- uploads and photos ---------------------------------------------------------------------------
-
-def test_dark_ink_on_light_paper_is_inverted():
-    light_on_dark = seven()
-    dark_on_light = draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9), ink=0, paper=255)
-    first = preprocess_upload(png_bytes(light_on_dark))
-    second = preprocess_upload(png_bytes(dark_on_light))
-    assert not first.dark_on_light and second.dark_on_light
-    assert similarity(first.image, second.image) > 0.98
-
-
-def test_a_photo_of_a_digit_on_paper_matches_the_drawing():
-    """Blue ink on off-white paper, lit unevenly, with sensor noise, saved as a JPEG."""
-    side = 600
-    rng = np.random.default_rng(0)
-    stroke = np.asarray(draw_strokes(SEVEN, side=side, box=(0.3, 0.25, 0.7, 0.75), width=0.06)) / 255.0
-    light = np.linspace(0.55, 0.95, side)[None, :] * np.linspace(0.85, 1.0, side)[:, None]  # a shadow on the left
-    paper = np.stack([light * 0.97, light * 0.95, light * 0.9], axis=-1)
-    ink_colour = np.array([0.15, 0.2, 0.45])
-    photo = paper * (1 - stroke[..., None]) + ink_colour * stroke[..., None]
-    photo = np.clip(photo + rng.normal(0, 0.03, photo.shape), 0, 1)
-    jpeg = png_bytes(Image.fromarray((photo * 255).astype(np.uint8)), "JPEG", quality=80)
-    result = preprocess_upload(jpeg)
-    assert result.dark_on_light
-    assert not result.specks.sum() > 0.01 * result.specks.size  # the shadow and the noise are not ink
-    assert similarity(result.image, preprocess_canvas(canvas_pixels(seven())).image) > 0.9
-
-
-def test_transparent_png_with_black_ink_uses_the_alpha():
-    rgba = Image.new("RGBA", (200, 200), (0, 0, 0, 0))
-    stroke = draw_strokes(SEVEN, side=200, box=(0.2, 0.1, 0.8, 0.9))
-    rgba.putalpha(stroke)
-    result = preprocess_upload(png_bytes(rgba))
-    assert not result.empty
-    assert similarity(result.image, preprocess_canvas(canvas_pixels(seven(side=200))).image) > 0.95
-
-
-def test_an_upload_of_an_mnist_digit_comes_back_almost_unchanged():
-    mnist_like = draw_strokes(SEVEN, side=28, box=(0.25, 0.15, 0.75, 0.85), width=0.12)
-    prepared = preprocess(np.asarray(mnist_like) / 255.0)
-    uploaded = preprocess_upload(png_bytes(mnist_like))
-    assert similarity(prepared.image, uploaded.image) > 0.97
-
-
-def test_a_blank_upload_finds_no_digit():
-    result = preprocess_upload(png_bytes(Image.new("L", (300, 200), 240)))
-    assert result.empty and "No digit" in result.message
-
-
-def test_files_that_are_not_images_get_a_message(tmp_path):
-    with pytest.raises(ImageError, match="not an image"):
-        preprocessing.read_image(b"hello, this is text and not a picture")
-    with pytest.raises(ImageError, match="empty"):
-        preprocessing.read_image(b"")
-    with pytest.raises(ImageError, match="Cannot read"):
-        preprocessing.read_image(tmp_path / "missing.png")
-
-
-def test_a_corrupt_image_gets_a_message():
-    whole = png_bytes(seven())
-    with pytest.raises(ImageError, match="damaged"):
-        preprocessing.read_image(whole[: len(whole) // 2])
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims to be width x height (a decompression bomb's header) with almost no data."""
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-
-
-@pytest.mark.parametrize("side", [9_000, 40_000])  # over this lab's limit; over Pillow's own
-def test_a_decompression_bomb_is_refused_before_it_is_unpacked(side):
-    with pytest.raises(ImageError, match="too large"):
-        preprocessing.read_image(_png_header_only(side, side))
-
-
-def test_a_file_over_the_size_limit_is_refused(tmp_path):
-    with pytest.raises(ImageError, match="limit"):
-        preprocessing.read_image(b"\x89PNG" + b"\x00" * 2000, max_bytes=1000)
-    path = tmp_path / "big.png"
-    path.write_bytes(b"\x00" * 2000)
-    with pytest.raises(ImageError, match="limit"):
-        preprocessing.read_image(path, max_bytes=1000)
-
-
-def test_a_sideways_phone_photo_is_turned_upright():
-    upright = draw_strokes(SEVEN, box=(0.2, 0.1, 0.8, 0.9), ink=0, paper=255).convert("RGB")
-    stored = upright.rotate(90, expand=True)  # the sensor's orientation; EXIF says how to turn it back
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
-    result = preprocess_upload(png_bytes(stored, "JPEG", quality=90, exif=exif.tobytes()))
-    assert similarity(result.image, preprocess_upload(png_bytes(upright, "JPEG", quality=90)).image) > 0.95
-
-
-def test_a_file_over_the_limit_states_both_sizes_in_one_unit():
-    limit = 20 * 2**20
-    with pytest.raises(ImageError, match=r"The file is 21\.0 MB; the limit is 20\.0 MB\."):
-        preprocessing.read_image(b"\x00" * (21 * 2**20), max_bytes=limit)
-
-
-def test_a_lab_tiff_is_read_by_its_lightness():
-    grey = draw_strokes(SEVEN, side=120, box=(0.2, 0.1, 0.8, 0.9), ink=0, paper=255)
-    lab = preprocess_upload(png_bytes(grey.convert("RGB").convert("LAB"), "TIFF"))
-    assert lab.dark_on_light and similarity(lab.image, preprocess_upload(png_bytes(grey)).image) > 0.98
-
-
-def test_any_decoding_failure_is_an_image_error(monkeypatch):
-    """Whatever a decoder raises on a damaged file (here NotImplementedError, as DDS's does), the learner
-    gets an ImageError that says what to do."""
-    from PIL import ImageFile
-
-    def broken_load(self):
-        raise NotImplementedError("Unimplemented pixel format 'x'")
-
-    data = png_bytes(seven())
-    monkeypatch.setattr(ImageFile.ImageFile, "load", broken_load)
-    with pytest.raises(ImageError, match="damaged.*Unimplemented pixel format.*PNG or JPEG"):
-        preprocessing.read_image(data)
 
 
 # --- thick strokes, deskewing, doubts -------------------------------------------------------------
@@ -356,7 +198,7 @@ def test_thick_enlarged_mnist_digits_read_the_same_uploaded_as_drawn(real_mnist,
 
 def test_deskewing_shears_a_slanted_stroke_upright():
     slanted = draw_strokes([[(0.8, 0.05), (0.2, 0.95)]], box=(0.2, 0.1, 0.8, 0.9), width=0.1)  # leans right
-    ink = preprocessing.ink_from_canvas(canvas_pixels(slanted))
+    ink = canvas.ink_from_canvas(canvas_pixels(slanted))
     assert preprocessing.skew(ink) < -0.4
     upright, removed = preprocessing.deskew(ink)
     assert removed < -0.4 and abs(preprocessing.skew(upright)) < 0.05
@@ -367,7 +209,7 @@ def test_deskewing_shears_a_slanted_stroke_upright():
     assert on.scaled.shape[1] < off.scaled.shape[1] / 2  # an upright bar is narrow
     captions = [caption for caption, _ in preprocessing.step_pictures(on)]
     assert any(caption.startswith("Deskewed") for caption in captions) and len(captions) == 5
-    straight = preprocessing.ink_from_canvas(canvas_pixels(draw_strokes([[(0.5, 0.05), (0.5, 0.95)]])))
+    straight = canvas.ink_from_canvas(canvas_pixels(draw_strokes([[(0.5, 0.05), (0.5, 0.95)]])))
     assert preprocessing.deskew(straight)[1] == pytest.approx(0.0, abs=0.01)
 
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from draw_support import SEVEN, draw_strokes
-from mnist_lab.images import preprocessing
-from mnist_lab.images.preprocessing import ImageError
+from mnist_lab.images import uploads
+from mnist_lab.images.uploads import ImageError
 
 MAX_PIXELS = 2_000_000  # a mutated header may claim a big image: keep each case fast
 
@@ -75,12 +75,12 @@ def check(name: str, data: bytes):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about odd metadata; only exceptions matter here
-            ink, dark_on_light = preprocessing.read_ink(data, max_pixels=MAX_PIXELS)
+            ink, dark_on_light = uploads.read_ink(data, max_pixels=MAX_PIXELS)
     except ImageError as error:
         assert str(error) and "Traceback" not in str(error), name
         return
     assert ink.ndim == 2 and np.isfinite(ink).all() and 0 <= ink.min() and ink.max() <= 1, name
-    result = preprocessing.preprocess_found_ink(ink, dark_on_light)
+    result = uploads.preprocess_found_ink(ink, dark_on_light)
     assert np.isfinite(result.image).all() and result.image.shape == (28, 28), name
 
 
@@ -92,7 +92,7 @@ def test_many_formats_are_covered():
 
 @pytest.mark.parametrize("name, data", FILES, ids=[name for name, _ in FILES])
 def test_every_valid_file_is_read(name, data):
-    ink, _ = preprocessing.read_ink(data)
+    ink, _ = uploads.read_ink(data)
     assert ink.max() > 0.5, name  # the 7 is found, whatever the format or colour mode
 
 

@@ -10,8 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from helpers import open_app_page, open_page, page_texts, wait_idle
-from mnist_lab.architecture_store import ArchitectureStore
-from mnist_lab.architectures import MAX_PARAMETERS, PRESETS, analyze, preset_layers, to_json
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import MAX_PARAMETERS, analyze
+from mnist_lab.architecture.saved import ArchitectureStore
 
 
 def open_architecture(**session) -> AppTest:

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from helpers import ARTIFACTS, open_app_page, open_page, page_texts, stored_run, trained_run, wait_idle
-from mnist_lab import keras_code
+from mnist_lab.architecture import keras_code
 from mnist_lab.evaluation import evaluation
 from mnist_lab.data import load_npz, to_model_input
 from mnist_lab.runs import RunStore

@@ -419,7 +419,7 @@ def shown_probabilities(at) -> list[list[float]]:
 @pytest.mark.slow
 def test_the_epoch_slider_shows_the_guess_of_each_kept_epoch(two_epoch_run, real_mnist):
     from mnist_lab.evaluation import inference
-    from mnist_lab.images import preprocessing
+    from mnist_lab.images import preprocessing, uploads
 
     digit = real_mnist.x_test[0]
     content = png(digit, size=300, dark_on_light=True)
@@ -433,8 +433,8 @@ def test_the_epoch_slider_shows_the_guess_of_each_kept_epoch(two_epoch_run, real
     assert not at.exception
     line = epoch_line(at)
     store = RunStore()
-    ink, dark = preprocessing.read_ink(content)
-    image = preprocessing.preprocess_found_ink(ink, dark, preprocessing.Options()).image
+    ink, dark = uploads.read_ink(content)
+    image = uploads.preprocess_found_ink(ink, dark, preprocessing.Options()).image
     first = inference.predict(inference.epoch_model(store, two_epoch_run["id"], 1), image)
     last = inference.predict(inference.epoch_model(store, two_epoch_run["id"], 2), image)
     assert not np.allclose(first, last, atol=0.01)  # the net learned between the two

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from helpers import open_app_page, open_page, page_texts, wait_idle
-from mnist_lab import architecture_sources, experiments
+from mnist_lab import experiments
+from mnist_lab.architecture import sources
 from mnist_lab.classroom import classroom
 from mnist_lab.classroom.learners import Actor
 from mnist_lab.images.handwriting import HandwritingSet
@@ -153,7 +154,7 @@ def test_teacher_page_in_browser(app_server, page):
 def test_while_an_experiment_is_open_each_learner_gets_a_part_and_trains_it_from_the_banner(room):
     store, _ = room
     posed = experiments.ExperimentStore(store).pose(
-        "Does batch size matter?", architecture_sources.preset_architecture("quick-cnn"),
+        "Does batch size matter?", sources.preset_architecture("quick-cnn"),
         {"epochs": 1, "train_size": 100}, "batch_size", "16,32", by=Actor.operator(), data_sizes=(600, 200))
     parts = []
     for learner in ("learner-one-key-0000000", "learner-two-key-0000000"):

@@ -13,7 +13,9 @@ import pytest
 from helpers import ARTIFACTS, app_test, open_app_page, open_page, wait_idle
 from playwright.sync_api import expect
 
-from mnist_lab import architecture_sources, architectures, training
+from mnist_lab import training
+from mnist_lab.architecture.presets import PRESETS
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import RunStore
 
 SHOTS = Path("/tmp/shots")
@@ -44,7 +46,7 @@ def test_settings_start_at_the_notebooks_values(synthetic_data):
     assert at.title[0].value == "Train"
     architecture = at.selectbox(key="train_architecture")
     assert architecture.value == "preset:seed-3layer"
-    assert [option.split(":")[0] for option in architecture.options] == list(architectures.PRESETS)
+    assert [option.split(":")[0] for option in architecture.options] == list(PRESETS)
     assert at.number_input(key="train_epochs").value == 12
     assert at.select_slider(key="train_batch_size").value == 128
     assert at.selectbox(key="train_optimizer").value == "adam"
@@ -111,7 +113,7 @@ def test_training_the_architecture_being_edited_from_the_page(synthetic_data, is
 
 
 def test_a_saved_architecture_trains_under_its_name(synthetic_data, isolated_storage):
-    from mnist_lab.architecture_store import ArchitectureStore
+    from mnist_lab.architecture.saved import ArchitectureStore
 
     ArchitectureStore().save("my net", TINY)
     at = train_page(architecture_name="my net", architecture_layers=None)
@@ -126,8 +128,8 @@ def test_a_saved_architecture_trains_under_its_name(synthetic_data, isolated_sto
 
 
 def test_a_presets_recommended_settings_are_applied_when_it_is_chosen(synthetic_data, monkeypatch):
-    preset = architectures.PRESETS["seed-7layer"]
-    monkeypatch.setitem(architectures.PRESETS, "seed-7layer", dataclasses.replace(preset, training={
+    preset = PRESETS["seed-7layer"]
+    monkeypatch.setitem(PRESETS, "seed-7layer", dataclasses.replace(preset, training={
         "batch_size": 64, "epochs": 4, "learning_rate": 0.004, "schedule": "warmup-cosine", "momentum": 0.9}))
     at = train_page()
     at.number_input(key="train_epochs").set_value(9).run()
@@ -165,7 +167,7 @@ def test_a_full_queue_is_a_message_and_stop_works_from_the_page(synthetic_data, 
 
 def test_failed_and_interrupted_runs_show_their_message(synthetic_data, isolated_storage):
     store = RunStore(isolated_storage / "runs")
-    failed = store.create("broken", architecture_sources.custom_architecture(TINY, "tiny"), {"epochs": 2})["id"]
+    failed = store.create("broken", custom_architecture(TINY, "tiny"), {"epochs": 2})["id"]
     store.update(failed, status="failed", message="Out of memory while training: use a smaller batch size.")
     at = app_test()
     at.query_params["run"] = failed

@@ -201,11 +201,11 @@ def test_default_root_comes_from_the_variable(tmp_path, monkeypatch):
 
 
 def test_each_epochs_weights_are_kept_and_thinned_oldest_first_under_the_bound(tmp_path):
-    from mnist_lab import architectures
+    from mnist_lab.architecture.building import build_model
 
     store = RunStore(tmp_path)
     run = store.create("epochs", ARCHITECTURE, SETTINGS)
-    model = architectures.build_model([{"type": "Flatten"}], "tiny")
+    model = build_model([{"type": "Flatten"}], "tiny")
     store.save_epoch_weights(run["id"], 1, model)
     size = store.epoch_weights_path(run["id"], 1).stat().st_size
     for epoch in range(2, 13):
@@ -213,7 +213,7 @@ def test_each_epochs_weights_are_kept_and_thinned_oldest_first_under_the_bound(t
         assert store.epoch_weights(run["id"])[0] == 1 and store.epoch_weights(run["id"])[-1] == epoch
         assert len(store.epoch_weights(run["id"])) <= 6
     assert store.epoch_weights(run["id"]) == [1, 3, 5, 7, 9, 12]  # evenly spread, the oldest thinned first
-    loaded = architectures.build_model([{"type": "Flatten"}], "tiny")
+    loaded = build_model([{"type": "Flatten"}], "tiny")
     loaded.load_weights(store.epoch_weights_path(run["id"], 5))
     store.write_epoch_weights(run["id"], 13, b"x" * size, limit=size)  # two epochs cannot fit: none kept
     assert store.epoch_weights(run["id"]) == []

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import HeldExecutor
-from mnist_lab import architecture_sources, training
+from mnist_lab import training
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
@@ -23,7 +24,7 @@ def manager(held_manager):
 
 
 def tiny():
-    return architecture_sources.custom_architecture(TINY, label="tiny")
+    return custom_architecture(TINY, label="tiny")
 
 
 def test_a_run_records_its_owner_and_its_default_name_says_whose_it_is_and_is_unique(manager):

@@ -7,7 +7,8 @@ import signal
 import numpy as np
 import pytest
 
-from mnist_lab import architecture_sources, training
+from mnist_lab import training
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStatus, RunStore
 from mnist_lab.training import packed_runs, phases
@@ -22,7 +23,7 @@ def settings(seed: int) -> dict:
 
 
 def architecture() -> dict:
-    return architecture_sources.custom_architecture(LAYERS, label="tiny-bn")
+    return custom_architecture(LAYERS, label="tiny-bn")
 
 
 @pytest.fixture(autouse=True)

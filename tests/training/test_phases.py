@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_lab import architecture_sources, training
+from mnist_lab import training
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import RunStore
 from mnist_lab.training import phases
 from mnist_lab.training.phases import HoldPoint
@@ -29,7 +30,7 @@ def submit(manager, monkeypatch, hold: str | None) -> str:
         monkeypatch.delenv(phases.HOLD_VARIABLE, raising=False)
     else:
         monkeypatch.setenv(phases.HOLD_VARIABLE, hold)
-    architecture = architecture_sources.custom_architecture(TINY, label="tiny")
+    architecture = custom_architecture(TINY, label="tiny")
     return manager.submit(architecture, {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "train_size": 500,
                                          "validation_size": 100, "seed": 1})
 

@@ -13,7 +13,13 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_lab import architecture_sources, architectures, presentation, training
+from mnist_lab import presentation, training
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.presets import preset_layers
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.sources import architecture_from_argument, custom_architecture, preset_architecture
+from mnist_lab.architecture.validation import ArchitectureError, normalize_layer
 from mnist_lab.runs import RunStore
 
 TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
@@ -29,7 +35,7 @@ def manager(synthetic_data, isolated_storage):
 
 
 def tiny():
-    return architecture_sources.custom_architecture(TINY, label="tiny")
+    return custom_architecture(TINY, label="tiny")
 
 
 def wait_until(live: training.LiveState, condition, timeout=120):
@@ -95,15 +101,15 @@ def test_every_optimizer_builds_with_its_learning_rate():
 
 
 def test_architecture_arguments(tmp_path):
-    assert architecture_sources.architecture_from_argument("seed-5layer")["source"] == "preset"
+    assert architecture_from_argument("seed-5layer")["source"] == "preset"
     path = tmp_path / "mine.json"
-    path.write_text(architectures.to_json(TINY, "mine"))
-    from_file = architecture_sources.architecture_from_argument(str(path))
+    path.write_text(to_json(TINY, "mine"))
+    from_file = architecture_from_argument(str(path))
     assert (from_file["name"], from_file["source"], from_file["label"]) == ("custom", "imported", "mine")
     with pytest.raises(ValueError, match="Unknown architecture 'nope'"):
-        architecture_sources.architecture_from_argument("nope")
+        architecture_from_argument("nope")
     with pytest.raises(ValueError, match="Cannot read"):
-        architecture_sources.architecture_from_argument(str(tmp_path / "missing.json"))
+        architecture_from_argument(str(tmp_path / "missing.json"))
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -174,7 +180,7 @@ def test_epoch_estimate_grows_with_multiply_adds_and_images():
     training_seconds, validation_seconds = calibration.epoch_seconds(10**6, settings)
     assert training_seconds == pytest.approx(10 * 0.01 + 1000 * 1e6 * 1e-10)
     assert validation_seconds == pytest.approx(5 * 0.005 + 500 * 1e6 * 3e-11)
-    macs = {preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds
+    macs = {preset: analyze(preset_layers(preset)).multiply_adds
             for preset in ("seed-3layer", "seed-5layer")}
     small, big = (training.estimate_epoch(calibration, macs[p], settings) for p in ("seed-3layer", "seed-5layer"))
     assert big.epoch_seconds > 5 * small.epoch_seconds
@@ -254,8 +260,8 @@ def test_a_short_run_fills_and_persists_its_history_epoch_by_epoch(manager):
                for row in history)
     assert RUN_FIELDS <= set(meta)
     assert meta["status"] == "completed" and meta["epochs_done"] == 3 and len(meta["epoch_seconds"]) == 3
-    assert meta["architecture"] == {**tiny(), "layers": [architectures.normalize_layer(layer) for layer in TINY]}
-    assert meta["parameters"] == architectures.analyze(TINY).total_parameters
+    assert meta["architecture"] == {**tiny(), "layers": [normalize_layer(layer) for layer in TINY]}
+    assert meta["parameters"] == analyze(TINY).total_parameters
     assert meta["settings"] == {"epochs": 3, "batch_size": 32, "optimizer": "adam", "learning_rate": 0.001,
                                 "train_size": 500, "validation": "holdout", "validation_size": 100, "seed": 1,
                                 "augment": False, "schedule": "constant"}
@@ -384,8 +390,8 @@ def test_runs_of_a_dead_process_become_interrupted_when_a_manager_starts(synthet
 
 
 def test_a_bad_architecture_or_setting_is_refused_before_anything_is_stored(manager):
-    with pytest.raises(architectures.ArchitectureError, match="Layer 1"):
-        manager.submit(architecture_sources.custom_architecture([{"type": "Dense", "units": 8}]), {"epochs": 1})
+    with pytest.raises(ArchitectureError, match="Layer 1"):
+        manager.submit(custom_architecture([{"type": "Dense", "units": 8}]), {"epochs": 1})
     with pytest.raises(ValueError, match="Epochs"):
         manager.submit(tiny(), {"epochs": 0})
     assert manager.store.list() == []
@@ -413,7 +419,7 @@ def test_chart_spec_has_batches_epochs_and_validation():
 
 def test_batch_normalization_lag_is_explained():
     meta = {"settings": {"train_size": 10_000, "batch_size": 128},
-            "architecture": {"layers": architectures.preset_layers("seed-3layer")}}
+            "architecture": {"layers": preset_layers("seed-3layer")}}
     history = [{"epoch": 1, "accuracy": 0.64, "val_accuracy": 0.38}]
     notes = presentation.result_notes(meta, history)
     assert len(notes) == 1 and "79 batches" in notes[0] and "55 %" in notes[0]
@@ -448,7 +454,7 @@ def test_reestimated_statistics_are_those_of_the_whole_training_set(axis):
     layers = [{"type": "Conv2D", "filters": 4, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": axis},
               {"type": "Conv2D", "filters": 3, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": axis},
               {"type": "Flatten"}]
-    model = architectures.build_model(layers)
+    model = build_model(layers)
     images = np.random.default_rng(0).random((300, 28, 28, 1), dtype=np.float32)
     training.reestimate_batch_normalization(model, images, batch_size=64)
     for layer in (layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)):
@@ -460,15 +466,15 @@ def test_reestimated_statistics_are_those_of_the_whole_training_set(axis):
 
 
 def test_batch_normalization_lag_counts_the_batches():
-    model = architectures.build_model(architectures.preset_layers("seed-3layer"))
+    model = build_model(preset_layers("seed-3layer"))
     assert training.batch_normalization_lag(model, 79) == pytest.approx(0.99 ** 79)
-    assert training.batch_normalization_lag(architectures.build_model(TINY), 79) is None
+    assert training.batch_normalization_lag(build_model(TINY), 79) is None
 
 
 def test_a_short_run_of_a_batch_normalized_net_is_corrected_and_says_so(manager):
     layers = [{"type": "Conv2D", "filters": 4, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": -1},
               {"type": "Flatten"}]
-    run_id = manager.submit(architecture_sources.custom_architecture(layers, "bn"), {"epochs": 1, "batch_size": 50})
+    run_id = manager.submit(custom_architecture(layers, "bn"), {"epochs": 1, "batch_size": 50})
     assert manager.wait(run_id, 300)
     meta = manager.store.get(run_id)
     record = meta["batch_normalization"]
@@ -498,7 +504,7 @@ def test_presets_fill_in_their_recipe_and_plans_cap_the_images():
 @pytest.mark.slow
 def test_the_quick_demo_of_the_notebooks_3_layer_net_gives_a_good_model(real_mnist, isolated_storage):
     manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
-    run_id = manager.submit(architecture_sources.preset_architecture("seed-3layer"),
+    run_id = manager.submit(preset_architecture("seed-3layer"),
                             {**training.plans.recipe("preset", "seed-3layer"),
                              **training.plans.PLANS["quick"].values(55_000)})
     assert manager.wait(run_id, 900)
@@ -507,13 +513,13 @@ def test_the_quick_demo_of_the_notebooks_3_layer_net_gives_a_good_model(real_mni
 
 
 def test_a_saved_architecture_may_be_named_with_json_on_the_command_line(isolated_storage):
-    from mnist_lab.architecture_store import ArchitectureStore
+    from mnist_lab.architecture.saved import ArchitectureStore
 
     ArchitectureStore().save("x.json", TINY)
-    architecture = architecture_sources.architecture_from_argument("x.json")
+    architecture = architecture_from_argument("x.json")
     assert (architecture["source"], architecture["name"]) == ("saved", "x")
     with pytest.raises(ValueError, match="no such file, and no saved architecture 'y'"):
-        architecture_sources.architecture_from_argument("y.json")
+        architecture_from_argument("y.json")
 
 
 # --- fast-cnn: two epochs on one one-cycle schedule ---------------------------------------------------
@@ -538,7 +544,7 @@ def test_fast_cnn_reaches_98_5_percent_in_two_epochs_with_its_recipe(real_mnist,
     manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
     recipe = training.plans.recipe("preset", "fast-cnn")
     assert recipe["epochs"] == 2 and recipe["schedule"] == "one-cycle"
-    run_id = manager.submit(architecture_sources.preset_architecture("fast-cnn"), recipe)
+    run_id = manager.submit(preset_architecture("fast-cnn"), recipe)
     assert manager.wait(run_id, 900)
     meta = manager.store.get(run_id)
     assert meta["status"] == "completed" and meta["epochs_done"] == 2 and meta["test_accuracy"] >= 0.985, meta
@@ -561,7 +567,7 @@ def test_a_plan_may_differ_for_one_preset_and_says_why():
 def test_the_quick_demo_of_the_notebooks_deeper_nets_gives_a_good_model(preset, real_mnist, isolated_storage):
     """Minutes each on a 2-core CPU (the 3-layer net's quick demo, above, stays in the main run)."""
     manager = training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
-    run_id = manager.submit(architecture_sources.preset_architecture(preset),
+    run_id = manager.submit(preset_architecture(preset),
                             {**training.plans.recipe("preset", preset),
                              **training.plans.PLANS["quick"].values(55_000, preset)})
     assert manager.wait(run_id, 1800)
@@ -596,7 +602,7 @@ def test_the_estimate_prices_what_the_layers_write_as_well_as_multiply_adds():
                                             evaluation_seconds_per_value=2e-9, startup_seconds=2.0,
                                             startup_seconds_per_layer=0.5, version=training.speed.CALIBRATION_VERSION)
     settings = training.TrainSettings(epochs=2, batch_size=32, train_size=1000, validation_size=100).resolve(60_000)
-    report = architectures.analyze(architectures.preset_layers("seed-7layer"))
+    report = analyze(preset_layers("seed-7layer"))
     values = sum(math.prod(layer.output_shape) for layer in report.layers)
     estimate = training.estimate_epoch(calibration, report, settings)
     batches = [32] * 31 + [8]
@@ -615,15 +621,15 @@ def test_each_epochs_weights_are_kept_and_the_last_is_the_saved_model(manager):
     saved model has: the last kept epoch is the model itself."""
     layers = [{"type": "Conv2D", "filters": 4, "kernel_size": [3, 3]}, {"type": "BatchNormalization", "axis": -1},
               {"type": "Flatten"}]
-    run_id = manager.submit(architecture_sources.custom_architecture(layers, "bn"), {"epochs": 3, "batch_size": 50})
+    run_id = manager.submit(custom_architecture(layers, "bn"), {"epochs": 3, "batch_size": 50})
     assert manager.wait(run_id, 300)
     store = manager.store
     assert store.epoch_weights(run_id) == [1, 2, 3]
     model = store.load_model(run_id)
-    last = architectures.build_model(layers, "last")
+    last = build_model(layers, "last")
     last.load_weights(store.epoch_weights_path(run_id, 3))
     for kept, saved in zip(last.get_weights(), model.get_weights()):
         np.testing.assert_allclose(kept, saved, rtol=1e-6, atol=1e-6)
-    first = architectures.build_model(layers, "first")
+    first = build_model(layers, "first")
     first.load_weights(store.epoch_weights_path(run_id, 1))
     assert not all(np.allclose(a, b) for a, b in zip(first.get_weights(), model.get_weights()))

@@ -7,10 +7,14 @@ import io
 
 import pytest
 
-from mnist_lab import architectures, keras_code
-from mnist_lab.architecture_editor import BLANK, EditorSession, KerasSummary, SavedEntry
-from mnist_lab.architecture_store import ArchitectureStore
-from mnist_lab.architectures import LAYER_TYPES, PRESETS, analyze, analyze_partial, preset_layers, to_json
+from mnist_lab.architecture import keras_code
+from mnist_lab.architecture.editor import BLANK, EditorSession, KerasSummary, SavedEntry
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.layers import LAYER_TYPES, Parameter
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import analyze, analyze_partial
+from mnist_lab.architecture.saved import ArchitectureStore
+from mnist_lab.architecture.validation import ArchitectureError
 from mnist_lab.views import architecture as view
 
 
@@ -19,7 +23,7 @@ def session():
     return EditorSession({}, ArchitectureStore())
 
 
-def parameter(type_name: str, name: str) -> architectures.Parameter:
+def parameter(type_name: str, name: str) -> Parameter:
     return next(item for item in LAYER_TYPES[type_name].parameters if item.name == name)
 
 
@@ -189,6 +193,6 @@ def test_keras_counting_otherwise_is_a_warning():
 
 
 def test_a_build_error_names_the_layer_and_shows_the_learners_text_as_text():
-    error = architectures.ArchitectureError("Layer 2 (Dense) units: not *many*.", 2)
+    error = ArchitectureError("Layer 2 (Dense) units: not *many*.", 2)
     assert view.build_error(error) == ("**This architecture cannot be built (layer 2).** "
                                        "Layer 2 \\(Dense\\) units\\: not \\*many\\*.")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mnist_lab.evaluation import comparison, evaluation, reference
-from mnist_lab.architectures import preset_layers
+from mnist_lab.architecture.presets import preset_layers
 from mnist_lab.data import DataError
 from mnist_lab.runs import ModelUnavailable, RunStatus, RunStore
 from mnist_lab.views import compare as view

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from mnist_lab.images import preprocessing
+from mnist_lab.images import canvas, preprocessing
 from mnist_lab.errors import LabError
 from mnist_lab.evaluation.explanation import MAX_CHANNELS, LayerMaps
 from mnist_lab.images.handwriting import HandwritingSet
@@ -227,7 +227,7 @@ def test_each_chosen_model_guesses_and_one_that_cannot_says_why_while_the_others
 
 
 def test_the_prediction_area_asks_for_a_digit_then_for_a_model():
-    blank = preprocessing.preprocess_canvas(None, preprocessing.Options())
+    blank = canvas.preprocess_canvas(None, preprocessing.Options())
     models = view.Models([{"id": "run", "name": "run", "status": "completed"}], [])
     assert view.guess_notice(blank, models, []) == (blank.message, ":material/draw:")
     ink = np.zeros((200, 200), "float32")

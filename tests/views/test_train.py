@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_lab import architectures, training
+from mnist_lab import training
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import analyze
 from mnist_lab.classroom import learners
 from mnist_lab.runs import RunStatus
 from mnist_lab.training import plans
@@ -41,8 +43,8 @@ def test_choosing_a_preset_fills_its_recipe_once_and_another_preset_puts_the_not
     form(state)
     state["train_architecture"] = "preset:fast-cnn"
     form(state)
-    assert {key: values(state)[key] for key in architectures.PRESETS["fast-cnn"].training} == (
-        architectures.PRESETS["fast-cnn"].training)
+    assert {key: values(state)[key] for key in PRESETS["fast-cnn"].training} == (
+        PRESETS["fast-cnn"].training)
     state["train_epochs"] = 5  # the learner's own change, after the recipe
     form(state)
     assert state["train_epochs"] == 5
@@ -60,7 +62,7 @@ def test_the_net_being_edited_is_offered_first_and_keeps_what_the_form_holds():
     form(state, current="mine", edited=True)
     state["train_architecture"] = "edited"
     form(state, current="mine", edited=True)
-    assert state["train_epochs"] == architectures.PRESETS["fast-cnn"].training["epochs"]  # not the notebook's 12
+    assert state["train_epochs"] == PRESETS["fast-cnn"].training["epochs"]  # not the notebook's 12
 
 
 def test_a_plan_fills_in_what_fits_the_images_there_are():
@@ -137,12 +139,12 @@ def test_every_schedule_has_a_short_name():
 def test_a_long_epoch_points_to_the_quick_demo_and_the_cheapest_preset():
     state = {}
     current = form(state)
-    report = architectures.analyze(architectures.preset_layers("seed-3layer"))
+    report = analyze(preset_layers("seed-3layer"))
     settings = current.settings().resolve(TRAIN, TEST)
     assert current.long_run_advice(FAST, report, training.estimate_epoch(FAST, report, settings)) is None
     advice = current.long_run_advice(SLOW, report, training.estimate_epoch(SLOW, report, settings))
-    by_cost = sorted(architectures.PRESETS,
-                     key=lambda preset: architectures.analyze(architectures.preset_layers(preset)).multiply_adds)
+    by_cost = sorted(PRESETS,
+                     key=lambda preset: analyze(preset_layers(preset)).multiply_adds)
     assert "(10,000 images, 1 epoch)" in advice and f"such as {by_cost[0]}," in advice
 
 
@@ -181,7 +183,7 @@ def test_a_queued_run_a_process_has_taken_is_starting():
 
 
 def test_a_runs_estimate_needs_the_speed_and_a_record_that_reads():
-    layers = architectures.preset_layers("seed-3layer")
+    layers = preset_layers("seed-3layer")
     settings = training.TrainSettings(epochs=1, train_size=1000).resolve(TRAIN, TEST).as_dict()
     good = run("a", architecture={"layers": layers}, settings=settings)
     assert view.run_estimate(SLOW, good).epochs == 1
@@ -258,7 +260,7 @@ def test_the_chosen_net_is_checked_for_one_epoch_on_every_image_and_an_edited_on
 
     def prepare(architecture, settings):
         asked.append(settings)
-        return architecture, architectures.analyze(architecture["layers"]), settings, "name"
+        return architecture, analyze(architecture["layers"]), settings, "name"
 
     state = {}
     architecture, report = form(state).architecture(prepare, None)

@@ -272,8 +272,6 @@ class ProcessExecutor:
             self._start_spare_if_idle()
 
     def submit(self, store: RunStore, run_id: str, architecture: dict, settings: TrainSettings) -> RunHandle:
-        snapshot = {"run_id": run_id, "status": RunStatus.RUNNING, "phase": "starting", "epoch": 1,
-                    "epochs": settings.epochs, "batch": 0, "batches": settings.steps_per_epoch(), "curve": []}
         return self.submit_pack(store, [run_id], architecture, [settings])[0]
 
     def submit_pack(self, store: RunStore, run_ids: list[str], architecture: dict,

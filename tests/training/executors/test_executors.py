@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from mnist_lab import architecture_sources, system, training
+from mnist_lab import system, training
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import RunStore
 from mnist_lab.training.executors import process
 from mnist_lab.training.executors.process import ProcessExecutor
@@ -25,7 +26,7 @@ LONG = {"epochs": 50, "batch_size": 8}
 
 
 def tiny():
-    return architecture_sources.custom_architecture(TINY, label="tiny")
+    return custom_architecture(TINY, label="tiny")
 
 
 def wait_until(progress, condition, timeout=180):
@@ -168,10 +169,11 @@ def test_a_worker_killed_between_runs_costs_no_run(process_manager):
 def test_a_server_that_goes_away_leaves_its_run_interrupted_with_its_epochs(synthetic_data, isolated_storage):
     script = (
         "import sys, time\n"
-        "from mnist_lab import architecture_sources, training\n"
+        "from mnist_lab import training\n"
+        "from mnist_lab.architecture.sources import custom_architecture\n"
         "from mnist_lab.runs import RunStore\n"
         "manager = training.TrainingManager(RunStore(sys.argv[1]), executor='process')\n"
-        "run_id = manager.submit(architecture_sources.custom_architecture(%r), %r)\n"
+        "run_id = manager.submit(custom_architecture(%r), %r)\n"
         "print(run_id, flush=True)\n"
         "manager.wait(run_id)\n" % (TINY, LONG))
     server = subprocess.Popen([sys.executable, "-c", script, str(isolated_storage / "runs")], cwd=ROOT,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnist_lab import architectures
+from mnist_lab.architecture.json_format import from_json
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import ArchitectureReport, analyze
+from mnist_lab.architecture.validation import normalize_layers
 from mnist_lab.errors import LabError, shown_value
 
 
@@ -15,11 +18,11 @@ UNNAMED = "custom"  # the architecture name runs of an edited or imported net ar
 
 
 def preset_architecture(preset_id: str) -> dict:
-    return {"name": preset_id, "source": "preset", "layers": architectures.preset_layers(preset_id)}
+    return {"name": preset_id, "source": "preset", "layers": preset_layers(preset_id)}
 
 
 def saved_architecture(name: str) -> dict:
-    from mnist_lab.architecture_store import ArchitectureStore
+    from mnist_lab.architecture.saved import ArchitectureStore
 
     return {"name": name, "source": "saved", "layers": ArchitectureStore().load(name)}
 
@@ -40,7 +43,7 @@ def choices(current: str | None, edited: bool) -> tuple[dict[str, str], str]:
     options = {}
     if edited:
         options[choice_key("edited")] = f"{current or UNNAMED} (being edited on the Architecture page)"
-    for preset in architectures.PRESETS.values():
+    for preset in PRESETS.values():
         options[choice_key("preset", preset.id)] = f"{preset.id}: {preset.title}"
     for name in saved_architecture_names():
         options[choice_key("saved", name)] = f"{name} (saved)"
@@ -65,7 +68,7 @@ def from_choice(key: str, edited_layers: list | None = None, edited_name: str | 
 def saved_architecture_names() -> list[str]:
     """The saved architectures' names; none if the store is missing or unreadable."""
     try:
-        from mnist_lab.architecture_store import ArchitectureStore
+        from mnist_lab.architecture.saved import ArchitectureStore
 
         return list(ArchitectureStore().list())
     except (ImportError, OSError, ValueError):
@@ -74,7 +77,7 @@ def saved_architecture_names() -> list[str]:
 
 def architecture_from_argument(text: str) -> dict:
     """A preset id, a saved architecture's name, or the path of an exported architecture JSON file."""
-    if text in architectures.PRESETS:
+    if text in PRESETS:
         return preset_architecture(text)
     path = Path(text)
     if path.is_file():
@@ -82,7 +85,7 @@ def architecture_from_argument(text: str) -> dict:
             source = path.read_text()
         except (OSError, UnicodeDecodeError) as error:
             raise LabError(f"Cannot read the architecture file {shown_value(text)} ({error}).") from None
-        name, layers = architectures.from_json(source)
+        name, layers = from_json(source)
         return custom_architecture(layers, label=name, source="imported")
     if text.lower().endswith(".json"):
         try:
@@ -92,18 +95,17 @@ def architecture_from_argument(text: str) -> dict:
                            f"saved architecture {shown_value(text[:-5])}.") from None
     if text in saved_architecture_names():
         return saved_architecture(text)
-    raise LabError(f"Unknown architecture {shown_value(text)}: use a preset ({', '.join(architectures.PRESETS)}), "
+    raise LabError(f"Unknown architecture {shown_value(text)}: use a preset ({', '.join(PRESETS)}), "
                    "a saved architecture's name, or the path of an architecture .json file.")
 
 
-def check_architecture(architecture: dict) -> tuple[dict, architectures.ArchitectureReport]:
+def check_architecture(architecture: dict) -> tuple[dict, ArchitectureReport]:
     """Validate an architecture dict; returns it with normalised layers, and its report."""
     if not isinstance(architecture, dict) or not isinstance(architecture.get("layers"), list):
         raise LabError("An architecture is a dict with a 'layers' list.")
     if architecture.get("source") not in SOURCES:
         raise LabError(f"An architecture's source must be one of {', '.join(SOURCES)}.")
-    layers = [architectures.normalize_layer(layer, number)
-              for number, layer in enumerate(architecture["layers"], start=1)]
-    report = architectures.analyze(layers)
+    layers = normalize_layers(architecture["layers"])
+    report = analyze(layers)
     return {**architecture, "layers": layers}, report
 

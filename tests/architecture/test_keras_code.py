@@ -10,8 +10,13 @@ import sys
 
 import pytest
 
-from mnist_lab import architectures, keras_code, training
-from mnist_lab.architectures import PRESETS, ArchitectureError, analyze, preset_layers
+from mnist_lab import training
+from mnist_lab.architecture import keras_code
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.validation import ArchitectureError
+from mnist_lab.evaluation.batch_normalization import BATCH_NORMALIZATION_LAG_LIMIT, MOMENTUM
 from mnist_lab.training import fitting
 from mnist_lab.training import settings as training_settings
 
@@ -57,7 +62,7 @@ def test_the_script_is_in_the_notebooks_style():
                          ids=[*PRESETS, "every layer type"])
 def test_the_script_builds_the_labs_model(layers):
     model = built_model(keras_code.keras_script(layers))
-    lab = architectures.build_model(layers)
+    lab = build_model(layers)
     assert model.count_params() == lab.count_params() == analyze(layers).total_parameters
     assert [layer.get_config() | {"name": ""} for layer in model.layers] == \
         [layer.get_config() | {"name": ""} for layer in lab.layers]
@@ -126,7 +131,7 @@ def test_after_a_short_run_the_script_re_estimates_batch_normalization_as_the_la
 
     namespace = {"__name__": "generated"}
     exec(compile(keras_code.keras_script(VARIED), "generated.py", "exec"), namespace)
-    script_model, lab_model = namespace["build_model"](), architectures.build_model(VARIED)
+    script_model, lab_model = namespace["build_model"](), build_model(VARIED)
     lab_model.set_weights(script_model.get_weights())
     images = np.random.default_rng(0).random((300, 28, 28, 1), dtype="float32")
     namespace["catch_up_batch_normalization"](script_model, images)
@@ -146,7 +151,7 @@ def test_only_a_net_with_batch_normalization_carries_the_catch_up():
     without = [layer for layer in VARIED if layer["type"] != "BatchNormalization"]
     assert "catch_up_batch_normalization" not in keras_code.keras_script(without)
     script = keras_code.keras_script(VARIED)
-    assert f"0.99 ** batches >= {fitting.BATCH_NORMALIZATION_LAG_LIMIT!r}" in script
+    assert f"{MOMENTUM!r} ** batches >= {BATCH_NORMALIZATION_LAG_LIMIT!r}" in script
     assert f"x_train[:{fitting.BATCH_NORMALIZATION_IMAGES}]" in script
 
 

@@ -8,9 +8,11 @@ import os
 
 import pytest
 
-from mnist_lab import architectures
-from mnist_lab.architecture_store import ArchitectureNotFound, ArchitectureStore, check_name
-from mnist_lab.architectures import ArchitectureError, analyze, from_json, preset_layers, to_json
+from mnist_lab.architecture.json_format import ARCHITECTURE_FORMAT, from_json, to_json
+from mnist_lab.architecture.presets import preset_layers
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.saved import ArchitectureNotFound, ArchitectureStore, check_name
+from mnist_lab.architecture.validation import ArchitectureError, normalize_layer
 
 SMALL = [{"type": "Conv2D", "filters": 4, "kernel_size": 5}, {"type": "Flatten"}]
 
@@ -23,7 +25,7 @@ def test_save_list_load_delete(tmp_path):
     store.save("beta", SMALL)
     assert store.list() == ["Another-one_v1.2", "beta", "wide 5x5"]  # case-insensitive order
     loaded = store.load("wide 5x5")
-    assert loaded == [architectures.normalize_layer(layer, n) for n, layer in enumerate(SMALL, start=1)]
+    assert loaded == [normalize_layer(layer, n) for n, layer in enumerate(SMALL, start=1)]
     assert analyze(store.load("Another-one_v1.2")).total_parameters == 30706
     store.delete("beta")
     assert store.list() == ["Another-one_v1.2", "wide 5x5"]
@@ -48,7 +50,7 @@ def test_saved_file_is_the_export_format(tmp_path):
     store = ArchitectureStore(tmp_path)
     path = store.save("mine", SMALL)
     content = json.loads(path.read_text())
-    assert content["format"] == architectures.ARCHITECTURE_FORMAT and content["name"] == "mine"
+    assert content["format"] == ARCHITECTURE_FORMAT and content["name"] == "mine"
     assert from_json(path.read_text()) == ("mine", store.load("mine"))
 
 

@@ -1,7 +1,6 @@
-"""The Architecture page's editing logic, kept out of the page: where an edit starts from, the edits
-themselves (add, move, remove, change a setting) and what is handed to the Train page.
+"""The Architecture page's logic, kept out of the page: where an edit starts from, what is handed to the Train
+page, what the page lists, and the session state that holds the architecture being edited.
 
-Every edit returns a new list, so the list held in the session is never changed behind the page's back.
 A source key names where an edit started: "preset:<id>", "saved:<name>" or "blank".
 """
 
@@ -9,25 +8,27 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from dataclasses import dataclass
 
-from mnist_lab import architectures
-from mnist_lab.architecture_store import ArchitectureStore, check_name
+from mnist_lab.architecture.building import build_model, model_summary
+from mnist_lab.architecture.edits import (PAIR_KINDS, insert_layer, move_layer, parse_pair, remove_layer, set_setting,
+                                          suggested_position)
+from mnist_lab.architecture.json_format import from_json
+from mnist_lab.architecture.layers import LAYER_TYPES, Parameter
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import ArchitectureReport, analyze, layer_label
+from mnist_lab.architecture.saved import ArchitectureStore, check_name
+from mnist_lab.architecture.validation import ArchitectureError, normalize_layer, normalize_layers
 from mnist_lab.classroom.learners import Actor
 
 BLANK = "blank"
 BLANK_LAYERS = [{"type": "Flatten"}]
 CUSTOM_NAME = "custom"
-IMAGE_TYPES = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
-FLATTENING_TYPES = ("Flatten", "GlobalAveragePooling2D")
-PAIR_KINDS = ("pair", "optional_pair")  # settings typed as "3x5"
-_PAIR = re.compile(r"\s*\(?\s*(-?\d+)\s*(?:[x×X,*]\s*(-?\d+)\s*)?\)?\s*")
 
 
 def source_options(store: ArchitectureStore) -> dict[str, str]:
     """Source keys with their labels: the presets, the saved architectures, a blank start."""
-    options = {f"preset:{preset.id}": f"{preset.id}: {preset.title}" for preset in architectures.PRESETS.values()}
+    options = {f"preset:{preset.id}": f"{preset.id}: {preset.title}" for preset in PRESETS.values()}
     options.update({f"saved:{name}": f"{name} (saved)" for name in store.list()})
     options[BLANK] = "Blank: only the output layer (build your own)"
     return options
@@ -44,7 +45,7 @@ def source_layers(source: str, store: ArchitectureStore) -> list:
     """The layers a source key stands for (a fresh copy); ValueError if it no longer exists."""
     kind, _, name = source.partition(":")
     if kind == "preset":
-        return architectures.preset_layers(name)
+        return preset_layers(name)
     if kind == "saved":
         return store.load(name)
     if source == BLANK:
@@ -70,15 +71,15 @@ def open_current(name: str | None, layers: list | None, source: str | None, stor
     if layers is not None:
         return Opened(source, copy.deepcopy(layers))
     for candidate in (f"preset:{name}", f"saved:{name}"):
-        if candidate.startswith("preset:") and name not in architectures.PRESETS:
+        if candidate.startswith("preset:") and name not in PRESETS:
             continue
         try:
             return Opened(candidate, source_layers(candidate, store))
         except ValueError as error:
-            fallback = f"preset:{next(iter(architectures.PRESETS))}"
+            fallback = f"preset:{next(iter(PRESETS))}"
             return Opened(fallback, source_layers(fallback, store),
                           f"{error} Showing {source_name(fallback)} instead.")
-    fallback = f"preset:{next(iter(architectures.PRESETS))}"
+    fallback = f"preset:{next(iter(PRESETS))}"
     return Opened(fallback, source_layers(fallback, store))
 
 
@@ -99,83 +100,9 @@ def handoff(source: str | None, layers: list, store: ArchitectureStore) -> tuple
 
 def _normalized(layers):
     try:
-        return [architectures.normalize_layer(layer, number) for number, layer in enumerate(layers, start=1)]
-    except architectures.ArchitectureError:
+        return normalize_layers(layers)
+    except ArchitectureError:
         return layers
-
-
-# --- edits ----------------------------------------------------------------------------------------
-
-def insert_layer(layers: list, type_name: str, position: int) -> list:
-    """A copy with a new layer of this type (default settings) at position (0 = first)."""
-    if not 0 <= position <= len(layers):
-        raise ValueError(f"Position {position} is outside 0..{len(layers)}.")
-    edited = copy.deepcopy(layers)
-    edited.insert(position, architectures.default_layer(type_name))
-    return edited
-
-
-def suggested_position(layers: list, type_name: str) -> int:
-    """Where a new layer most likely belongs: image layers (and BatchNormalization) before the first
-    Flatten, GlobalAveragePooling2D or Dense; a Flatten before the first Dense; the rest at the end."""
-    if type_name in IMAGE_TYPES + ("BatchNormalization",):
-        stops = FLATTENING_TYPES + ("Dense",)
-    elif type_name in FLATTENING_TYPES:
-        stops = ("Dense",)
-    else:
-        return len(layers)
-    for index, layer in enumerate(layers):
-        if isinstance(layer, dict) and layer.get("type") in stops:
-            return index
-    return len(layers)
-
-
-def move_layer(layers: list, index: int, offset: int) -> list:
-    """A copy with the layer at index moved up (offset -1) or down (+1); unchanged at the ends."""
-    edited = copy.deepcopy(layers)
-    target = index + offset
-    if 0 <= index < len(edited) and 0 <= target < len(edited):
-        edited[index], edited[target] = edited[target], edited[index]
-    return edited
-
-
-def remove_layer(layers: list, index: int) -> list:
-    edited = copy.deepcopy(layers)
-    if 0 <= index < len(edited):
-        del edited[index]
-    return edited
-
-
-def set_setting(layers: list, index: int, name: str, value) -> list:
-    """A copy with one setting changed. The value is stored as given: analyze() judges it."""
-    edited = copy.deepcopy(layers)
-    edited[index][name] = value
-    return edited
-
-
-def pair_text(value) -> str:
-    """How a size pair is shown for editing: [3, 5] -> "3x5", 2 -> "2x2", None -> ""."""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return f"{value[0]}x{value[1]}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value}x{value}"
-    return str(value)
-
-
-def parse_pair(text: str):
-    """"3" -> [3, 3], "3x5" (or "3,5", "3×5", "(3, 5)") -> [3, 5], "" -> None. Anything else is returned as
-    typed, so that validation names the layer and the setting."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    match = _PAIR.fullmatch(text)
-    if not match:
-        return text
-    first = int(match.group(1))
-    second = int(match.group(2)) if match.group(2) is not None else first
-    return [first, second]
 
 
 # --- showing it ----------------------------------------------------------------------------------
@@ -188,12 +115,12 @@ def shape_text(shape) -> str:
 def safe_label(layer, number: int) -> str:
     """layer_label for any layer, even one with a setting the learner has just broken."""
     try:
-        return architectures.layer_label(architectures.normalize_layer(layer, number))
-    except (architectures.ArchitectureError, KeyError, TypeError):
+        return layer_label(normalize_layer(layer, number))
+    except (ArchitectureError, KeyError, TypeError):
         return str(layer.get("type")) if isinstance(layer, dict) else "?"
 
 
-def table_rows(report: architectures.ArchitectureReport) -> list[dict]:
+def table_rows(report: ArchitectureReport) -> list[dict]:
     """One row per analysed layer for the page's table, the output layer last."""
     return [{
         "layer": f"{layer.number} · {layer.label}",
@@ -223,7 +150,7 @@ def saved_entries(store: ArchitectureStore, actor: Actor | None = None) -> list[
                "may_change": actor is None or actor.may_change(record)}
         try:
             layers = store.load(name)
-            entries.append(SavedEntry(name, len(layers), architectures.analyze(layers).total_parameters, **who))
+            entries.append(SavedEntry(name, len(layers), analyze(layers).total_parameters, **who))
         except (ValueError, OSError) as error:
             entries.append(SavedEntry(name, problem=str(error), **who))
     return entries
@@ -246,10 +173,10 @@ def keras_summary(layers_json: str) -> KerasSummary:
     comes back with `error` set.
     """
     try:
-        _, layers = architectures.from_json(layers_json)
-        model = architectures.build_model(layers, "mnist_cnn")
+        _, layers = from_json(layers_json)
+        model = build_model(layers, "mnist_cnn")
         trainable = sum(math.prod(weight.shape) for weight in model.trainable_weights)
-        return KerasSummary(architectures.model_summary(model), int(model.count_params()), trainable)
+        return KerasSummary(model_summary(model), int(model.count_params()), trainable)
     except Exception as error:  # Keras raises many kinds of errors; the page shows them as text
         return KerasSummary("", 0, 0, f"Keras could not build this architecture: {error}")
 
@@ -273,7 +200,7 @@ class EditorSession:
         self.store = store
         self.owner = owner  # (public id, name) that a save records
         self.actor = actor  # who replaces or deletes a saved architecture
-        state.setdefault("architecture_name", next(iter(architectures.PRESETS)))
+        state.setdefault("architecture_name", next(iter(PRESETS)))
         state.setdefault("architecture_layers", None)
         state.setdefault("architecture_source", None)
         state.setdefault("architecture_generation", 0)
@@ -293,12 +220,12 @@ class EditorSession:
     def source(self) -> str | None:
         return self.state["architecture_source"]
 
-    def source_report(self) -> architectures.ArchitectureReport | None:
+    def source_report(self) -> ArchitectureReport | None:
         """The analysis of the architecture the edit started from; None if unchanged, new or invalid."""
         if not self.source or self.source == BLANK or self.state["architecture_layers"] is None:
             return None
         try:
-            return architectures.analyze(source_layers(self.source, self.store))
+            return analyze(source_layers(self.source, self.store))
         except ValueError:
             return None
 
@@ -352,7 +279,7 @@ class EditorSession:
     def edit_setting(self, index: int, name: str, value) -> None:
         self.commit(set_setting(self.layers(), index, name, value), structural=False)
 
-    def edit_from_widget(self, key: str, index: int, parameter: architectures.Parameter) -> None:
+    def edit_from_widget(self, key: str, index: int, parameter: Parameter) -> None:
         """Take a setting from its widget (`key`, as it was drawn: a button's edit in the same rerun may have
         moved the generation on); a size pair is typed as text ("3x5")."""
         value = self.state[key]
@@ -369,7 +296,7 @@ class EditorSession:
     def add_positions(self, layers: list) -> range:
         """Where a new layer can go among the open `layers` (0 = first). Until the learner picks one, or
         once the picked one is gone, the position is where the chosen type most likely belongs."""
-        self.state.setdefault("architecture_add_type", next(iter(architectures.LAYER_TYPES)))
+        self.state.setdefault("architecture_add_type", next(iter(LAYER_TYPES)))
         positions = range(len(layers) + 1)
         if self.state.get(self.add_position_key, -1) not in positions:
             self.state[self.add_position_key] = suggested_position(layers, self.state["architecture_add_type"])
@@ -431,8 +358,8 @@ class EditorSession:
     def import_text(self, text: str | bytes) -> str | None:
         """Open an exported architecture; returns its name, or None (with a message) if it is refused."""
         try:
-            name, layers = architectures.from_json(text)
-        except architectures.ArchitectureError as error:
+            name, layers = from_json(text)
+        except ArchitectureError as error:
             self.tell("error", f"Not imported: {error}", "import")
             return None
         self.commit(layers, None)

@@ -1,4 +1,5 @@
-"""The Architecture page's logic without Streamlit: edits, where they start, what the Train page receives."""
+"""The Architecture page's logic without Streamlit: where an edit starts, the session that holds it, what the Train
+page receives."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import json
 
 import pytest
 
-from mnist_lab import architecture_editor as editor
-from mnist_lab.architecture_editor import EditorSession
-from mnist_lab.architecture_store import ArchitectureStore
-from mnist_lab.architectures import PRESETS, analyze, default_layer, preset_layers, to_json
+from mnist_lab.architecture import editor, edits
+from mnist_lab.architecture.editor import EditorSession
+from mnist_lab.architecture.json_format import to_json
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.saved import ArchitectureStore
+from mnist_lab.architecture.validation import default_layer
 
 CONV = {"type": "Conv2D", "filters": 8, "kernel_size": [3, 3]}
 FLATTEN = {"type": "Flatten"}
-DENSE = {"type": "Dense", "units": 32}
 
 
 @pytest.fixture
@@ -24,53 +27,6 @@ def store(tmp_path):
 @pytest.fixture
 def session(store):
     return EditorSession({}, store)
-
-
-@pytest.mark.parametrize("text, value", [
-    ("3", [3, 3]), ("3x5", [3, 5]), (" 3 X 5 ", [3, 5]), ("3,5", [3, 5]), ("3×5", [3, 5]), ("(3, 5)", [3, 5]),
-    ("0", [0, 0]), ("-2", [-2, -2]), ("", None), ("  ", None), ("abc", "abc"), ("3x", "3x"), ("3x5x7", "3x5x7"),
-])
-def test_parse_pair(text, value):
-    assert editor.parse_pair(text) == value
-
-
-def test_pair_text():
-    assert [editor.pair_text(value) for value in ([3, 5], (2, 2), 4, None, "odd")] == ["3x5", "2x2", "4x4", "", "odd"]
-    assert editor.parse_pair(editor.pair_text([7, 1])) == [7, 1]
-
-
-def test_edits_return_new_lists():
-    layers = [CONV, FLATTEN]
-    added = editor.insert_layer(layers, "Dense", 2)
-    assert added == [CONV, FLATTEN, default_layer("Dense")] and layers == [CONV, FLATTEN]
-    assert editor.move_layer(added, 2, -1) == [CONV, default_layer("Dense"), FLATTEN]
-    assert editor.move_layer(added, 0, -1) == added and editor.move_layer(added, 2, 1) == added
-    assert editor.remove_layer(added, 0) == [FLATTEN, default_layer("Dense")]
-    changed = editor.set_setting(layers, 0, "filters", 16)
-    assert changed[0]["filters"] == 16 and layers[0]["filters"] == 8
-    with pytest.raises(ValueError, match="outside 0..2"):
-        editor.insert_layer(layers, "Dense", 3)
-
-
-@pytest.mark.parametrize("type_name, expected", [
-    ("Conv2D", 2), ("MaxPooling2D", 2), ("BatchNormalization", 2), ("Flatten", 3), ("GlobalAveragePooling2D", 3),
-    ("Dense", 5), ("Dropout", 5),
-])
-def test_suggested_position(type_name, expected):
-    layers = [CONV, CONV, FLATTEN, DENSE, {"type": "Dropout", "rate": 0.5}]
-    assert editor.suggested_position(layers, type_name) == expected
-
-
-def test_suggested_position_without_flatten():
-    assert editor.suggested_position([CONV], "Conv2D") == 1
-    assert editor.suggested_position([CONV, DENSE], "Flatten") == 1
-    assert editor.suggested_position([], "Dense") == 0
-
-
-def test_suggestions_keep_a_preset_valid():
-    for type_name in ("MaxPooling2D", "BatchNormalization", "Flatten", "Dropout", "Dense"):
-        layers = preset_layers("seed-7layer")
-        analyze(editor.insert_layer(layers, type_name, editor.suggested_position(layers, type_name)))
 
 
 def test_handoff_of_unchanged_and_edited(store):
@@ -131,7 +87,7 @@ def test_session_starts_at_the_first_preset_and_hands_edits_on(session):
 
 
 def test_session_keeps_invalid_edits_for_the_page_to_explain(session):
-    session.edit_setting(0, "kernel_size", editor.parse_pair("abc"))
+    session.edit_setting(0, "kernel_size", edits.parse_pair("abc"))
     layers = session.state["architecture_layers"]
     assert layers[0]["kernel_size"] == "abc"
     assert session.source_report() is not None  # the start is still there to compare with

@@ -1,7 +1,7 @@
 """Saved architectures: one JSON file per name, in the export format, so they survive a restart.
 
 Layout: `architectures/<name>.json` (or the folder in MNIST_LAB_ARCHITECTURES), each file exactly what
-`architectures.to_json` writes, so a saved file can also be handed to `python -m mnist_lab train --arch`.
+`json_format.to_json` writes, so a saved file can also be handed to `python -m mnist_lab train --arch`.
 Only valid architectures are saved; every write is atomic. A name typed with the file's ending ("wide.json")
 means the same architecture as without it ("wide"): the ending is left out of the name, and the file is
 `wide.json`, never `wide.json.json`. A saved file also records its owner, the learner who saved it
@@ -15,7 +15,9 @@ import os
 import re
 from pathlib import Path
 
-from mnist_lab import architectures
+from mnist_lab.architecture.json_format import from_json, to_json
+from mnist_lab.architecture.presets import PRESETS
+from mnist_lab.architecture.validation import ArchitectureError
 from mnist_lab.errors import LabError, shown_value
 from mnist_lab.classroom.learners import Actor
 from mnist_lab.runs import write_atomic
@@ -30,7 +32,7 @@ class ArchitectureNotFound(LabError):
     """No saved architecture has this name."""
 
 
-class ArchitectureNameError(architectures.ArchitectureError):
+class ArchitectureNameError(ArchitectureError):
     """A name an architecture cannot be saved under, with what to change."""
 
 
@@ -57,7 +59,7 @@ def check_name(name) -> str:
         raise ArchitectureNameError("The name must not start with a dot or start or end with a space.")
     if name.lower().endswith(SUFFIX):
         raise ArchitectureNameError(f"The name {name!r} ends in {SUFFIX} twice: leave the ending out.")
-    if name in architectures.PRESETS:
+    if name in PRESETS:
         raise ArchitectureNameError(f"{name!r} is the name of a preset: choose another name.")
     if name.lower() in RESERVED_NAMES:
         raise ArchitectureNameError(f"{name!r} stands for an unsaved edit in the lab: choose another name.")
@@ -100,12 +102,12 @@ class ArchitectureStore:
             raise ArchitectureNotFound(f"There is no saved architecture called {name!r}.") from None
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not UTF-8 text"
-            raise architectures.ArchitectureError(
+            raise ArchitectureError(
                 f"The saved architecture {name!r} cannot be read ({reason}).") from None
         try:
-            return architectures.from_json(text)[1]
-        except architectures.ArchitectureError as error:
-            raise architectures.ArchitectureError(
+            return from_json(text)[1]
+        except ArchitectureError as error:
+            raise ArchitectureError(
                 f"The saved architecture {name!r} is damaged: {error}", error.layer_number) from None
 
     def record(self, name: str) -> dict:
@@ -125,7 +127,7 @@ class ArchitectureStore:
         path = self.path(name)
         if by is not None and path.is_file():
             by.check_may_change(self.record(path.stem), "replace", "architecture")
-        exported = json.loads(architectures.to_json(layers, path.stem))
+        exported = json.loads(to_json(layers, path.stem))
         if owner is not None:
             exported.update(owner=owner[0], owner_name=owner[1])
         write_atomic(path, json.dumps(exported, indent=2) + "\n")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_lab import teaching
-from mnist_lab.architectures import PRESETS, analyze, preset_layers
+from mnist_lab.architecture import teaching
+from mnist_lab.architecture.presets import PRESETS, preset_layers
+from mnist_lab.architecture.report import analyze
 
 CONV = {"type": "Conv2D", "filters": 8, "kernel_size": [3, 3]}
 FLATTEN = {"type": "Flatten"}

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import math
 
-from mnist_lab import architectures, training
+from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.validation import normalize_layers
 from mnist_lab.errors import LabError
-from mnist_lab.training.fitting import BATCH_NORMALIZATION_IMAGES, BATCH_NORMALIZATION_LAG_LIMIT
+from mnist_lab.evaluation.batch_normalization import BATCH_NORMALIZATION_LAG_LIMIT, MOMENTUM
+from mnist_lab.training.fitting import BATCH_NORMALIZATION_IMAGES
+from mnist_lab.training.settings import (ONE_CYCLE_END, ONE_CYCLE_RISE, ONE_CYCLE_START, OPTIMIZERS, SCHEDULES,
+                                         WARMUP_FRACTION, TrainSettings)
 
-DEFAULT_SETTINGS = {"epochs": 12, "batch_size": 128, "optimizer": "adam", "learning_rate": None,
-                    "train_size": None, "schedule": "constant"}
-WARMUP_FRACTION = 0.1  # as the lab's warmup-cosine schedule: the first tenth of the steps (a test checks)
-ONE_CYCLE_RISE, ONE_CYCLE_START, ONE_CYCLE_END = 0.3, 1 / 25, 1 / 25 / 10_000  # as the lab's one-cycle (a test checks)
-OPTIMIZER_CODE = {  # every optimizer in training.OPTIMIZERS, as the lab builds it (a test checks)
+SCRIPT_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "train_size", "schedule")
+DEFAULT_SETTINGS = {name: getattr(TrainSettings(), name) for name in SCRIPT_SETTINGS}  # the lab's own defaults
+OPTIMIZER_CODE = {  # every optimizer in OPTIMIZERS, as the lab builds it (a test checks)
     "adam": "keras.optimizers.Adam(learning_rate={rate})",
     "adadelta": "keras.optimizers.Adadelta(learning_rate={rate})",
     "sgd": "keras.optimizers.SGD(learning_rate={rate}, momentum=0.9)",
@@ -47,7 +49,7 @@ def catch_up_batch_normalization(model, images, batch_size=256):
         layer.moving_variance.assign(np.maximum(squares / count - mean ** 2, 0.0).astype("float32"))
 '''
 CATCH_UP_CALL = f'''    batches = args.epochs * math.ceil(0.9 * len(x_train) / BATCH_SIZE)  # fit keeps 10 % for validation
-    if 0.99 ** batches >= {BATCH_NORMALIZATION_LAG_LIMIT!r}:  # the running averages are not 99 % of the way there
+    if {MOMENTUM!r} ** batches >= {BATCH_NORMALIZATION_LAG_LIMIT!r}:  # the running averages are not 99 % of the way there
         catch_up_batch_normalization(model, x_train[:{BATCH_NORMALIZATION_IMAGES}])
         print(f"A short run ({{batches}} batches): BatchNormalization's running averages were re-estimated "
               f"on {{min(len(x_train), {BATCH_NORMALIZATION_IMAGES}):,}} training images.")
@@ -97,11 +99,11 @@ def _settings(settings: dict | None) -> dict:
                         f"not {values['optimizer']!r}.")
     rate = values["learning_rate"]
     if rate is None:
-        rate = training.OPTIMIZERS[values["optimizer"]].default_learning_rate
+        rate = OPTIMIZERS[values["optimizer"]].default_learning_rate
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
         raise CodeError("The learning rate must be a number above 0.")
-    if values["schedule"] not in training.SCHEDULES:
-        raise CodeError(f"The script knows the schedules {', '.join(training.SCHEDULES)}, "
+    if values["schedule"] not in SCHEDULES:
+        raise CodeError(f"The script knows the schedules {', '.join(SCHEDULES)}, "
                         f"not {values['schedule']!r}.")
     return {**values, "learning_rate": float(rate)}
 
@@ -112,8 +114,8 @@ def keras_script(layers: list, settings: dict | None = None, name: str = "mnist_
 
     Raises ArchitectureError for an architecture the lab would refuse, CodeError for settings it cannot use.
     """
-    architectures.analyze(layers)
-    layers = [architectures.normalize_layer(layer, number) for number, layer in enumerate(layers, start=1)]
+    analyze(layers)
+    layers = normalize_layers(layers)
     values = _settings(settings)
     model_lines = "\n".join(f"        {_layer_code(layer)}," for layer in layers)
     rate = values["learning_rate"]
@@ -210,7 +212,7 @@ def run_script(meta: dict) -> str:
 def run_script_summary(meta: dict) -> str:
     """One or two sentences on what a run's script does, and what of the run it leaves out."""
     values = _settings(meta.get("settings"))
-    optimizer = training.OPTIMIZERS[values["optimizer"]].label
+    optimizer = OPTIMIZERS[values["optimizer"]].label
     schedule = "" if values["schedule"] == "constant" else f", schedule {values['schedule']}"
     images = "all training images" if values["train_size"] is None else f"{values['train_size']:,} training images"
     text = (f"One script that needs only Keras and numpy: it builds this run's net and trains it as the run did, "

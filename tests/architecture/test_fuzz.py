@@ -13,10 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mnist_lab import architecture_editor as editor
-from mnist_lab import architectures, teaching
-from mnist_lab.architecture_store import ArchitectureStore
-from mnist_lab.architectures import LAYER_TYPES, ArchitectureError, analyze, analyze_partial
+from mnist_lab.architecture import editor, edits, teaching
+from mnist_lab.architecture.building import build_model
+from mnist_lab.architecture.json_format import MAX_NAME_LENGTH, from_json, to_json
+from mnist_lab.architecture.layers import ACTIVATIONS, LAYER_TYPES, PADDINGS
+from mnist_lab.architecture.report import analyze, analyze_partial
+from mnist_lab.architecture.saved import ArchitectureStore
+from mnist_lab.architecture.validation import ArchitectureError, normalize_layer
 from mnist_lab.errors import LabError
 
 MAX_MESSAGE = 1000  # characters: a message quotes values cut short, whatever their size
@@ -109,17 +112,17 @@ def exercise(layers, store):
         editor.table_rows(full)
     if isinstance(layers, list):
         for number, layer in enumerate(layers, start=1):
-            expect_lab_error(architectures.normalize_layer, layer, number)
+            expect_lab_error(normalize_layer, layer, number)
             editor.safe_label(layer, number)
-    exported = expect_lab_error(architectures.to_json, layers, "fuzz")
+    exported = expect_lab_error(to_json, layers, "fuzz")
     if exported is not None:
-        assert architectures.from_json(exported)[1] == json.loads(exported)["layers"]
+        assert from_json(exported)[1] == json.loads(exported)["layers"]
     try:
         text = json.dumps({"name": "fuzz", "layers": layers}, allow_nan=True)
     except (ValueError, TypeError, RecursionError):  # not JSON (ints past Python's limit, non-text keys, depth)
         text = None
     if text is not None:
-        imported = expect_lab_error(architectures.from_json, text)
+        imported = expect_lab_error(from_json, text)
         assert (imported is None) == (full is None)
         if store is not None:
             (store.root / "fuzzed.json").write_text(text)
@@ -170,16 +173,16 @@ json_texts = st.one_of(
 @FUZZ
 @given(text=json_texts, name=st.one_of(texts, st.integers(), st.none()))
 def test_any_text_imports_or_gives_the_labs_own_error(text, name, store):
-    imported = expect_lab_error(architectures.from_json, text)
+    imported = expect_lab_error(from_json, text)
     if imported is not None:
-        assert isinstance(imported[0], str) and len(imported[0]) <= architectures.MAX_NAME_LENGTH
+        assert isinstance(imported[0], str) and len(imported[0]) <= MAX_NAME_LENGTH
         analyze(imported[1])
     for call in (store.load, store.delete):
         try:
             call(name)
         except LabError as error:
             assert len(str(error)) <= MAX_MESSAGE
-    editor.parse_pair(text if isinstance(text, str) else "")
+    edits.parse_pair(text if isinstance(text, str) else "")
 
 
 # --- random valid nets against Keras -----------------------------------------------------------------
@@ -204,8 +207,8 @@ def valid_nets(draw):
             layer = {"type": kind}
             if kind == "Conv2D":
                 layer.update(filters=draw(st.integers(1, 12)), kernel_size=pair(draw, 1, 7),
-                             strides=pair(draw, 1, 3), padding=draw(st.sampled_from(architectures.PADDINGS)),
-                             activation=draw(st.sampled_from(architectures.ACTIVATIONS)))
+                             strides=pair(draw, 1, 3), padding=draw(st.sampled_from(PADDINGS)),
+                             activation=draw(st.sampled_from(ACTIVATIONS)))
             elif kind in ("MaxPooling2D", "AveragePooling2D"):
                 layer.update(pool_size=pair(draw, 1, 4), strides=draw(st.one_of(st.none(), st.just(pair(draw, 1, 3)))))
             elif kind == "BatchNormalization":
@@ -213,11 +216,11 @@ def valid_nets(draw):
             elif kind == "Dropout":
                 layer["rate"] = draw(st.floats(0, 0.9))
             else:
-                layer.update(units=draw(st.integers(1, 40)), activation=draw(st.sampled_from(architectures.ACTIVATIONS)))
+                layer.update(units=draw(st.integers(1, 40)), activation=draw(st.sampled_from(ACTIVATIONS)))
         _, error = analyze_partial(layers + [layer])
         if error is None or error.layer_number == len(layers) + 2:  # only the output layer wants a flat input
             layers.append(layer)
-            flat = flat or layer["type"] in editor.FLATTENING_TYPES
+            flat = flat or layer["type"] in edits.FLATTENING_TYPES
     if not flat:
         layers.append({"type": draw(st.sampled_from(["Flatten", "GlobalAveragePooling2D"]))})
     return layers
@@ -229,7 +232,7 @@ def weight_count(weights) -> int:
 
 def compare_with_keras(layers):
     report = analyze(layers)
-    model = architectures.build_model(layers)
+    model = build_model(layers)
     assert len(model.layers) == len(report.layers)
     for built, inferred in zip(model.layers, report.layers):
         where = f"layer {inferred.number} ({inferred.label}) of {layers}"

@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from mnist_lab import architectures
-from mnist_lab.architectures import ArchitectureReport
+from mnist_lab.architecture.layers import INPUT_SHAPE
+from mnist_lab.architecture.presets import PRESETS
+from mnist_lab.architecture.report import ArchitectureReport, analyze_partial
+from mnist_lab.architecture.validation import normalize_layers
 from mnist_lab.views.markdown import plain
 
 FIX_BATCHNORM_AXIS = "batchnorm_axis"
@@ -33,7 +35,7 @@ class Note:
 def preset_note(preset_id: str, edited: bool = False) -> str:
     """What a preset is meant to show (Preset.note); once the learner has edited it, said to be about the
     preset as it was, since its numbers no longer describe what is open."""
-    note = architectures.PRESETS[preset_id].note
+    note = PRESETS[preset_id].note
     if not edited:
         return note
     return (f"**Edited: this note is about {preset_id} as the notebook has it, not about your edit** (see "
@@ -51,7 +53,7 @@ def _layers_text(numbers) -> str:
 
 def _input_shapes(report: ArchitectureReport) -> list[tuple]:
     """The input shape of each analysed layer: the input image, then each layer's output."""
-    shapes = [architectures.INPUT_SHAPE]
+    shapes = [INPUT_SHAPE]
     shapes += [layer.output_shape for layer in report.layers]
     return shapes[:len(report.layers)]
 
@@ -82,7 +84,7 @@ def _noop_pooling(layers: list) -> list[int]:
 def corrected_batchnorm(layers: list) -> list:
     """A copy in which every BatchNormalization over image rows or columns (axis 1 or 2 on a
     channels-last image) normalises channels instead (axis -1), as the layer is meant to."""
-    report, _ = architectures.analyze_partial(layers)
+    report, _ = analyze_partial(layers)
     fixed = copy.deepcopy(layers)
     for number in _rows_batchnorm(layers, report):
         fixed[number - 1]["axis"] = -1
@@ -120,8 +122,8 @@ def share_text(part: int, whole: int) -> str:
 
 
 def edit_notes(layers: list, report: ArchitectureReport) -> list[Note]:
-    """Notes on a valid architecture (report = architectures.analyze(layers)), most useful first."""
-    layers = [architectures.normalize_layer(layer, number) for number, layer in enumerate(layers, start=1)]
+    """Notes on a valid architecture (report: what analyze(layers) returns), most useful first."""
+    layers = normalize_layers(layers)
     notes = []
     by_number = {layer.number: layer for layer in report.layers}
 
