@@ -14,6 +14,8 @@ from mnist_lab.errors import LabError
 from mnist_lab.images.handwriting import HandwritingSet
 from mnist_lab.presentation import format_duration
 from mnist_lab.runs import ACTIVE, USABLE, RunStatus
+from mnist_lab.views import experiment as experiment_view
+from mnist_lab.views import projector as projector_view
 from mnist_lab.views.markdown import plain
 
 
@@ -146,25 +148,41 @@ class_experiments = experiments.ExperimentStore(store)
 current = class_experiments.open_experiment()
 
 
-def pose():
+def posed_form() -> dict:
+    """The experiment the form describes, checked (ExperimentError naming what to change), not yet open."""
     state = st.session_state
-    state["experiment_problem"] = None
+    return experiments.draft(
+        state["experiment_question"], sources.from_choice(state["experiment_base"]),
+        {"epochs": state["experiment_epochs"], "train_size": state["experiment_train_size"]},
+        state["experiment_variable"], state["experiment_values"], data_sizes=manager.data_sizes(),
+        layer=state["experiment_layer"] if state["experiment_variable"] == "filters" else None)
+
+
+def estimate():
+    planned = posed_form()
+    st.session_state["experiment_estimate"] = experiment_view.lesson_text(
+        experiments.estimate_lesson(planned, manager, st.session_state["experiment_learners"]), planned["labels"])
+
+
+def attempt(action, *args):
+    """A change to the class experiment; a refusal is shown below the form, naming what to change."""
+    st.session_state["experiment_problem"] = None
     try:
-        class_experiments.pose(
-            state["experiment_question"], sources.from_choice(state["experiment_base"]),
-            {"epochs": state["experiment_epochs"], "train_size": state["experiment_train_size"]},
-            state["experiment_variable"], state["experiment_values"], by=teacher, data_sizes=manager.data_sizes(),
-            layer=state["experiment_layer"] if state["experiment_variable"] == "filters" else None)
+        action(*args)
     except LabError as error:
-        state["experiment_problem"] = str(error)
+        st.session_state["experiment_problem"] = str(error)
 
 
 if current is not None:
     summaries = experiments.summarize(current, class_experiments.runs_of(current))
     st.markdown(f"Open: **{plain(current['question'])}** ({', '.join(current['labels'])})")
     st.markdown(plain(experiments.findings(summaries)))
+    st.page_link("pages/projector.py", label="Show it on the projector", icon=":material/co_present:")
+    st.toggle("Show learners' names on the projector", value=current.get("show_names", False),
+              key="experiment_show_names", on_change=lambda: attempt(
+                  class_experiments.show_names, current["id"], st.session_state["experiment_show_names"], teacher))
     st.button("Close the experiment", key="experiment_close", icon=":material/done_all:",
-              on_click=lambda: class_experiments.close(current["id"], by=teacher))
+              on_click=attempt, args=(class_experiments.close, current["id"], teacher))
 else:
     bases, default_base = sources.choices(None, edited=False)
     with st.form("experiment_pose", border=True):
@@ -178,13 +196,28 @@ else:
                           placeholder="32, 128, 512", key="experiment_values")
         layer.number_input("Convolution", min_value=1, value=1, key="experiment_layer",
                            help="When filters vary: which convolution, 1 being the first.")
-        epochs, images = st.columns(2)
+        epochs, images, learners_count = st.columns(3)
         epochs.number_input("Epochs", min_value=1, max_value=50, value=1, key="experiment_epochs")
-        images.number_input("Training images", min_value=100, max_value=55_000, value=10_000, step=1_000,
+        most = manager.data_sizes()[0]
+        images.number_input("Training images", min_value=100, max_value=most, value=min(10_000, most), step=1_000,
                             key="experiment_train_size")
-        st.form_submit_button("Open the experiment", on_click=pose, icon=":material/science:")
-    if st.session_state.get("experiment_problem"):
-        st.error(st.session_state["experiment_problem"])
+        learners_count.number_input("Learners in the class", min_value=1, max_value=200, value=30,
+                                    key="experiment_learners", help="For the time estimate only.")
+        estimate_button, open_button = st.columns(2)
+        estimate_button.form_submit_button("Estimate the time", on_click=attempt, args=(estimate,),
+                                          icon=":material/timer:")
+        open_button.form_submit_button("Open the experiment", on_click=attempt, icon=":material/science:",
+                                      args=(lambda: class_experiments.open(posed_form(), by=teacher),))
+    if st.session_state.get("experiment_estimate"):
+        st.info(st.session_state["experiment_estimate"], icon=":material/timer:")
+    past = {item["id"]: item for item in class_experiments.list(archived=False)}
+    if past:
+        chosen = st.selectbox("A past experiment", list(past), key="experiment_past",
+                              format_func=lambda key: projector_view.experiment_label(past[key]))
+        st.button("Reopen it", key="experiment_reopen", icon=":material/replay:",
+                  on_click=attempt, args=(class_experiments.reopen, chosen, teacher))
+if st.session_state.get("experiment_problem"):
+    st.error(st.session_state["experiment_problem"])
 
 # ---- Handwriting -------------------------------------------------------------------------------------
 st.subheader("The class's handwriting")

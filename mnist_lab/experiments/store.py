@@ -73,6 +73,24 @@ def check_values(experiment: dict, data_sizes: tuple[int, int]) -> list[int]:
     return images
 
 
+def draft(question, architecture: dict, settings: dict, variable_key: str, values, data_sizes: tuple[int, int],
+          layer: int | None = None) -> dict:
+    """An experiment as posing would open it, checked but not saved: what the Teacher page estimates the
+    lesson's time from before the teacher opens it. ExperimentError naming what to change."""
+    chosen = variable(variable_key)
+    parsed = parse_values(variable_key, values, layer)
+    architecture, _ = check_architecture(architecture)
+    experiment = {
+        "question": clean_question(question), "variable": chosen.key, "layer": layer, "values": parsed,
+        "labels": [chosen.shown(value) for value in parsed],
+        "base": {"architecture": architecture, "settings": TrainSettings.from_dict(settings).as_dict()},
+        "status": ExperimentStatus.OPEN, "created": now_iso(), "closed": None, "show_names": False,
+        "assigned": {},
+    }
+    experiment["train_sizes"] = check_values(experiment, data_sizes)
+    return experiment
+
+
 class ExperimentStore:
     """The experiments of one run store. Every change holds the folder's lock, so that thirty learners
     handed values at once, or a teacher closing meanwhile, lose nothing."""
@@ -118,17 +136,12 @@ class ExperimentStore:
              data_sizes: tuple[int, int], layer: int | None = None) -> dict:
         """Check and open a new experiment; ExperimentError naming what to change, NotYours for a learner."""
         _teacher_only(by, "pose")
-        chosen = variable(variable_key)
-        parsed = parse_values(variable_key, values, layer)
-        architecture, _ = check_architecture(architecture)
-        experiment = {
-            "question": clean_question(question), "variable": chosen.key, "layer": layer, "values": parsed,
-            "labels": [chosen.shown(value) for value in parsed],
-            "base": {"architecture": architecture, "settings": TrainSettings.from_dict(settings).as_dict()},
-            "status": ExperimentStatus.OPEN, "created": now_iso(), "closed": None, "show_names": False,
-            "assigned": {},
-        }
-        experiment["train_sizes"] = check_values(experiment, data_sizes)
+        return self.open(draft(question, architecture, settings, variable_key, values, data_sizes, layer), by)
+
+    def open(self, experiment: dict, by: Actor) -> dict:
+        """Open a checked draft (`draft`) as the class's one open experiment, under a new id."""
+        _teacher_only(by, "pose")
+        experiment = {**experiment, "status": ExperimentStatus.OPEN, "created": now_iso()}
         with self._locked():
             self._refuse_second_open()
             experiment["id"] = self._claim_id()
@@ -195,8 +208,11 @@ class ExperimentStore:
                 moved += 1
             return moved
 
+    def stores_of(self, experiment: dict) -> list[RunStore]:
+        """Where the experiment's runs live: the room's store and, for an archived experiment, its archive."""
+        return [self.runs] + ([RunStore(Path(experiment["archive"]) / "runs")] if experiment.get("archive") else [])
+
     def runs_of(self, experiment: dict) -> list[dict]:
         """The experiment's runs: those in the store and, for an archived experiment, those archived with it."""
-        stores = [self.runs] + ([RunStore(Path(experiment["archive"]) / "runs")] if experiment.get("archive") else [])
-        return [meta for store in stores for meta in store.list()
+        return [meta for store in self.stores_of(experiment) for meta in store.list()
                 if isinstance(meta.get("experiment"), dict) and meta["experiment"].get("id") == experiment["id"]]

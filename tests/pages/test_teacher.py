@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from helpers import open_app_page, open_page, page_texts, wait_idle
-from mnist_lab import experiments
+from mnist_lab import experiments, training
 from mnist_lab.architecture import sources
 from mnist_lab.classroom import classroom
 from mnist_lab.classroom.learners import Actor
 from mnist_lab.images.handwriting import HandwritingSet
-from mnist_lab.runs import MODEL_FILE, RunStore
+from mnist_lab.presentation import format_duration
+from mnist_lab.runs import MODEL_FILE, RunStatus, RunStore
 
 KEY = "open sesame 42"
 ADA = "a" * 16
@@ -131,6 +132,52 @@ def test_a_value_the_base_cannot_train_with_is_refused_in_the_form_by_name(room)
     assert experiments.ExperimentStore(store).list() == []
 
 
+def test_the_form_estimates_a_run_of_each_value_and_the_class_before_opening(room, monkeypatch):
+    from mnist_lab.training import manager as manager_module
+
+    def known_speed(self, report, settings):  # this server's measured speed, as a calibrated server knows it
+        return manager_module.EpochEstimate(10.0 * settings.batch_size / 16, 2.0, settings.epochs)
+
+    monkeypatch.setattr(manager_module.TrainingManager, "estimate", known_speed)
+    store, _ = room
+    at = unlock(open_app_page("pages/teacher.py"), KEY)
+    at.text_input(key="experiment_question").input("Does batch size matter?")
+    at.selectbox(key="experiment_base").set_value("preset:quick-cnn")
+    at.selectbox(key="experiment_variable").set_value("batch_size")
+    at.text_input(key="experiment_values").input("16, 32")
+    at.number_input(key="experiment_train_size").set_value(300)
+    at.number_input(key="experiment_learners").set_value(4)
+    [estimate] = [button for button in at.button if button.label == "Estimate the time"]
+    estimate.click().run()
+    assert not at.exception, at.exception
+    [shown] = [box.value for box in at.info if "One run" in box.value]
+    slots = app_manager_slots()
+    whole_class = format_duration(experiments.lesson_estimate([12.0, 22.0], 4, slots).class_seconds)
+    assert shown.startswith("One run: batch size 16 12 s, batch size 32 22 s. The whole class of 4, "
+                            f"{slots} training at once: about {whole_class}")
+    assert experiments.ExperimentStore(store).list() == []  # estimating opens nothing
+
+
+def app_manager_slots() -> int:
+    import app
+
+    return app.shared_manager().max_concurrent
+
+
+def test_the_teacher_shows_names_on_the_projector_and_reopens_a_closed_experiment(room):
+    store, _ = room
+    at = pose_in_form(unlock(open_app_page("pages/teacher.py"), KEY), "Does depth help?", "batch_size", "16, 32")
+    [posed] = experiments.ExperimentStore(store).list()
+    assert posed["show_names"] is False
+    at.toggle(key="experiment_show_names").set_value(True).run()
+    assert experiments.ExperimentStore(store).get(posed["id"])["show_names"] is True
+    at.button(key="experiment_close").click().run()
+    at.selectbox(key="experiment_past").set_value(posed["id"])
+    at.button(key="experiment_reopen").click().run()
+    assert not at.exception, at.exception
+    assert experiments.ExperimentStore(store).open_experiment()["id"] == posed["id"]
+
+
 @pytest.mark.browser
 @pytest.mark.app_env(MNIST_LAB_TEACHER_KEY=KEY)
 def test_teacher_page_in_browser(app_server, page):
@@ -166,5 +213,7 @@ def test_while_an_experiment_is_open_each_learner_gets_a_part_and_trains_it_from
         assert not at.exception, at.exception
         assert any("Your run is in" in success.value for success in at.success)
     assert parts == posed["labels"]  # two learners, two values
-    tagged = [meta["experiment"]["value"] for meta in store.list() if meta.get("experiment")]
-    assert sorted(tagged) == sorted(posed["labels"])
+    tagged = [meta for meta in store.list() if meta.get("experiment")]
+    assert sorted(meta["experiment"]["value"] for meta in tagged) == sorted(posed["labels"])
+    assert all(training.wait_for_run(meta["id"], timeout=300) for meta in tagged)
+    assert {store.get(meta["id"])["status"] for meta in tagged} == {RunStatus.COMPLETED}
