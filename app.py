@@ -178,7 +178,6 @@ def main():
     st.session_state.setdefault("selected_run_ids", [])
     identify_learner()
     show_learner()
-    show_experiment_banner()
 
     pages = [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -187,8 +186,12 @@ def main():
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/teacher.py", title="Teacher", icon=":material/school:"),
+        st.Page("pages/projector.py", title="Projector", icon=":material/co_present:", url_path="projector"),
     ]
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    if page.url_path != "projector":  # the room's screen shows the experiment itself, not a learner's part
+        show_experiment_banner()
+    page.run()
 
 
 def run_by_folder_mode() -> bool:

@@ -22,6 +22,34 @@ def isolated_storage(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def class_runs(isolated_storage):
+    """A posed three-value experiment in the test's run store: two finished runs of batch size 16, one of 32
+    training, one of 64 waiting. (ExperimentStore, experiment)"""
+    from mnist_lab import experiments
+    from mnist_lab.architecture import sources
+    from mnist_lab.classroom.learners import Actor
+    from mnist_lab.runs import RunStatus, RunStore
+
+    store = RunStore()
+    class_experiments = experiments.ExperimentStore(store)
+    experiment = class_experiments.pose("Does batch size matter?", sources.preset_architecture("quick-cnn"),
+                                        {"epochs": 2, "train_size": 100}, "batch_size", "16,32,64",
+                                        by=Actor.operator(), data_sizes=(600, 200))
+    for index, status, accuracy, owner in ((0, RunStatus.COMPLETED, 0.95, "ada"), (0, RunStatus.COMPLETED, 0.97, "bo"),
+                                           (1, RunStatus.RUNNING, None, "cy"), (2, RunStatus.QUEUED, None, "di")):
+        meta = store.create(f"run of {owner}", experiment["base"]["architecture"], {"epochs": 2}, owner=owner,
+                            owner_name=owner.capitalize(), experiment={"id": experiment["id"], "index": index,
+                                                                       "value": experiment["labels"][index]})
+        store.update(meta["id"], status=status, test_accuracy=accuracy)
+        if status != RunStatus.QUEUED:
+            store.write_live(meta["id"], {"curve": [[0.5, 1.2, 0.6], [1.0, 0.8, 0.8], [1.5, 0.5, None]]})
+        if status == RunStatus.COMPLETED:
+            store.append_epoch(meta["id"], {"epoch": 1, "val_accuracy": 0.9})
+            store.append_epoch(meta["id"], {"epoch": 2, "val_accuracy": accuracy})
+    return class_experiments, experiment
+
+
+@pytest.fixture
 def real_mnist():
     """The real MNIST arrays; skipped when MNIST_LAB_DATA is not set (CI sets it)."""
     if not os.environ.get("MNIST_LAB_DATA"):
