@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from mnist_lab.architecture.json_format import to_json
+from mnist_lab.experiments.results import tag_of
 from mnist_lab.evaluation import batch_normalization
 from mnist_lab.evaluation import reference as reference_results
 from mnist_lab.runs import ACTIVE, RunStatus, accuracy_before_correction
@@ -25,7 +26,7 @@ NOTEBOOK = "notebook"
 TABLE_COLUMNS = (
     "test accuracy %", "name", "learner", "best val. accuracy %", "architecture", "started", "status", "source", "epochs",
     "s / 1,000 images", "s / epoch", "parameters", "training images", "batch size", "optimizer", "augmentation",
-    "device", "notes",
+    "class experiment", "device", "notes",
 )
 CLASS_SET_COLUMN = "class handwriting %"
 MISSING = "–"  # how the table and the sentences write a value that is not known
@@ -55,6 +56,7 @@ class Entry:
     has_model: bool = False
     explanation: str = ""  # why a short run scores below what it learnt (short_run_explanation)
     owner: str = ""  # the learner's name, for a run trained on the app
+    experiment: str = ""  # the class experiment's value the run was trained for, if any
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -183,6 +185,7 @@ def run_entry(meta: dict, history: list[dict], has_model: bool) -> Entry:
         notes=_run_notes(meta, epochs, has_model),
         created=str(meta.get("created") or ""),
         owner=str(meta.get("owner_name") or ""),
+        experiment=str((tag_of(meta) or {}).get("value") or ""),
         has_model=has_model,
         explanation=short_run_explanation(meta) or "",
     )
@@ -266,6 +269,7 @@ def runs_table(entries: list[Entry], class_set: dict[str, float] | None = None) 
         "optimizer": entry.optimizer or MISSING,
         "training images": entry.train_size,
         "augmentation": "on" if entry.augment else "off",
+        "class experiment": entry.experiment or MISSING,
         "device": entry.device or MISSING,
         "started": started_text(entry.created) if entry.kind == RUN else MISSING,
         "s / 1,000 images": entry.seconds_per_thousand,

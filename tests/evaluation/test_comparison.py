@@ -37,10 +37,19 @@ def test_table_lists_stored_runs_and_the_notebook_rows(store):
     assert row["best val. accuracy %"] == pytest.approx(97.0) and row["test accuracy %"] == pytest.approx(96.8)
     assert table.loc[second["id"], "notes"] == "training: 1 of 12 epochs done"
     assert pd.isna(table.loc[second["id"], "test accuracy %"])
+    assert row["class experiment"] == comparison.MISSING
     notebook = table.loc["notebook:seed-5layer"]
     assert notebook["source"] == "notebook" and notebook["status"] == "published"
     assert notebook["test accuracy %"] == pytest.approx(99.32) and notebook["parameters"] == 759390
     assert list(table.index[:2]) == [second["id"], first["id"]]  # newest run first, then the notebook
+
+
+def test_a_class_experiments_run_carries_its_value_into_the_table(store):
+    tagged = stored_run(store, "my part", epochs([0.4], [0.3]), test_accuracy=0.95,
+                        experiment={"id": "20261207-090000-ab12", "index": 1, "value": "batch size 128"})
+    table = comparison.runs_table(comparison.entries_from_store(store))
+    assert table.loc[tagged["id"], "class experiment"] == "batch size 128"
+    assert table.loc["notebook:seed-3layer", "class experiment"] == comparison.MISSING
 
 
 def test_broken_runs_keep_their_row_with_a_clear_note(store):
