@@ -11,7 +11,7 @@ import pytest
 from app_server import AppServer
 from helpers import ARTIFACTS, fail_on_logged_traceback, open_page
 
-PAGE_TITLES = ["Home", "Architecture", "Train", "Compare", "Draw", "Teacher"]
+PAGE_TITLES = ["Home", "Architecture", "Train", "Compare", "Draw", "Teacher", "Projector"]
 NARROW_LAYOUT_WIDTH = 736  # Streamlit's centred layout never gets wider than this, at any window size
 
 
