@@ -44,6 +44,14 @@ def tag_of(meta: dict) -> dict | None:
     return tag if isinstance(tag, dict) and isinstance(tag.get("index"), int) else None
 
 
+def runs_of_values(experiment: dict, runs: list[dict]):
+    """(run, its value's label) for each of `runs` tagged with this experiment and one of its values."""
+    for meta in runs:
+        tag = tag_of(meta)
+        if tag is not None and tag.get("id") == experiment["id"] and 0 <= tag["index"] < len(experiment["labels"]):
+            yield meta, experiment["labels"][tag["index"]]
+
+
 def result_of(meta: dict) -> float | None:
     """A run's contribution to the result: the test accuracy of a completed run."""
     accuracy = meta.get("test_accuracy")
@@ -117,15 +125,13 @@ def result_rows(experiment: dict, runs: list[dict], show_names: bool) -> list[di
     2"... (numbered in the order they joined) unless the teacher shows names."""
     numbers = {}
     rows = []
-    for meta in sorted(runs, key=lambda item: (item.get("created") or "", item["id"])):
-        tag = tag_of(meta)
-        if tag is None or tag.get("id") != experiment["id"] or not 0 <= tag["index"] < len(experiment["labels"]):
-            continue
+    for meta, label in runs_of_values(experiment, sorted(runs, key=lambda item: (item.get("created") or "",
+                                                                                  item["id"]))):
         owner = meta.get("owner") or ""
         number = numbers.setdefault(owner, len(numbers) + 1)
         rows.append({
             "experiment": experiment["id"],
-            "value": experiment["labels"][tag["index"]],
+            "value": label,
             "learner": (meta.get("owner_name") or "command line") if show_names else f"learner {number}",
             "run": meta["id"],
             "status": str(meta.get("status")),

@@ -84,8 +84,6 @@ def draft(question, architecture: dict, settings: dict, variable_key: str, value
         "question": clean_question(question), "variable": chosen.key, "layer": layer, "values": parsed,
         "labels": [chosen.shown(value) for value in parsed],
         "base": {"architecture": architecture, "settings": TrainSettings.from_dict(settings).as_dict()},
-        "status": ExperimentStatus.OPEN, "created": now_iso(), "closed": None, "show_names": False,
-        "assigned": {},
     }
     experiment["train_sizes"] = check_values(experiment, data_sizes)
     return experiment
@@ -141,7 +139,8 @@ class ExperimentStore:
     def open(self, experiment: dict, by: Actor) -> dict:
         """Open a checked draft (`draft`) as the class's one open experiment, under a new id."""
         _teacher_only(by, "pose")
-        experiment = {**experiment, "status": ExperimentStatus.OPEN, "created": now_iso()}
+        experiment = {**experiment, "status": ExperimentStatus.OPEN, "created": now_iso(), "closed": None,
+                      "show_names": False, "assigned": {}}
         with self._locked():
             self._refuse_second_open()
             experiment["id"] = self._claim_id()

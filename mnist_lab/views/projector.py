@@ -13,7 +13,7 @@ import io
 import altair as alt
 import pandas as pd
 
-from mnist_lab.experiments.results import ValueSummary, result_rows, tag_of
+from mnist_lab.experiments.results import ValueSummary, result_rows, runs_of_values
 from mnist_lab.experiments.store import ExperimentStatus
 from mnist_lab.experiments.variables import variable
 from mnist_lab.runs import RunStore
@@ -41,19 +41,12 @@ def experiment_label(experiment: dict) -> str:
     return f"{experiment['question']} ({', '.join(experiment['labels'])}) · {state}{archived}"
 
 
-def _tagged(experiment: dict, runs: list[dict]):
-    for meta in runs:
-        tag = tag_of(meta)
-        if tag is not None and tag.get("id") == experiment["id"] and 0 <= tag["index"] < len(experiment["labels"]):
-            yield meta, experiment["labels"][tag["index"]]
-
-
 def curve_frame(experiment: dict, runs: list[dict], stores: list[RunStore]) -> pd.DataFrame:
     """Each run's accuracy in percent against epochs: the live, smoothed curve on its training images as it
     trains, and its validation accuracy at the end of each epoch. `stores` are where its runs may live (the
     room's store and, for an archived experiment, its archive)."""
     rows = []
-    for meta, label in _tagged(experiment, runs):
+    for meta, label in runs_of_values(experiment, runs):
         store = next((store for store in stores if store.path(meta["id"]).is_dir()), stores[0])
         for point in store.live(meta["id"]).get("curve") or []:
             if isinstance(point, list) and len(point) >= 3 and isinstance(point[2], (int, float)):
@@ -97,10 +90,8 @@ def curves_chart(curves: pd.DataFrame, experiment: dict) -> alt.Chart:
 
 def result_frame(experiment: dict, runs: list[dict], show_names: bool) -> pd.DataFrame:
     """One row a run with its value, learner (a number unless names are shown), status and test accuracy."""
-    rows = result_rows(experiment, runs, show_names)
-    frame = pd.DataFrame(rows, columns=["experiment", "value", "learner", "run", "status", "test_accuracy",
-                                        "epochs_done"])
-    return frame
+    return pd.DataFrame(result_rows(experiment, runs, show_names),
+                        columns=["experiment", "value", "learner", "run", "status", "test_accuracy", "epochs_done"])
 
 
 def results_chart(results: pd.DataFrame, summaries: list[ValueSummary], experiment: dict) -> alt.Chart:
