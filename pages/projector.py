@@ -17,9 +17,22 @@ from mnist_lab.views.markdown import plain
 REFRESH_SECONDS = 2
 
 class_experiments = experiments.ExperimentStore(RunStore(default_runs_dir()))
+opened = class_experiments.open_experiment()
 every_experiment = {experiment["id"]: experiment for experiment in class_experiments.list()}
+st.session_state.setdefault("projector_followed", opened and opened["id"])  # open when the screen came up
+if view.newly_opened(opened, st.session_state["projector_followed"]):
+    st.session_state["projector_followed"] = st.session_state["projector_experiment"] = opened["id"]
 st.html(view.LARGE_TYPE_CSS)
 
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def follow_the_class():
+    """An experiment the teacher opens while this screen is up takes it over, with no reload."""
+    if view.newly_opened(class_experiments.open_experiment(), st.session_state["projector_followed"]):
+        st.rerun()
+
+
+follow_the_class()
 if not every_experiment:
     st.title("Class experiment")
     st.info("No class experiment yet. The teacher poses one on the Teacher page; it appears here, live, as the "

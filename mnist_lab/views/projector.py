@@ -41,6 +41,12 @@ def experiment_label(experiment: dict) -> str:
     return f"{experiment['question']} ({', '.join(experiment['labels'])}) · {state}{archived}"
 
 
+def newly_opened(opened: dict | None, followed: str | None) -> bool:
+    """Whether the open experiment is one the room's screen has not followed yet: the teacher opened it
+    while the screen was up, so it takes the screen over."""
+    return opened is not None and opened["id"] != followed
+
+
 def curve_frame(experiment: dict, runs: list[dict], stores: list[RunStore]) -> pd.DataFrame:
     """Each run's accuracy in percent against epochs: the live, smoothed curve on its training images as it
     trains, and its validation accuracy at the end of each epoch. `stores` are where its runs may live (the

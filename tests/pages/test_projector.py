@@ -1,6 +1,6 @@
 """Projector page: the class experiment on the room's screen, headless (AppTest) and in Chromium, where a
-teacher poses an experiment, three learners each train the value their banner hands them, and the projector
-shows one dot per value and what the class found."""
+teacher poses an experiment while the projector is up, three learners each train the value their banner
+hands them, and the projector, never reloaded, shows one dot per value and what the class found."""
 
 from __future__ import annotations
 
@@ -61,9 +61,31 @@ def test_a_deep_link_opens_a_past_experiment_and_names_stay_hidden(class_runs, m
     assert "Ada" not in chart_tables(at)[1]["learner"].tolist()
 
 
+def test_an_experiment_opened_while_the_screen_is_up_takes_it_over(class_runs):
+    from mnist_lab.architecture import sources
+    from mnist_lab.classroom.learners import Actor
+
+    class_experiments, first = class_runs
+    at = open_app_page("pages/projector.py")
+    at.selectbox(key="projector_experiment").set_value(first["id"]).run()
+    at.run()  # the screen stays on its experiment while nothing new opens
+    assert at.session_state["projector_experiment"] == first["id"]
+    class_experiments.close(first["id"], by=Actor.operator())
+    second = class_experiments.pose("Does the learning rate matter?", sources.preset_architecture("quick-cnn"),
+                                    {"epochs": 1, "train_size": 300}, "learning_rate", "0.001,0.01",
+                                    by=Actor.operator(), data_sizes=(600, 200))
+    at.run()
+    assert at.session_state["projector_experiment"] == second["id"]
+    assert [title.value for title in at.title] == ["Does the learning rate matter?"]
+
+
 @pytest.mark.browser
 @pytest.mark.app_env(MNIST_LAB_TEACHER_KEY=KEY, MNIST_LAB_EXECUTOR="thread")
 def test_a_class_experiment_from_the_teachers_form_to_the_projector_in_browser(synthetic_app_server, browser, page):
+    projector = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    open_page(projector, synthetic_app_server, "projector")  # up on the room's screen before the lesson
+    projector.get_by_text("No class experiment yet").wait_for()
+
     teacher = page
     open_page(teacher, synthetic_app_server, "teacher")
     teacher.get_by_label("Teacher key").fill(KEY)
@@ -74,6 +96,7 @@ def test_a_class_experiment_from_the_teachers_form_to_the_projector_in_browser(s
     teacher.get_by_label("Training images").fill("100")
     teacher.get_by_role("button", name="Open the experiment").click()
     teacher.get_by_text("Open: Does batch size matter?").wait_for()
+    projector.get_by_role("heading", name="Does batch size matter?").wait_for()  # no reload: it follows
 
     parts = []
     for _ in range(3):  # three learners, each in a browser of their own
@@ -87,9 +110,6 @@ def test_a_class_experiment_from_the_teachers_form_to_the_projector_in_browser(s
         learner.context.close()
     assert sorted(parts) == ["batch size 16", "batch size 32", "batch size 64"]  # round robin: one each
 
-    projector = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
-    open_page(projector, synthetic_app_server, "projector")
-    projector.get_by_role("heading", name="Does batch size matter?").wait_for()
     projector.wait_for_function(  # the three runs train meanwhile; the page refreshes on its own
         "() => document.body.innerText.includes('every value has a single finished run')"
         " && !document.body.innerText.includes('No finished run yet')", timeout=240_000)
