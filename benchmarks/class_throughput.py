@@ -39,11 +39,11 @@ LAST_MODEL_TARGET = 1.3
 FIRST_BATCH_TARGET_SECONDS = 3.0
 
 
-def floor_seconds(preset: str, arrays: dict, settings, learners: int) -> float:
-    """Seconds of `learners` bare runs one after another: build, fit, one test pass each."""
+def floor_seconds(layers: list, arrays: dict, settings, learners: int) -> float:
+    """Seconds of `learners` bare runs of the net `layers` one after another: build, fit, one test pass each."""
     start = time.perf_counter()
     for _ in range(learners):
-        _, fit_model = training.build_for_training(preset_layers(preset), settings, preset)
+        _, fit_model = training.build_for_training(layers, settings, "floor")
         fit_model.fit(arrays["x_train"], arrays["y_train"], batch_size=settings.batch_size, epochs=settings.epochs,
                       validation_data=(arrays["x_validation"], arrays["y_validation"]), verbose=0, shuffle=True)
         fit_model.evaluate(arrays["x_test"], arrays["y_test"], batch_size=256, verbose=0)
@@ -115,8 +115,8 @@ def main(argv=None) -> int:
         arrays = training.prepare_arrays(mnist, settings)
         system.configure_gpu_memory()
         info = system.device_info()
-        floor_seconds(arguments.preset, arrays, settings, 1)  # the backend's one-time start, outside the floor
-        before = floor_seconds(arguments.preset, arrays, settings, learners)
+        floor_seconds(preset_layers(arguments.preset), arrays, settings, 1)  # the backend's one-time start, outside the floor
+        before = floor_seconds(preset_layers(arguments.preset), arrays, settings, learners)
         results = {}
         for concurrency in arguments.concurrency:
             for pack_size in arguments.pack_sizes:
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
                 results[(concurrency, pack_size)] = result
                 print(f"  concurrency {concurrency}, packs of up to {pack_size}: last model "
                       f"{result['last_model_seconds']:.1f} s", file=sys.stderr, flush=True)
-        after = floor_seconds(arguments.preset, arrays, settings, learners)
+        after = floor_seconds(preset_layers(arguments.preset), arrays, settings, learners)
     floor = (before + after) / 2
     print(f"\n{learners} learners, {arguments.preset}, {train_size:,} {source} images, {arguments.epochs} epoch(s), "
           f"batch {arguments.batch_size}, {arguments.executor} executor on {info.description} ({info.backend})")

@@ -45,7 +45,8 @@ from mnist_lab.runs import RunStore  # noqa: E402
 
 PAGES = ("Home", "Architecture", "Train", "Compare", "Draw")
 BROWSER_ORDER = ("Train", "Draw", "Compare", "Home", "Architecture")  # drawing early, once a run may be done
-PAGE_PATHS = {"Home": "", "Architecture": "architecture", "Train": "train", "Compare": "compare", "Draw": "draw"}
+PAGE_PATHS = {"Home": "", "Architecture": "architecture", "Train": "train", "Compare": "compare", "Draw": "draw",
+              "Projector": "projector"}
 KEPT = ("completed", "stopped")  # a run that ended either way keeps its record and model: not lost
 SEVEN = [(75, 55), (205, 55), (115, 238)]  # one stroke in canvas pixels, as the browser tests draw it
 
@@ -160,6 +161,7 @@ class StreamSession:
         self.fragments: dict[str, list[float]] = {}  # fragment id -> [interval, next due time]
         self.in_flight = 0
         self.fragment_seconds: list[float] = []
+        self.fragment_ended: list[float] = []  # when each of those reruns ended (monotonic)
         self.errors = 0  # exceptions shown on a page
 
     def close(self):
@@ -266,7 +268,8 @@ class StreamSession:
             except TimeoutError:
                 continue
             if status is not None and self.in_flight == 0 and sent_at is not None:
-                self.fragment_seconds.append(time.monotonic() - sent_at)
+                self.fragment_ended.append(time.monotonic())
+                self.fragment_seconds.append(self.fragment_ended[-1] - sent_at)
                 sent_at = None
 
 

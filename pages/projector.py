@@ -24,29 +24,15 @@ if view.newly_opened(opened, st.session_state["projector_followed"]):
     st.session_state["projector_followed"] = st.session_state["projector_experiment"] = opened["id"]
 st.html(view.LARGE_TYPE_CSS)
 
-
-@st.fragment(run_every=REFRESH_SECONDS)
-def follow_the_class():
-    """An experiment the teacher opens while this screen is up takes it over, with no reload."""
-    if view.newly_opened(class_experiments.open_experiment(), st.session_state["projector_followed"]):
-        st.rerun()
-
-
-follow_the_class()
-if not every_experiment:
-    st.title("Class experiment")
-    st.info("No class experiment yet. The teacher poses one on the Teacher page; it appears here, live, as the "
-            "class trains.", icon=":material/science:")
-    st.stop()
-
-requested = st.query_params.get("experiment")
-st.session_state.setdefault("projector_experiment", requested if requested in every_experiment
-                            else next(iter(every_experiment)))
-if st.session_state["projector_experiment"] not in every_experiment:  # archived away or gone since
-    st.session_state["projector_experiment"] = next(iter(every_experiment))
-with st.sidebar:
-    st.selectbox("Experiment", list(every_experiment), key="projector_experiment",
-                 format_func=lambda key: view.experiment_label(every_experiment[key]))
+if every_experiment:
+    requested = st.query_params.get("experiment")
+    st.session_state.setdefault("projector_experiment", requested if requested in every_experiment
+                                else next(iter(every_experiment)))
+    if st.session_state["projector_experiment"] not in every_experiment:  # archived away or gone since
+        st.session_state["projector_experiment"] = next(iter(every_experiment))
+    with st.sidebar:
+        st.selectbox("Experiment", list(every_experiment), key="projector_experiment",
+                     format_func=lambda key: view.experiment_label(every_experiment[key]))
 
 
 def current_experiment(chosen: str | None = None) -> dict:
@@ -58,6 +44,14 @@ def current_experiment(chosen: str | None = None) -> dict:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view():
+    """The chosen experiment as the class trains; one the teacher opens meanwhile takes the screen over."""
+    if view.newly_opened(class_experiments.open_experiment(), st.session_state["projector_followed"]):
+        st.rerun()  # a whole run lists it and chooses it: no reload
+    if not every_experiment:
+        st.title("Class experiment")
+        st.info("No class experiment yet. The teacher poses one on the Teacher page; it appears here, live, as "
+                "the class trains.", icon=":material/science:")
+        return
     experiment = current_experiment()
     runs = class_experiments.runs_of(experiment)
     summaries = experiments.summarize(experiment, runs)
@@ -82,6 +76,8 @@ def live_view():
 
 
 live_view()
+if not every_experiment:
+    st.stop()
 
 
 # The downloads are made when clicked, outside this script run: they are handed the experiment's id.
