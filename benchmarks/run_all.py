@@ -9,7 +9,9 @@
    pressing Train to the first batch; 6. the same through Ray on a local instance (when Ray is installed);
 7. the Train page's estimate of each preset's quick demo against the run as it trained;
 8. one move of the Draw page's epoch slider against a plain model.predict;
-9. a class's runs submitted at once, one and two at a time, against the compute floor (bare fits in one process).
+9. a class's runs submitted at once, one and two at a time, against the compute floor (bare fits in one process);
+10. thirty learners joining a class experiment from its banner: the projector's refresh, the server's health,
+    and the last result on the projector against the compute floor.
 
 Each part runs in its own process (so one part's threads and caches cannot slow another) and is itself
 a comparison against a baseline measured in the same run. `--quick` runs every part at a tiny size:
@@ -80,6 +82,7 @@ def run(quick: bool = False) -> dict:
         fast_args = [str(HERE / "fast_cnn.py")] + (["--quick", "--seeds", "1"] if quick else [])
         scrubber_args = [str(HERE / "epoch_scrubber.py")] + (["--quick"] if quick else [])
         class_args = [str(HERE / "class_throughput.py")] + (["--quick"] if quick else [])
+        experiment_args = [str(HERE / "class_experiment.py")] + (["--quick"] if quick else [])
         results = {
             "machine": {"platform": platform.platform(), "processor": platform.machine(),
                         "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -98,6 +101,7 @@ def run(quick: bool = False) -> dict:
                              if importlib.util.find_spec("ray") else {"error": ["Ray is not installed"]}),
             "epoch_scrubber": _run_part(scrubber_args, folder, "scrubber", env),
             "class_throughput": _run_part(class_args, folder, "class", env),
+            "class_experiment": _run_part(experiment_args, folder, "experiment", env),
         }
     return results
 
@@ -158,6 +162,11 @@ PARTS = (
                      f"ratio {part['move_over_predict']:.2f}")),
     ("class_throughput", "9. A class's runs at once against the compute floor (target: ratio 1.3 or less)",
      _per_result(_class_line)),
+    ("class_experiment", "10. A class experiment: the last result on the projector against the compute floor", _one_line(
+        lambda part: f"{part['learners']} learners, {part['preset']} by {part['variable']}: last result "
+                     f"{part['last_result_on_projector_s']:.1f} s, floor {statistics.mean(part['floor_s'].values()):.1f} s, "
+                     f"ratio {part['ratio']:.2f}; projector refresh p95 {part['projector_refresh_s']['p95']:.2f} s, "
+                     f"health p95 {part['health_s']['p95']:.2f} s")),
 )
 
 

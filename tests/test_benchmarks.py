@@ -15,7 +15,7 @@ from mnist_lab.architecture.presets import PRESETS
 def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     output = tmp_path / "results.json"
     completed = subprocess.run([sys.executable, "benchmarks/run_all.py", "--quick", "--json", str(output)],
-                               cwd=ROOT, capture_output=True, text=True, timeout=900)
+                               cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads(output.read_text())
     assert results["quick"] is True
@@ -34,6 +34,9 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     assert "1. Seconds per epoch" in completed.stdout and "5. An epoch in a worker process" in completed.stdout
     for result in results["class_throughput"]["results"].values():
         assert result["ratio"] > 0 and len(result["first_batch_seconds"]) == results["class_throughput"]["learners"]
+    experiment = results["class_experiment"]
+    assert sum(experiment["runs"]["per_value"]) == experiment["learners"] and experiment["problems"] == []
+    assert experiment["ratio"] > 0 and experiment["projector_refresh_s"]["count"] > 0
     assert "7. The Train page's estimate" in completed.stdout and "8. One move of the Draw page's epoch slider" in completed.stdout
 
 

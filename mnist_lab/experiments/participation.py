@@ -32,11 +32,21 @@ def take_part(manager, experiments: ExperimentStore, experiment_id: str, owner: 
             index = experiments.assign(experiment_id, learner_id)
         if not isinstance(index, int) or not 0 <= index < len(experiment["values"]):
             raise ExperimentError(f"The experiment has no value number {index}.")
-        running = active_part(manager.runs(max_age=0.0), experiment, learner_id)
+        runs = manager.runs(max_age=0.0)
+        running = active_part(runs, experiment, learner_id)
         if running is not None:
             raise ExperimentError(f"Your {running['experiment']['value']} run is still {running['status']}: "
                                   "one experiment run each at a time, so that the whole class gets its turn.")
         architecture, settings = value_request(experiment, index)
         label = experiment["labels"][index]
-        return manager.submit(architecture, settings, name=f"{label} · {owner[1]}"[:MAX_NAME_LENGTH], owner=owner,
+        return manager.submit(architecture, {**settings, "seed": run_seed(experiment, runs)},
+                              name=f"{label} · {owner[1]}"[:MAX_NAME_LENGTH], owner=owner,
                               experiment={"id": experiment_id, "index": index, "value": label})
+
+
+def run_seed(experiment: dict, runs: list[dict]) -> int:
+    """Each run of an experiment starts from weights and a data order of its own: the base's seed plus the
+    runs the experiment already has. Ten runs of one value with one seed would train ten times the same
+    net, and the spread within a value, which the class weighs a difference against, would read zero."""
+    taken = sum(1 for meta in runs if (tag_of(meta) or {}).get("id") == experiment["id"])
+    return (experiment["base"]["settings"].get("seed") or 1) + taken

@@ -25,6 +25,7 @@ def test_each_learner_trains_their_handed_value_as_their_own_tagged_run(held_man
     runs = [held_manager.store.get(take_part(held_manager, experiments, posed["id"], who)) for who in (ADA, BEN, CAT)]
     assert [meta["settings"]["batch_size"] for meta in runs] == [16, 32, 64]
     assert [meta["owner"] for meta in runs] == ["ada-id", "ben-id", "cat-id"]
+    assert len({meta["settings"]["seed"] for meta in runs}) == 3  # each its own weights and data order
     assert [meta["experiment"] for meta in runs] == [
         {"id": posed["id"], "index": index, "value": label} for index, label in enumerate(posed["labels"])]
 
@@ -49,6 +50,8 @@ def test_one_experiment_run_each_at_a_time_even_on_a_double_press(held_manager, 
     held_manager.stop(next(outcome for outcome in outcomes if isinstance(outcome, str)), by=Actor("ada-id"))
     another = held_manager.store.get(take_part(held_manager, experiments, posed["id"], ADA, index=2))
     assert another["experiment"]["value"] == "batch size 64"  # a learner may run another value
+    first = held_manager.store.get(next(outcome for outcome in outcomes if isinstance(outcome, str)))
+    assert another["settings"]["seed"] != first["settings"]["seed"]  # a learner's second run is no repeat
 
 
 def test_a_closed_experiment_takes_no_runs(held_manager, experiment):
