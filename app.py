@@ -133,12 +133,14 @@ def nothing_trained_yet(text: str, command: str | None = None) -> None:
 
 def take_part_in_experiment(experiment_id: str):
     from mnist_lab import experiments
+    from mnist_lab.views.experiment import part_accepted
 
     state = st.session_state
     try:
-        experiments.take_part(shared_manager(), experiments.ExperimentStore(shared_manager().store), experiment_id,
-                              owner())
-        state["experiment_notice"] = ("success", "Your run is in: watch it train on the Train page.")
+        manager = shared_manager()
+        run_id = experiments.take_part(manager, experiments.ExperimentStore(manager.store), experiment_id, owner())
+        state["experiment_notice"] = ("success", part_accepted(manager.queue_position(run_id),
+                                                               manager.expected_start(run_id)))
     except LabError as error:
         state["experiment_notice"] = ("error", str(error))
 
