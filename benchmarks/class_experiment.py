@@ -66,6 +66,7 @@ class Participant:
         self.accepted_seconds: float | None = None
         self.problems: list[str] = []
         self.errors = 0
+        self.exceptions: list[str] = []
 
     def run(self, leave: threading.Event):
         try:
@@ -76,7 +77,7 @@ class Participant:
             session.run_page("Train")
             while not leave.is_set():
                 session.stay(1.0)
-            self.errors = session.errors
+            self.errors, self.exceptions = session.errors, session.exceptions
             session.close()
         except Exception as error:  # noted and reported: a learner the server failed
             self.problems.append(f"{type(error).__name__}: {error}"[:300])
@@ -131,7 +132,9 @@ def lesson(server: Server, experiment: dict, learners: int, timeout: float) -> d
     accepted = [learner.accepted_seconds for learner in class_learners if learner.accepted_seconds is not None]
     return {
         "runs": {"stored": len(runs), "statuses": sorted({str(meta["status"]) for meta in runs}),
-                 "per_value": [summary.done for summary in summaries]},
+                 "per_value": [summary.done for summary in summaries],
+                 "not_completed": [{key: meta.get(key) for key in ("name", "status", "message", "created", "finished")}
+                                   for meta in runs if meta["status"] != "completed"]},
         "last_result_on_projector_s": (shown[0] - first_press) if shown else None,
         "last_run_finished_s": last_finished - first_press,
         "projector_refresh_s": {"count": len(refreshes), "median": statistics.median(refreshes) if refreshes else None,
@@ -146,6 +149,7 @@ def lesson(server: Server, experiment: dict, learners: int, timeout: float) -> d
         "problems": problems + [problem for learner in class_learners for problem in learner.problems]
         + (["the projector saw no refresh after the last run finished"] if not shown else []),
         "page_exceptions": sum(learner.errors for learner in class_learners) + projector[0].errors,
+        "exceptions": [text for learner in class_learners for text in learner.exceptions] + projector[0].exceptions,
     }
 
 
@@ -198,8 +202,9 @@ def main(argv=None) -> int:
         f"Train it answered             median {result['train_it_accepted_s']['median']} · worst "
         f"{result['train_it_accepted_s']['worst']} s",
         f"found: {result['findings']}",
-        f"problems {len(result['problems'])} {result['problems'][:3]}; exceptions on pages {result['page_exceptions']}",
-    ]
+        f"problems {len(result['problems'])} {result['problems'][:3]}; exceptions on pages {result['page_exceptions']} "
+        f"{result['exceptions'][:3]}",
+    ] + [f"not completed: {meta}" for meta in result["runs"]["not_completed"]]
     report(lines, result, arguments.json)
     return 0
 

@@ -163,6 +163,7 @@ class StreamSession:
         self.fragment_seconds: list[float] = []
         self.fragment_ended: list[float] = []  # when each of those reruns ended (monotonic)
         self.errors = 0  # exceptions shown on a page
+        self.exceptions: list[str] = []  # what the first few of them said
 
     def close(self):
         self.ws.close()
@@ -206,6 +207,8 @@ class StreamSession:
             element_type = element.WhichOneof("type")
             if element_type == "exception":
                 self.errors += 1
+                if len(self.exceptions) < 5:
+                    self.exceptions.append(f"{element.exception.type}: {element.exception.message}"[:500])
             elif element_type in ("button", "slider", "selectbox"):
                 widget = getattr(element, element_type)
                 self.widgets[widget.label] = widget.id

@@ -597,6 +597,88 @@ def test_a_run_whose_store_became_read_only_is_not_shown_running_once_it_ended(s
         manager.shut_down(timeout=60)
 
 
+# ---- packed runs: three learners' nets trained as one pack ---------------------------------------
+
+PACK_FAULTS = {"thread": ("stop-one",), "process": ("stop-one", "worker-sigkill")}
+PACK_SAMPLE = {("process", "validating:1", "worker-sigkill"), ("thread", "saving:2", "stop-one")}
+
+
+def pack_matrix():
+    return [pytest.param(executor, hold_text(moment), fault, id=f"pack-{executor}-{hold_text(moment)}-{fault}",
+                         marks=[] if (executor, hold_text(moment), fault) in PACK_SAMPLE else [pytest.mark.long])
+            for executor, faults in PACK_FAULTS.items() for moment in TIMELINE for fault in faults]
+
+
+def expected_in_pack(moment: tuple[HoldPoint, int], fault: str, held: bool) -> Expected:
+    """A packed run ends as a lone run would, but for two things a pack does once for all its nets: it
+    validates them in one pass, so a stop asked for during it takes effect at the next training batch; and
+    each net's test scores are written one run after the other, so a kill while the pack holds at its first
+    run's end leaves the later runs unscored."""
+    if fault == "stop-one":
+        check = next_at(POSITION[moment], {HoldPoint.BATCH})
+        if check is None:
+            return Expected("completed", EPOCHS, (), True, 0)
+        kept = rows_before(check)
+        words = (("Stopped before the first epoch ended", "no model to keep") if not kept else
+                 (f"Stopped by request during epoch {kept + 1}", f"the model after epoch {kept} is kept"))
+        return Expected("stopped", kept, words, kept > 0, 0)
+    expected = expected_outcome("process", moment, fault)
+    if moment[0] is HoldPoint.FINISHING and not held:
+        return Expected(expected.status, expected.kept, expected.words, False, expected.exit_code)
+    return expected
+
+
+@pytest.mark.parametrize("executor, hold, fault", pack_matrix())
+def test_pack_fault_matrix(executor, hold, fault, synthetic_data, isolated_storage, monkeypatch, images):
+    """Three queued runs train as one pack, held at `hold` (the first lone run passes it first); then the
+    pack's worker is killed, or one packmate is stopped by its owner. Each run ends as expected_in_pack says,
+    its files hold its own net, the packmates a stop did not touch complete, and the next run trains."""
+    from mnist_lab.classroom.learners import Actor
+    from mnist_lab.training import packed_runs
+
+    moment = moment_of(hold)
+    point = moment[0].value
+    monkeypatch.setenv(phases.HOLD_VARIABLE, hold)
+    monkeypatch.setenv(packed_runs.PACK_SIZE_VARIABLE, "3")
+    store = RunStore(isolated_storage / "runs")
+    manager = training.TrainingManager(store, max_concurrent=1, executor=executor)
+    try:
+        first = manager.submit(tiny_architecture(), SETTINGS, name="alone, first")
+        wait_for((store.path(first) / f"HELD-{point}").exists, f"HELD-{point}", lambda: not manager.wait(first, 0))
+        owners = [(f"learner-{number}", f"Learner {number}") for number in range(3)]
+        pack = [manager.submit(tiny_architecture(), dict(SETTINGS, seed=SEED + number), name=f"packed {number}",
+                               owner=owner) for number, owner in enumerate(owners)]
+        (store.path(first) / f"RELEASE-{point}").write_text("")
+        assert manager.wait(first, TIMEOUT)
+        held = wait_for(lambda: next((run_id for run_id in pack if (store.path(run_id) / f"HELD-{point}").exists()),
+                                     None), f"a packed run at {hold}", lambda: not manager.wait(pack[0], 0))
+        assert manager.packs() == [pack]
+        if fault == "worker-sigkill":
+            [worker] = manager.executor.worker_pids()["busy"]
+            os.kill(worker, signal.SIGKILL)
+            faulted = set(pack)
+        else:
+            target = next(run_id for run_id in pack if run_id != held)  # a packmate the pack is not holding at
+            manager.stop(target, by=Actor(owners[pack.index(target)][0]))
+            faulted = {target}
+        for run_id in pack:
+            (store.path(run_id) / f"RELEASE-{point}").write_text("")
+        for run_id in pack:
+            assert manager.wait(run_id, TIMEOUT)
+        for run_id, owner in zip(pack, owners):
+            expected = (expected_in_pack(moment, fault, run_id == held) if run_id in faulted
+                        else Expected("completed", EPOCHS, (), True, 0))
+            assert check_record(store, run_id, expected)["owner"] == owner[0]
+            check_kept_model(store, run_id, expected.kept, images)
+            check_no_temporary_files(store.path(run_id))
+        after = manager.submit(tiny_architecture(), SETTINGS, name="after the pack")
+        (store.path(after) / f"RELEASE-{point}").write_text("")
+        assert manager.wait(after, TIMEOUT)
+        check_record(store, after, Expected("completed", EPOCHS, (), True, 0))
+    finally:
+        manager.shut_down(timeout=60)
+
+
 # ---- the matrix itself -----------------------------------------------------------------------------
 
 def test_the_matrix_passes_every_hold_point_in_the_order_the_run_does():

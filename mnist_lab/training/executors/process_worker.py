@@ -21,6 +21,10 @@ from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
+# Training yields the CPU to the server: thirty learners wait on its pages and on the answer to Train, while
+# a run loses nothing it would notice when a page takes a few milliseconds from it (docs/performance.md).
+WORKER_NICENESS = 10
+
 
 def _resident_megabytes() -> float:
     """This process's resident memory now (not its peak), from /proc where there is one."""
@@ -34,6 +38,7 @@ def _resident_megabytes() -> float:
 def _serve() -> int:
     """A worker's life: load Keras and the data, say ready, train each run it is given, say how it ended."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server decides
+    os.nice(WORKER_NICENESS)
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints and library chatter go to the log
 

@@ -18,6 +18,7 @@ from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import RunStore
 from mnist_lab.training.executors import process
 from mnist_lab.training.executors.process import ProcessExecutor
+from mnist_lab.training.executors.process_worker import WORKER_NICENESS
 
 from helpers import ROOT
 
@@ -105,6 +106,8 @@ def test_one_worker_trains_run_after_run(process_manager):
     assert process_manager.executor.workers_started == 1
     assert process_manager.executor.worker_pids() == {"idle": [first], "busy": []}
     assert process_manager.executor.device == system.device_info(timeout=120)  # as the worker reported it
+    # it trains below the server's priority, so that pages and Train presses come first
+    assert os.getpriority(os.PRIO_PROCESS, first) == os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
 
 
 @pytest.mark.parametrize("limits", [{"runs_per_worker": 2}, {"memory_limit_mb": 1}], ids=["runs", "memory"])
