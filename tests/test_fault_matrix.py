@@ -19,6 +19,9 @@ The two file faults are injected by a small `sitecustomize` module this file wri
 PYTHONPATH of the processes it starts (and, for the thread executor, patches into this process): it acts
 only on a run folder holding a FAULT-<kind> file, which the test writes while the run is held.
 
+Packed runs have cells of their own (test_pack_fault_matrix): the pack's worker killed, or one packmate
+stopped, at each of the same moments.
+
 Default: a sample of cells. Every cell: `pytest -m long tests/test_fault_matrix.py`.
 """
 
