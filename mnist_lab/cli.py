@@ -30,6 +30,7 @@ from mnist_lab.runs import RunStatus, RunStore
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+SIGNAL_POLL_SECONDS = 0.2  # how soon `train` notices Ctrl-C or SIGTERM while no progress arrives
 
 
 class UsageError(Exception):
@@ -147,12 +148,16 @@ def _settings_from(arguments, architecture):
     return training.TrainSettings.from_dict(values)
 
 
-class _Terminated(Exception):
-    pass
+class _Signalled:
+    """Ctrl-C and SIGTERM, noted in a flag the follow loop reads. Raised as an exception instead, a signal
+    lands on whatever line the main thread is on, and there it can leave a lock taken that the training
+    thread needs: the run it should stop never ends (a loaded machine made it happen)."""
 
+    def __init__(self):
+        self.number: int | None = None
 
-def _on_terminate(signum, frame):
-    raise _Terminated()
+    def __call__(self, number, frame):
+        self.number = number
 
 
 def _train(arguments) -> int:
@@ -173,17 +178,18 @@ def _train(arguments) -> int:
               f"{resolved.learning_rate:g}; validating on {validation}.")
     run_id = manager.submit(architecture, resolved, name)
     _progress(f"Run {run_id} in {store.root}/ (Ctrl-C stops it and keeps the finished epochs).")
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _on_terminate)
+    signalled = _Signalled()
+    previous = {number: signal.signal(number, signalled) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _follow(manager, store, run_id)
-    except (KeyboardInterrupt, _Terminated):
-        interrupted = True
-        _progress("\nStopping before the next batch…")
-        manager.stop(run_id)
-        manager.wait(run_id)
+        _follow(manager, store, run_id, signalled)
+        interrupted = signalled.number is not None
+        if interrupted:
+            _progress("\nStopping before the next batch…")
+            manager.stop(run_id)
+            manager.wait(run_id)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         manager.executor.close()
     summary = run_summary(store, run_id, manager.record(run_id))
     if summary["status"] == RunStatus.FAILED:
@@ -237,17 +243,17 @@ def _progress(text: str, end: str = "\n") -> None:
     print(text, end=end, file=sys.stderr, flush=True)
 
 
-def _follow(manager, store, run_id: str) -> None:
+def _follow(manager, store, run_id: str, signalled: _Signalled) -> None:
     """Print the device once it is known, a progress line (rewritten in place on a terminal) and one line
-    per finished epoch."""
+    per finished epoch, until the run ends or a signal arrives."""
     from mnist_lab.presentation import format_duration
 
     live = manager.live_state(run_id)
     terminal = sys.stderr.isatty()
     version, printed, last_line, device = -1, 0, 0.0, None
     epochs = store.get(run_id)["settings"]["epochs"]
-    while not manager.wait(run_id, 0):
-        version = live.wait_for_change(version, timeout=1.0)
+    while not manager.wait(run_id, 0) and signalled.number is None:
+        version = live.wait_for_change(version, timeout=SIGNAL_POLL_SECONDS)
         snapshot = live.snapshot()
         if device is None and (device := store.get(run_id).get("device")):
             _progress(("\r\033[K" if terminal else "") + f"Training on {device}.")
