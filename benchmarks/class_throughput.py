@@ -115,8 +115,9 @@ def main(argv=None) -> int:
         arrays = training.prepare_arrays(mnist, settings)
         system.configure_gpu_memory()
         info = system.device_info()
-        floor_seconds(preset_layers(arguments.preset), arrays, settings, 1)  # the backend's one-time start, outside the floor
-        before = floor_seconds(preset_layers(arguments.preset), arrays, settings, learners)
+        layers = preset_layers(arguments.preset)
+        floor_seconds(layers, arrays, settings, 1)  # the backend's one-time start, outside the floor
+        before = floor_seconds(layers, arrays, settings, learners)
         results = {}
         for concurrency in arguments.concurrency:
             for pack_size in arguments.pack_sizes:
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
                 results[(concurrency, pack_size)] = result
                 print(f"  concurrency {concurrency}, packs of up to {pack_size}: last model "
                       f"{result['last_model_seconds']:.1f} s", file=sys.stderr, flush=True)
-        after = floor_seconds(preset_layers(arguments.preset), arrays, settings, learners)
+        after = floor_seconds(layers, arrays, settings, learners)
     floor = (before + after) / 2
     print(f"\n{learners} learners, {arguments.preset}, {train_size:,} {source} images, {arguments.epochs} epoch(s), "
           f"batch {arguments.batch_size}, {arguments.executor} executor on {info.description} ({info.backend})")

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,19 +131,23 @@ def next_at(index: int, points: set[HoldPoint]) -> int | None:
     return next((later for later in range(index, len(TIMELINE)) if TIMELINE[later][0] in points), None)
 
 
+def stopped_at(check: int | None) -> Expected:
+    """The end of a run whose stop is taken at TIMELINE[check]; None: after its last batch, so it completes."""
+    if check is None:
+        return Expected("completed", EPOCHS, (), True, cli.EXIT_INTERRUPTED)
+    kept = rows_before(check)
+    words = (("Stopped before the first epoch ended", "no model to keep") if not kept else
+             (f"Stopped by request during epoch {kept + 1}", f"the model after epoch {kept} is kept"))
+    return Expected("stopped", kept, words, kept > 0, cli.EXIT_INTERRUPTED)
+
+
 def expected_outcome(executor: str, moment: tuple[HoldPoint, int], fault: str) -> Expected:
     """The end of a run held at `moment` when `fault` lands there, from the rules the product documents."""
     at = POSITION[moment]
     after_scores = at > POSITION[(HoldPoint.NORMALIZING, 1)]  # test scores are stored just before finishing
     if fault in STOPS:
         # A stop is honoured before the next training or validation batch; an epoch being saved is saved.
-        check = next_at(at, {HoldPoint.BATCH, HoldPoint.VALIDATING})
-        if check is None:
-            return Expected("completed", EPOCHS, (), True, cli.EXIT_INTERRUPTED)
-        kept = rows_before(check)
-        words = (("Stopped before the first epoch ended", "no model to keep") if not kept else
-                 (f"Stopped by request during epoch {kept + 1}", f"the model after epoch {kept} is kept"))
-        return Expected("stopped", kept, words, kept > 0, cli.EXIT_INTERRUPTED)
+        return stopped_at(next_at(at, {HoldPoint.BATCH, HoldPoint.VALIDATING}))
     if fault in WORKER_KILLS:
         kept = rows_before(at)
         if executor == "ray":
@@ -618,17 +622,9 @@ def expected_in_pack(moment: tuple[HoldPoint, int], fault: str, held: bool) -> E
     each net's test scores are written one run after the other, so a kill while the pack holds at its first
     run's end leaves the later runs unscored."""
     if fault == "stop-one":
-        check = next_at(POSITION[moment], {HoldPoint.BATCH})
-        if check is None:
-            return Expected("completed", EPOCHS, (), True, 0)
-        kept = rows_before(check)
-        words = (("Stopped before the first epoch ended", "no model to keep") if not kept else
-                 (f"Stopped by request during epoch {kept + 1}", f"the model after epoch {kept} is kept"))
-        return Expected("stopped", kept, words, kept > 0, 0)
+        return stopped_at(next_at(POSITION[moment], {HoldPoint.BATCH}))
     expected = expected_outcome("process", moment, fault)
-    if moment[0] is HoldPoint.FINISHING and not held:
-        return Expected(expected.status, expected.kept, expected.words, False, expected.exit_code)
-    return expected
+    return replace(expected, tested=False) if moment[0] is HoldPoint.FINISHING and not held else expected
 
 
 @pytest.mark.parametrize("executor, hold, fault", pack_matrix())
