@@ -185,29 +185,32 @@ if current is not None:
               on_click=attempt, args=(class_experiments.close, current["id"], teacher))
 else:
     bases, default_base = sources.choices(None, edited=False)
-    with st.form("experiment_pose", border=True):
-        st.text_input("The question", placeholder="Does batch size matter?", key="experiment_question")
-        st.selectbox("The base net", list(bases), format_func=bases.get, index=list(bases).index(default_base),
-                     key="experiment_base")
-        what, values, layer = st.columns([2, 3, 1])
-        what.selectbox("What varies", list(experiments.VARIABLES), key="experiment_variable",
-                       format_func=lambda key: experiments.VARIABLES[key].label.capitalize())
-        values.text_input(f"{experiments.MIN_VALUES} to {experiments.MAX_VALUES} values, separated by commas",
-                          placeholder="32, 128, 512", key="experiment_values")
-        layer.number_input("Convolution", min_value=1, value=1, key="experiment_layer",
-                           help="When filters vary: which convolution, 1 being the first.")
-        epochs, images, learners_count = st.columns(3)
-        epochs.number_input("Epochs", min_value=1, max_value=50, value=1, key="experiment_epochs")
-        most = manager.data_sizes()[0]
-        images.number_input("Training images", min_value=100, max_value=most, value=min(10_000, most), step=1_000,
-                            key="experiment_train_size")
-        learners_count.number_input("Learners in the class", min_value=1, max_value=200, value=30,
-                                    key="experiment_learners", help="For the time estimate only.")
-        estimate_button, open_button = st.columns(2)
-        estimate_button.form_submit_button("Estimate the time", on_click=attempt, args=(estimate,),
-                                          icon=":material/timer:")
-        open_button.form_submit_button("Open the experiment", on_click=attempt, icon=":material/science:",
-                                      args=(lambda: class_experiments.open(posed_form(), by=teacher),))
+    with st.container(border=True):
+        varied = experiments.VARIABLES[st.selectbox(
+            "What varies", list(experiments.VARIABLES), key="experiment_variable",
+            format_func=lambda key: experiments.VARIABLES[key].label.capitalize())]
+        with st.form("experiment_pose", border=False):
+            st.text_input("The question", placeholder=f"How does the result change with the {varied.label}?", key="experiment_question")
+            st.selectbox("The base net", list(bases), format_func=bases.get, index=list(bases).index(default_base),
+                         key="experiment_base")
+            values, layer = st.columns([3, 1]) if varied.key == "filters" else (st.container(), None)
+            values.text_input(f"{experiments.MIN_VALUES} to {experiments.MAX_VALUES} values, separated by commas",
+                              placeholder=varied.example, key="experiment_values", help=varied.help)
+            if layer is not None:
+                layer.number_input("Convolution", min_value=1, value=1, key="experiment_layer",
+                                   help="Which convolution's filters vary, 1 being the first.")
+            epochs, images, learners_count = st.columns(3)
+            epochs.number_input("Epochs", min_value=1, max_value=50, value=1, key="experiment_epochs")
+            most = manager.data_sizes()[0]
+            images.number_input("Training images", min_value=100, max_value=most, value=min(10_000, most), step=1_000,
+                                key="experiment_train_size")
+            learners_count.number_input("Learners in the class", min_value=1, max_value=200, value=30,
+                                        key="experiment_learners", help="For the time estimate only.")
+            estimate_button, open_button = st.columns(2)
+            estimate_button.form_submit_button("Estimate the time", on_click=attempt, args=(estimate,),
+                                              icon=":material/timer:")
+            open_button.form_submit_button("Open the experiment", on_click=attempt, icon=":material/science:",
+                                          args=(lambda: class_experiments.open(posed_form(), by=teacher),))
     if st.session_state.get("experiment_estimate"):
         st.info(st.session_state["experiment_estimate"], icon=":material/timer:")
     past = {item["id"]: item for item in class_experiments.list(archived=False)}

@@ -78,7 +78,7 @@ def draft(question, architecture: dict, settings: dict, variable_key: str, value
     """An experiment as posing would open it, checked but not saved: what the Teacher page estimates the
     lesson's time from before the teacher opens it. ExperimentError naming what to change."""
     chosen = variable(variable_key)
-    parsed = parse_values(variable_key, values, layer)
+    parsed = parse_values(variable_key, values)
     architecture, _ = check_architecture(architecture)
     experiment = {
         "question": clean_question(question), "variable": chosen.key, "layer": layer, "values": parsed,

@@ -4,7 +4,9 @@ text, shown to a class, and applied to the experiment's base net and settings.""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from mnist_lab.architecture.sources import choice_key, preset_architecture, saved_architecture
 from mnist_lab.architecture.layers import LAYER_TYPES, MAX_CHANNELS
@@ -42,46 +44,44 @@ def _fraction(text, minimum: float, maximum: float, closed_top: bool = True) -> 
     return number
 
 
+def _optimizer(text) -> str:
+    key = str(text).strip().lower()
+    if key not in OPTIMIZERS:
+        raise ExperimentError(f"{shown_value(text)} is not an optimizer; use one of: {', '.join(OPTIMIZERS)}.")
+    return key
+
+
+def _switch(text) -> bool:
+    word = str(text).strip().lower()
+    if word not in SWITCH_WORDS:
+        raise ExperimentError(f"{shown_value(text)} is neither on nor off.")
+    return SWITCH_WORDS[word]
+
+
+def _batch_norm_axis(text) -> int:
+    choices = LAYER_TYPES["BatchNormalization"].parameters[0].choices
+    axis = _whole(text, -1, max(choices))
+    if axis not in choices:
+        raise ExperimentError(f"{shown_value(text)} is not an axis; use one of: {', '.join(map(str, choices))}.")
+    return axis
+
+
 def _layers_of(architecture: dict, type_name: str) -> list[dict]:
     return [layer for layer in architecture["layers"] if layer.get("type") == type_name]
 
 
 @dataclass(frozen=True)
 class Variable:
-    """One thing an experiment varies. `setting` names the training setting it sets, if it is one."""
+    """One thing an experiment varies. `read` turns one value's text into the value (ExperimentError naming
+    it when it is none); `example` is values a teacher might type; `setting` names the training setting it
+    sets, if it is one."""
 
     key: str
     label: str  # as a class reads it before a value: "batch size 128"
     help: str
+    read: Callable[[object], object]
+    example: str
     setting: str | None = None
-
-    def parse(self, text, layer: int | None = None):
-        """The value `text` stands for; ExperimentError naming it when it is none."""
-        if self.key in ("batch_size", "epochs", "train_size", "filters"):
-            limits = {"batch_size": (1, MAX_BATCH_SIZE), "epochs": (1, MAX_EPOCHS),
-                      "train_size": (MIN_IMAGES, 10**9), "filters": (1, MAX_CHANNELS)}[self.key]
-            return _whole(text, *limits)
-        if self.key == "learning_rate":
-            return _fraction(text, 0.0, 10.0)
-        if self.key == "dropout":
-            return _fraction(text, 0.0, 1.0, closed_top=False)
-        if self.key == "optimizer":
-            key = str(text).strip().lower()
-            if key not in OPTIMIZERS:
-                raise ExperimentError(f"{shown_value(text)} is not an optimizer; use one of: {', '.join(OPTIMIZERS)}.")
-            return key
-        if self.key == "augment":
-            word = str(text).strip().lower()
-            if word not in SWITCH_WORDS:
-                raise ExperimentError(f"{shown_value(text)} is neither on nor off.")
-            return SWITCH_WORDS[word]
-        if self.key == "batch_norm_axis":
-            choices = LAYER_TYPES["BatchNormalization"].parameters[0].choices
-            axis = _whole(text, -1, max(choices))
-            if axis not in choices:
-                raise ExperimentError(f"{shown_value(text)} is not an axis; use one of: {', '.join(map(str, choices))}.")
-            return axis
-        return _architecture_key(text)
 
     def shown(self, value) -> str:
         """The value as a class reads it, with the variable's name: "batch size 128", "augmentation on"."""
@@ -152,17 +152,27 @@ def _architecture_key(text) -> str:
 VARIABLES: dict[str, Variable] = {
     variable.key: variable
     for variable in (
-        Variable("batch_size", "batch size", "How many images each step learns from.", setting="batch_size"),
-        Variable("learning_rate", "learning rate", "How big each step is.", setting="learning_rate"),
-        Variable("optimizer", "optimizer", "Which rule turns gradients into steps.", setting="optimizer"),
-        Variable("epochs", "epochs", "How many times the net sees the training images.", setting="epochs"),
-        Variable("train_size", "training images", "How many images the net learns from.", setting="train_size"),
-        Variable("augment", "augmentation", "Shifted, turned and thickened copies of the images.", setting="augment"),
+        Variable("batch_size", "batch size", "How many images each step learns from.",
+                 partial(_whole, minimum=1, maximum=MAX_BATCH_SIZE), "32, 128, 512", setting="batch_size"),
+        Variable("learning_rate", "learning rate", "How big each step is.",
+                 partial(_fraction, minimum=0.0, maximum=10.0), "0.0003, 0.001, 0.01", setting="learning_rate"),
+        Variable("optimizer", "optimizer", "Which rule turns gradients into steps.", _optimizer,
+                 ", ".join(OPTIMIZERS), setting="optimizer"),
+        Variable("epochs", "epochs", "How many times the net sees the training images.",
+                 partial(_whole, minimum=1, maximum=MAX_EPOCHS), "1, 3, 6", setting="epochs"),
+        Variable("train_size", "training images", "How many images the net learns from.",
+                 partial(_whole, minimum=MIN_IMAGES, maximum=10**9), "1000, 5000, 20000", setting="train_size"),
+        Variable("augment", "augmentation", "Shifted, turned and thickened copies of the images.", _switch,
+                 "off, on", setting="augment"),
         Variable("batch_norm_axis", "BatchNormalization axis",
-                 "The axis every BatchNormalization layer normalises: the notebook used 1 (image rows)."),
-        Variable("dropout", "dropout rate", "The rate of every Dropout layer of the net."),
-        Variable("filters", "filters", "How many filters one convolution has."),
-        Variable("architecture", "architecture", "The net itself: presets and saved architectures."),
+                 "The axis every BatchNormalization layer normalises: the notebook used 1 (image rows).",
+                 _batch_norm_axis, "1, -1"),
+        Variable("dropout", "dropout rate", "The rate of every Dropout layer of the net.",
+                 partial(_fraction, minimum=0.0, maximum=1.0, closed_top=False), "0, 0.25, 0.5"),
+        Variable("filters", "filters", "How many filters one convolution has.",
+                 partial(_whole, minimum=1, maximum=MAX_CHANNELS), "8, 32, 128"),
+        Variable("architecture", "architecture", "The net itself: presets and saved architectures.",
+                 _architecture_key, ", ".join(list(PRESETS)[:3])),
     )
 }
 
@@ -173,14 +183,14 @@ def variable(key: str) -> Variable:
     return VARIABLES[key]
 
 
-def parse_values(key: str, texts, layer: int | None = None) -> list:
+def parse_values(key: str, texts) -> list:
     """Two to six distinct values of the variable `key`, from text (a list, or one comma-separated string)."""
     if isinstance(texts, str):
         texts = [text for text in texts.split(",") if text.strip()]
     chosen = variable(key)
     values = []
     for text in texts:
-        value = chosen.parse(text, layer)
+        value = chosen.read(text)
         if value not in values:
             values.append(value)
     if not MIN_VALUES <= len(values) <= MAX_VALUES:

@@ -33,6 +33,12 @@ def test_a_value_that_is_not_one_is_refused_by_name(key, texts, named):
         parse_values(key, texts)
 
 
+@pytest.mark.parametrize("key", list(VARIABLES))
+def test_every_variables_example_is_values_a_teacher_could_pose(key):
+    """The Teacher form shows the example as the values field's placeholder: typing it must be accepted."""
+    assert len(parse_values(key, VARIABLES[key].example)) >= 2
+
+
 def test_two_to_six_distinct_values_and_only_known_variables():
     with pytest.raises(ExperimentError, match="2 to 6 different values"):
         parse_values("batch_size", "32,32")

@@ -123,6 +123,19 @@ def test_the_teacher_poses_an_experiment_in_the_form_and_closes_it(room):
     assert [button for button in at.button if button.label == "Open the experiment"]
 
 
+def test_the_form_asks_which_convolution_only_when_filters_vary_and_poses_with_it(room):
+    store, _ = room
+    at = unlock(open_app_page("pages/teacher.py"), KEY)
+    assert not [field for field in at.number_input if field.label == "Convolution"]
+    at.selectbox(key="experiment_variable").set_value("filters").run()
+    [values] = [field for field in at.text_input if field.key == "experiment_values"]
+    assert values.placeholder == experiments.VARIABLES["filters"].example
+    at.number_input(key="experiment_layer").set_value(2)
+    pose_in_form(at, "Wider second convolution?", "filters", "8, 64")
+    [posed] = experiments.ExperimentStore(store).list()
+    assert posed["layer"] == 2 and posed["labels"] == ["filters 8", "filters 64"]
+
+
 def test_a_value_the_base_cannot_train_with_is_refused_in_the_form_by_name(room):
     store, _ = room
     at = pose_in_form(unlock(open_app_page("pages/teacher.py"), KEY), "Big batches?", "batch_size", "32, 4000")
