@@ -35,11 +35,15 @@ if every_experiment:
                      format_func=lambda key: view.experiment_label(every_experiment[key]))
 
 
-def current_experiment(chosen: str | None = None) -> dict:
-    """The chosen experiment as it is now (the teacher may have closed it or shown names since)."""
+def readout(chosen: str | None = None):
+    """The chosen experiment as it is now (the teacher may have closed it or shown names since), its runs,
+    each value's summary and the results table: what the screen and both downloads show alike."""
     chosen = chosen or st.session_state["projector_experiment"]
     listed = every_experiment[chosen]
-    return listed if listed.get("archive") else class_experiments.get(chosen)
+    experiment = listed if listed.get("archive") else class_experiments.get(chosen)
+    runs = class_experiments.runs_of(experiment)
+    return (experiment, runs, experiments.summarize(experiment, runs),
+            view.result_frame(experiment, runs, experiment.get("show_names", False)))
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -52,9 +56,7 @@ def live_view():
         st.info("No class experiment yet. The teacher poses one on the Teacher page; it appears here, live, as "
                 "the class trains.", icon=":material/science:")
         return
-    experiment = current_experiment()
-    runs = class_experiments.runs_of(experiment)
-    summaries = experiments.summarize(experiment, runs)
+    experiment, runs, summaries, table = readout()
     with st.container(key="projector"):
         st.title(plain(experiment["question"]))
         if experiment.get("status") != experiments.ExperimentStatus.OPEN:
@@ -68,7 +70,6 @@ def live_view():
             curves.altair_chart(view.curves_chart(frame, experiment), width="stretch",
                                 height=view.CHART_HEIGHT)
             curves.caption(view.CURVES_CAPTION)
-        table = view.result_frame(experiment, runs, experiment.get("show_names", False))
         results.altair_chart(view.results_chart(table, summaries, experiment), width="stretch",
                               height=view.CHART_HEIGHT)
         results.caption(view.RESULTS_CAPTION)
@@ -82,16 +83,12 @@ if not every_experiment:
 
 # The downloads are made when clicked, outside this script run: they are handed the experiment's id.
 def results_csv(chosen: str) -> bytes:
-    experiment = current_experiment(chosen)
-    return view.csv_bytes(view.result_frame(experiment, class_experiments.runs_of(experiment),
-                                            experiment.get("show_names", False)))
+    return view.csv_bytes(readout(chosen)[3])
 
 
 def results_png(chosen: str) -> bytes:
-    experiment = current_experiment(chosen)
-    runs = class_experiments.runs_of(experiment)
-    table = view.result_frame(experiment, runs, experiment.get("show_names", False))
-    return view.png_bytes(view.results_chart(table, experiments.summarize(experiment, runs), experiment))
+    experiment, _, summaries, table = readout(chosen)
+    return view.png_bytes(view.results_chart(table, summaries, experiment))
 
 
 chosen = st.session_state["projector_experiment"]
