@@ -12,83 +12,42 @@
     background        every manager's runs in this process: waiting for them, stopping them at exit
 """
 
-from mnist_lab.training.executors.base import ExecutorUnavailable, RunHandle
-from mnist_lab.training.executors.choice import EXECUTOR_NAMES, EXECUTOR_VARIABLE, executor_name, make_executor
-from mnist_lab.training.executors.thread import ThreadExecutor
-from mnist_lab.training import plans
-from mnist_lab.training.fitting import (KERAS_SETUP_LOCK, FitOutcome, batch_normalization_lag, build_for_training,
-                                        device_details, fit_epochs, prepare_arrays, readable_error,
-                                        reestimate_batch_normalization, save_model_atomic, split_indices,
-                                        test_scores, train_run)
-from mnist_lab.training.background import wait_for_background, wait_for_run
-from mnist_lab.training.limits import MAX_CONCURRENT_VARIABLE, MAX_QUEUED_VARIABLE
-from mnist_lab.training.manager import QueueFull, TrainingManager
-from mnist_lab.training.progress import (DIVERGED_MESSAGE, PUBLISH_SECONDS, SMOOTHING, LivePublisher, LiveState,
-                                         StopRequested, TrainingDiverged, live_metrics_class)
-from mnist_lab.training.settings import (BATCH_SIZE_CHOICES, LEARNING_RATE_CHOICES, MAX_EPOCHS, MAX_NAME_LENGTH,
-                                         OPTIMIZERS, SCHEDULES, TEST_VALIDATION_NOTE, VALIDATION_CHOICES,
-                                         SettingsError, TrainSettings, clean_run_name, default_holdout,
-                                         learning_rate_schedule, preset_training_defaults, settings_fields,
-                                         training_size_choices)
-from mnist_lab.training.speed import (CALIBRATION_FILE, EpochEstimate, SpeedCalibration, SpeedEstimator, calibrate,
-                                      estimate_epoch)
+import importlib
 
-__all__ = [
-    "batch_normalization_lag",
-    "BATCH_SIZE_CHOICES",
-    "build_for_training",
-    "calibrate",
-    "CALIBRATION_FILE",
-    "clean_run_name",
-    "default_holdout",
-    "device_details",
-    "DIVERGED_MESSAGE",
-    "EpochEstimate",
-    "estimate_epoch",
-    "executor_name",
-    "EXECUTOR_NAMES",
-    "EXECUTOR_VARIABLE",
-    "ExecutorUnavailable",
-    "fit_epochs",
-    "FitOutcome",
-    "KERAS_SETUP_LOCK",
-    "LEARNING_RATE_CHOICES",
-    "learning_rate_schedule",
-    "live_metrics_class",
-    "LivePublisher",
-    "LiveState",
-    "make_executor",
-    "MAX_CONCURRENT_VARIABLE",
-    "MAX_EPOCHS",
-    "MAX_NAME_LENGTH",
-    "MAX_QUEUED_VARIABLE",
-    "OPTIMIZERS",
-    "plans",
-    "prepare_arrays",
-    "preset_training_defaults",
-    "PUBLISH_SECONDS",
-    "QueueFull",
-    "readable_error",
-    "reestimate_batch_normalization",
-    "RunHandle",
-    "save_model_atomic",
-    "SCHEDULES",
-    "settings_fields",
-    "SettingsError",
-    "SMOOTHING",
-    "SpeedCalibration",
-    "SpeedEstimator",
-    "split_indices",
-    "StopRequested",
-    "test_scores",
-    "TEST_VALIDATION_NOTE",
-    "ThreadExecutor",
-    "train_run",
-    "training_size_choices",
-    "TrainingDiverged",
-    "TrainingManager",
-    "TrainSettings",
-    "VALIDATION_CHOICES",
-    "wait_for_background",
-    "wait_for_run",
-]
+# Each module of this package and the public names it defines. A name's module is imported when the
+# name is first used (PEP 562): the manager and the fit loop import pandas and, in time, Keras, which a
+# page that only reads the settings or shows the class experiment must not wait for (Home's first render
+# on a fresh server took 0.5-0.8 s longer when this file imported them all).
+_MODULE_NAMES = {
+    "executors.base": "ExecutorUnavailable RunHandle",
+    "executors.choice": "EXECUTOR_NAMES EXECUTOR_VARIABLE executor_name make_executor",
+    "executors.thread": "ThreadExecutor",
+    "plans": "plans",
+    "fitting": "KERAS_SETUP_LOCK FitOutcome batch_normalization_lag build_for_training device_details fit_epochs "
+               "prepare_arrays readable_error reestimate_batch_normalization save_model_atomic split_indices "
+               "test_scores train_run",
+    "background": "wait_for_background wait_for_run",
+    "limits": "MAX_CONCURRENT_VARIABLE MAX_QUEUED_VARIABLE",
+    "manager": "QueueFull TrainingManager",
+    "progress": "DIVERGED_MESSAGE PUBLISH_SECONDS SMOOTHING LivePublisher LiveState StopRequested TrainingDiverged "
+                "live_metrics_class",
+    "settings": "BATCH_SIZE_CHOICES LEARNING_RATE_CHOICES MAX_EPOCHS MAX_NAME_LENGTH OPTIMIZERS SCHEDULES "
+                "TEST_VALIDATION_NOTE VALIDATION_CHOICES SettingsError TrainSettings clean_run_name default_holdout "
+                "learning_rate_schedule preset_training_defaults settings_fields training_size_choices",
+    "speed": "CALIBRATION_FILE EpochEstimate SpeedCalibration SpeedEstimator calibrate estimate_epoch",
+}
+_HOMES = {name: module for module, names in _MODULE_NAMES.items() for name in names.split()}
+__all__ = sorted(_HOMES, key=str.lower)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_HOMES[name]}")
+    value = module if _HOMES[name] == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -42,13 +42,14 @@ def test_damaged_data_is_a_message_for_the_learner(tmp_path, monkeypatch):
     assert str(tmp_path) not in page_texts(at) and data.DATA_VARIABLE not in page_texts(at)
 
 
-def test_home_first_render_does_not_import_keras(tmp_path):
-    """With every import of Keras or TensorFlow failing, the first render still shows the page."""
+def test_home_first_render_imports_neither_keras_nor_pandas(tmp_path):
+    """With every import of Keras, TensorFlow, pandas or Arrow failing, the first render still shows the
+    page, its chart included: each costs a fresh server's first page a noticeable part of a second."""
     script = textwrap.dedent(f"""
         import sys
         class Refuse:
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("keras", "tensorflow", "jax", "torch"):
+                if name.split(".")[0] in ("keras", "tensorflow", "jax", "torch", "pandas", "pyarrow", "altair"):
                     raise ImportError("refused by the test: " + name)
         sys.meta_path.insert(0, Refuse())
         from streamlit.testing.v1 import AppTest
@@ -56,6 +57,7 @@ def test_home_first_render_does_not_import_keras(tmp_path):
         at.run()
         assert not at.exception, at.exception
         assert at.title[0].value == "MNIST Lab"
+        assert len(at.get("vega_lite_chart")) == 1
         texts = " ".join(m.value for m in at.markdown)
         from mnist_lab import system
         if system.nvidia_gpus():  # only the workers can say whether the backend uses the cards

@@ -8,11 +8,12 @@ from mnist_lab.views import home
 def test_the_class_count_chart_has_a_bar_per_digit_and_split():
     counts = {"train": list(range(100, 110)), "test": list(range(10, 20))}
     spec = home.class_count_chart(counts)
-    values = spec["data"]["values"]
+    [layer] = spec["layer"]
+    values = layer["data"]["values"]
     assert len(values) == 20
     assert {"digit": "7", "split": "train", "images": 107} in values
     assert {"digit": "0", "split": "test", "images": 10} in values
-    assert spec["encoding"]["xOffset"]["field"] == "split"
+    assert layer["encoding"]["xOffset"]["field"] == "split"
 
 
 def test_the_digit_grid_has_a_column_per_digit_and_a_label_strip():
