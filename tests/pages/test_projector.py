@@ -92,21 +92,23 @@ def test_a_class_experiment_from_the_teachers_form_to_the_projector_in_browser(s
     teacher.get_by_role("button", name="Unlock").click()
     teacher.get_by_text("A class experiment").wait_for()
     teacher.get_by_label("The question").fill("Does batch size matter?")
-    teacher.get_by_label("values, separated by commas").fill("16, 32, 64")
+    teacher.get_by_role("textbox", name="values, separated by commas").fill("16, 32, 64")
     teacher.get_by_label("Training images").fill("100")
     teacher.get_by_role("button", name="Open the experiment").click()
     teacher.get_by_text("Open: Does batch size matter?").wait_for()
     projector.get_by_role("heading", name="Does batch size matter?").wait_for()  # no reload: it follows
 
     parts = []
-    for _ in range(3):  # three learners, each in a browser of their own
+    for where in ("train", "", ""):  # three learners, each in a browser of their own; the first on Train
         learner = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
-        open_page(learner, synthetic_app_server)
+        open_page(learner, synthetic_app_server, where)
         banner = learner.locator(".st-key-experiment_banner")
         banner.get_by_text("your part:").wait_for()
         parts.append(banner.locator("strong").nth(1).inner_text())
         banner.get_by_role("button", name="Train it").click()
         learner.get_by_text("Your run is in").wait_for()
+        if where == "train":  # the banner answered alone; the page then shows the new run, on its own timer
+            learner.get_by_text(f"Your run: {parts[-1]}").wait_for(timeout=60_000)
         learner.context.close()
     assert sorted(parts) == ["batch size 16", "batch size 32", "batch size 64"]  # round robin: one each
 

@@ -225,6 +225,8 @@ def test_while_an_experiment_is_open_each_learner_gets_a_part_and_trains_it_from
         at.button(key="experiment_train_it").click().run()
         assert not at.exception, at.exception
         assert any("Your run is in" in success.value for success in at.success)
+        [mine] = [meta for meta in store.list() if meta.get("owner") == at.session_state["learner_id"]]
+        assert at.session_state["train_watched_run"] == mine["id"]  # the Train page shows it next
     assert parts == posed["labels"]  # two learners, two values
     tagged = [meta for meta in store.list() if meta.get("experiment")]
     assert sorted(meta["experiment"]["value"] for meta in tagged) == sorted(posed["labels"])
