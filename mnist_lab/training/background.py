@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 
-from mnist_lab.training.speed import speed_estimators
+from mnist_lab.training.speed import speed_estimators, stop_measuring
 
 # Every manager of this process: so that `recover_interrupted` never marks a run that this process is
 # still training, the exit hook stops them all, and tests can wait for a run started by a page.
@@ -57,11 +57,12 @@ def wait_for_background(timeout: float | None = None) -> bool:
 
 def _shut_down(timeout: float = 15.0) -> None:
     """At exit: stop the runs still training before the next batch, so that they end as interrupted with
-    their finished epochs, and let a speed measurement finish, rather than either aborting inside
-    TensorFlow."""
+    their finished epochs, rather than aborting inside TensorFlow; end a speed measurement (in a process
+    of its own, it holds nothing that could be lost) rather than wait for it."""
+    stop_measuring()
     for manager in _managers():
         manager.shut_down(timeout)
-    for estimator in speed_estimators():  # a measurement cut off by the interpreter's teardown fails oddly
+    for estimator in speed_estimators():
         estimator.wait(timeout)
 
 

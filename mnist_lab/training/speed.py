@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -209,14 +210,49 @@ def measure_startup() -> dict:
     return {"data": data_seconds, "first": first, "light": light, "wide": wide}
 
 
-def _in_fresh_process(code: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+_MEASURING: set[subprocess.Popen] = set()  # the measuring processes this process waits on now
+_MEASURING_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set at exit: a measurement cut short then is no failure to report
+
+
+def _in_fresh_process(code: str, *args: str, timeout: float = 600, own_group: bool = False) -> subprocess.CompletedProcess:
     """Python `code` in a new process that imports this package from this checkout; its JSON answer is
-    the last line it prints."""
+    the last line it prints. With `own_group`, the process and every process it starts form a group of
+    their own, which `stop_measuring` ends together."""
     root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-c", "from mnist_lab import system; system.configure_gpu_memory(); "
-                           + code, *args], capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, PYTHONPATH=path))
+    process = subprocess.Popen([sys.executable, "-c", "from mnist_lab import system; system.configure_gpu_memory(); "
+                                + code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONPATH=path), start_new_session=own_group)
+    with _MEASURING_LOCK:
+        _MEASURING.add(process)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    finally:
+        with _MEASURING_LOCK:
+            _MEASURING.discard(process)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def stop_measuring() -> None:
+    """At exit: end every measuring process and those it started, rather than wait for them (a calibration
+    takes up to a minute on a loaded machine: a server stopped with Ctrl-C waited for it) or leave them
+    running behind this process."""
+    _STOPPING.set()
+    with _MEASURING_LOCK:
+        processes = list(_MEASURING)
+    for process in processes:
+        try:
+            if os.getpgid(process.pid) == process.pid:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        except (ProcessLookupError, PermissionError):
+            pass  # it has just ended
 
 
 def _startup_in_fresh_process() -> dict | None:
@@ -315,7 +351,8 @@ class SpeedEstimator:
                 key, calibration = _calibration_in_fresh_process(self.path)
             _MEASURED[key] = self._calibration = calibration
         except Exception as error:  # an estimate is a nicety: never let it break the page
-            logger.exception("Speed calibration failed")
+            if not _STOPPING.is_set():  # cut short at exit, on purpose, is no failure to report
+                logger.exception("Speed calibration failed")
             self.error = f"The speed of this machine could not be measured ({error})."
 
 
@@ -350,7 +387,7 @@ def _calibration_in_fresh_process(path: Path) -> tuple[str, SpeedCalibration]:
     code = ("import json, sys; from dataclasses import asdict; "
             "from mnist_lab.training.speed import measured_calibration; "
             "key, calibration = measured_calibration(sys.argv[1]); print(json.dumps([key, asdict(calibration)]))")
-    done = _in_fresh_process(code, str(path), timeout=900)
+    done = _in_fresh_process(code, str(path), timeout=900, own_group=True)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         raise RuntimeError(lines[-1] if lines else f"the measuring process ended with {done.returncode}")

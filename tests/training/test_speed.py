@@ -5,12 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from mnist_lab import presentation, training
 from mnist_lab.architecture.presets import preset_layers
 from mnist_lab.architecture.report import analyze
+from mnist_lab.training import speed
 
 
 def test_epoch_estimate_grows_with_multiply_adds_and_images():
@@ -89,3 +94,34 @@ def test_the_estimate_prices_what_the_layers_write_as_well_as_multiply_adds():
         settings, validation_size=10_000))[1]
     assert estimate.run_seconds == pytest.approx(estimate.startup_seconds + 2 * estimate.epoch_seconds
                                                  + estimate.finish_seconds)
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (Z: ended, not yet reaped), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def test_at_exit_a_measuring_process_and_what_it_started_end_at_once(tmp_path, monkeypatch):
+    """A server stopped during its speed measurement neither waits for it nor leaves it running behind."""
+    monkeypatch.setattr(speed, "_STOPPING", threading.Event())
+    started = tmp_path / "started"
+    code = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', 'import time; "
+            "time.sleep(300)']); print(child.pid, flush=True); open(sys.argv[1], 'w').close(); time.sleep(300)")
+    outcome = {}
+    measuring = threading.Thread(target=lambda: outcome.update(done=speed._in_fresh_process(
+        code, str(started), own_group=True)))
+    measuring.start()
+    while not started.exists() and measuring.is_alive():
+        measuring.join(0.05)
+    speed.stop_measuring()
+    measuring.join(60)
+    assert not measuring.is_alive() and outcome["done"].returncode == -signal.SIGKILL
+    grandchild = int(outcome["done"].stdout.split()[0])
+    deadline = time.monotonic() + 60  # long before its own sleep would end it
+    while _state(grandchild) not in (None, "Z") and time.monotonic() < deadline:  # the group's SIGKILL lands
+        time.sleep(0.05)
+    assert _state(grandchild) in (None, "Z")
+    assert not speed._MEASURING

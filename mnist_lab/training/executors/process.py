@@ -309,11 +309,14 @@ class ProcessExecutor:
                     "busy": [worker.pid for worker in self._busy]}
 
     def close(self) -> None:
-        """End the idle workers (running runs are shut down by the manager; their workers end after)."""
+        """End the idle workers at once (running runs are shut down by the manager; their workers end
+        after). An idle worker holds no run, so it is terminated rather than retired: one still importing
+        Keras would read its closed input only seconds later, and a server stopping waited for it."""
         with self._lock:
             idle, self._idle, self.closed = self._idle, [], True
         for worker in idle:
             worker.retire()
+            worker.process.terminate()
         for worker in idle:
             try:
                 worker.process.wait(timeout=10)

@@ -161,6 +161,15 @@ def test_the_pool_keeps_a_worker_ready_per_slot_but_starts_none_while_a_run_trai
     assert len(pool.worker_pids()["idle"]) == 3 and pool.workers_started == 3  # idle: topped up
 
 
+def test_closing_the_pool_ends_a_worker_still_starting_instead_of_waiting_for_it(synthetic_data, isolated_storage):
+    """A server stopped right after it started: its spare worker is still importing Keras."""
+    pool = ProcessExecutor(warm=True)
+    [worker] = pool._idle
+    assert not worker.ready.is_set()
+    pool.close()
+    assert worker.process.returncode == -signal.SIGTERM  # ended, not left to finish its start
+
+
 def test_a_worker_killed_between_runs_costs_no_run(process_manager):
     (earlier,) = trained_pids(process_manager, 1)
     os.kill(earlier, signal.SIGKILL)  # idle in the pool; the next run may be handed to it before it is seen dead
