@@ -160,19 +160,13 @@ def show_experiment_banner():
     handed = st.session_state.setdefault("experiment_parts", {})  # asked of the store once per experiment
     if current["id"] not in handed:
         handed[current["id"]] = class_experiments.assign(current["id"], st.session_state["learner_id"])
-    experiment_banner(current["id"], current["question"], current["labels"][handed[current["id"]]])
-
-
-@st.fragment
-def experiment_banner(experiment_id: str, question: str, part: str):
-    """A fragment, so that Train it reruns the banner alone: a class pressing it at once costs the server
-    thirty banners, not thirty pages, and each learner reads the answer sooner. The page under it sees
-    the new run on its own timer (the Train page's list of runs, within 2 s)."""
+    part = current["labels"][handed[current["id"]]]
     with st.container(border=True, key="experiment_banner"):
         text, button = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(f":material/science: **Class experiment: {plain(question)}** · your part: **{plain(part)}**")
+        text.markdown(f":material/science: **Class experiment: {plain(current['question'])}** · your part: "
+                      f"**{plain(part)}**")
         button.button("Train it", key="experiment_train_it", type="primary", on_click=take_part_in_experiment,
-                      args=(experiment_id,))
+                      args=(current["id"],))
         kind, message = st.session_state.get("experiment_notice") or (None, None)
         if kind == "success":
             st.success(message, icon=":material/check:")
