@@ -232,9 +232,13 @@ def run_estimate(calibration, meta: dict):
 
 
 def queue_message(position: int | None, start_seconds: float | None) -> str:
+    """A queued run's place and expected start; without a place in this server's queue it has been handed
+    to a training process (or waits in another process's), and no slot need free up for it."""
+    if position is None:
+        return "About to start: it begins by itself in a moment; you can leave this page meanwhile."
     when = f", expected to start in about {format_duration(start_seconds)}" if start_seconds is not None else ""
-    return (f"Waiting in the queue{f': number {position}' if position else ''}{when}. It starts by itself when a "
-            "training slot frees up; you can leave this page meanwhile.")
+    return (f"Waiting in the queue: number {position}{when}. It starts by itself when a training slot frees up; "
+            "you can leave this page meanwhile.")
 
 
 @dataclass(frozen=True)

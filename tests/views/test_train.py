@@ -208,7 +208,7 @@ def test_progress_is_the_share_of_all_epochs_done():
 def test_the_queue_message_says_where_and_when():
     expected = "Waiting in the queue: number 2, expected to start in about 1 min 35 s."
     assert view.queue_message(2, 95).startswith(expected)
-    assert view.queue_message(None, None).startswith("Waiting in the queue. It starts by itself")
+    assert view.queue_message(None, None).startswith("About to start")  # handed over: no slot to wait for
 
 
 def test_each_ending_has_its_message_and_a_damaged_run_no_notes():
