@@ -157,7 +157,7 @@ class StreamSession:
         self.pages: dict[str, str] = {}  # page title -> page script hash, from the navigation message
         self.page_hash = ""
         self.query = ""
-        self.widgets: dict[str, tuple[str, str]] = {}  # label -> (widget id, its fragment's id or ""), latest run
+        self.widgets: dict[str, str] = {}  # label -> widget id, of the latest whole-page run
         self.fragments: dict[str, list[float]] = {}  # fragment id -> [interval, next due time]
         self.in_flight = 0
         self.fragment_seconds: list[float] = []
@@ -211,7 +211,7 @@ class StreamSession:
                     self.exceptions.append(f"{element.exception.type}: {element.exception.message}"[:500])
             elif element_type in ("button", "slider", "selectbox"):
                 widget = getattr(element, element_type)
-                self.widgets[widget.label] = (widget.id, message.delta.fragment_id)
+                self.widgets[widget.label] = widget.id
         elif kind == "script_finished":
             self.in_flight = max(0, self.in_flight - 1)
             return message.script_finished
@@ -241,25 +241,17 @@ class StreamSession:
                 return time.monotonic() - start
 
     def press(self, label: str, value=None) -> float:
-        """Press a button (value None) or set a slider to the option shown as `value`, then wait for the
-        rerun: of the widget's fragment alone where it is in one, as a browser asks, else of the page."""
+        """Press a button (value None) or set a slider to the option shown as `value`, then wait for the rerun."""
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
         if label not in self.widgets:
             raise LookupError(f"no widget labelled {label!r} on this page")
-        widget_id, fragment_id = self.widgets[label]
-        state = WidgetState(id=widget_id)
+        state = WidgetState(id=self.widgets[label])
         if value is None:
             state.trigger_value = True
         else:
             state.string_array_value.data.append(value)
-        if not fragment_id:
-            return self.run_page(widgets=[state])
-        start = time.monotonic()
-        self._send(widgets=[state], fragment_id=fragment_id)
-        while self._receive(self.timeout) not in (0, 1, 3) or self.in_flight:
-            pass
-        return time.monotonic() - start
+        return self.run_page(widgets=[state])
 
     def stay(self, seconds: float):
         """Keep the tab open for `seconds`: rerun each fragment when the server's timer for it is due."""

@@ -190,7 +190,8 @@ else:
             "What varies", list(experiments.VARIABLES), key="experiment_variable",
             format_func=lambda key: experiments.VARIABLES[key].label.capitalize())]
         with st.form("experiment_pose", border=False):
-            st.text_input("The question", placeholder=f"How does the result change with the {varied.label}?", key="experiment_question")
+            st.text_input("The question", placeholder=f"How does the result change with the {varied.label}?",
+                          key="experiment_question")
             st.selectbox("The base net", list(bases), format_func=bases.get, index=list(bases).index(default_base),
                          key="experiment_base")
             values, layer = st.columns([3, 1]) if varied.key == "filters" else (st.container(), None)

@@ -215,7 +215,8 @@ _MEASURING_LOCK = threading.Lock()
 _STOPPING = threading.Event()  # set at exit: a measurement cut short then is no failure to report
 
 
-def _in_fresh_process(code: str, *args: str, timeout: float = 600, own_group: bool = False) -> subprocess.CompletedProcess:
+def _in_fresh_process(code: str, *args: str, timeout: float = 600,
+                      own_group: bool = False) -> subprocess.CompletedProcess:
     """Python `code` in a new process that imports this package from this checkout; its JSON answer is
     the last line it prints. With `own_group`, the process and every process it starts form a group of
     their own, which `stop_measuring` ends together."""

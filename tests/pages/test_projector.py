@@ -107,7 +107,7 @@ def test_a_class_experiment_from_the_teachers_form_to_the_projector_in_browser(s
         parts.append(banner.locator("strong").nth(1).inner_text())
         banner.get_by_role("button", name="Train it").click()
         learner.get_by_text("Your run is in").wait_for()
-        if where == "train":  # the banner answered alone; the page then shows the new run, on its own timer
+        if where == "train":  # Train it points the Train page at the new run
             learner.get_by_text(f"Your run: {parts[-1]}").wait_for(timeout=60_000)
         learner.context.close()
     assert sorted(parts) == ["batch size 16", "batch size 32", "batch size 64"]  # round robin: one each

@@ -310,7 +310,7 @@ class ProcessExecutor:
 
     def close(self) -> None:
         """End the idle workers at once (running runs are shut down by the manager; their workers end
-        after). An idle worker holds no run, so it is terminated rather than retired: one still importing
+        after). An idle worker holds no run, so it is terminated as well as retired: one still importing
         Keras would read its closed input only seconds later, and a server stopping waited for it."""
         with self._lock:
             idle, self._idle, self.closed = self._idle, [], True
