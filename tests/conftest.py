@@ -21,6 +21,22 @@ def isolated_storage(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def managers_shut_down():
+    """Every training manager a test made, the app's own included (one per run folder, held by the app's
+    cache), is shut down after it: otherwise each keeps its warm pool workers, and a whole suite piles up
+    dozens of idle processes of several hundred MB."""
+    import sys
+
+    background = sys.modules.get("mnist_lab.training.background")
+    before = background._managers() if background else []
+    yield
+    background = sys.modules.get("mnist_lab.training.background")  # imported by the test, perhaps
+    for manager in background._managers() if background else ():
+        if not any(manager is earlier for earlier in before):
+            manager.shut_down(timeout=60)
+
+
 @pytest.fixture
 def class_runs(isolated_storage):
     """A posed three-value experiment in the test's run store: two finished runs of batch size 16, one of 32
