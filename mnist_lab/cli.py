@@ -71,7 +71,7 @@ def add_settings_arguments(parser) -> None:
     parser.add_argument("--learning-rate", type=_positive_float, help="default: the optimizer's own")
     parser.add_argument("--train-size", type=_positive_int, help="training images to use (default: all)")
     parser.add_argument("--schedule", choices=list(SCHEDULES),
-                        help="learning rate over the run: constant (default) or warmup-cosine")
+                        help=f"learning rate over the run: {', '.join(SCHEDULES)} (default constant)")
     parser.add_argument("--validation", choices=list(VALIDATION_CHOICES),
                         help="holdout: held-out training images (default); test: the test images")
     parser.add_argument("--validation-size", type=_positive_int, help="held-out images (default 5,000)")
