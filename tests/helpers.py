@@ -1,5 +1,5 @@
 """What tests share that is not a fixture: the app's paths, AppTest openers, the live app server, the
-browser's waits, stored runs and the layers the architecture tests write. Fixtures that use them live in
+browser's waits, stored runs and the layers the architecture tests write, the tiny net the training tests train. Fixtures that use them live in
 conftest.py."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 from mnist_lab.architecture.building import build_model
 from mnist_lab.architecture.presets import preset_layers
 from mnist_lab.architecture.report import analyze
+from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.architecture.validation import ArchitectureError
 from mnist_lab.data import to_model_input
 from mnist_lab.evaluation import comparison
@@ -215,3 +216,9 @@ def pool(size=2, **settings):
 
 
 FLATTEN = {"type": "Flatten"}
+TINY = [FLATTEN, {"type": "Dense", "units": 16, "activation": "relu"}]
+
+
+def tiny() -> dict:
+    """The smallest net that trains: one Dense layer on the pixels, for tests of the training machinery."""
+    return custom_architecture(TINY, label="tiny")

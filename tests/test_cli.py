@@ -20,8 +20,9 @@ from mnist_lab.architecture.report import analyze
 from mnist_lab.runs import RunNotFound, RunStore
 from mnist_lab.training import phases
 
+from helpers import TINY
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.architecture.validation import ArchitectureError, normalize_layer
 from mnist_lab.runs import RunStore
 
-
-TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+from helpers import TINY, tiny
 
 
 RUN_FIELDS = {"id", "name", "status", "message", "created", "started", "finished", "pid", "epochs_done",
@@ -34,10 +33,6 @@ HISTORY_FIELDS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seco
 @pytest.fixture
 def manager(synthetic_data, isolated_storage):
     return training.TrainingManager(RunStore(isolated_storage / "runs"), executor="thread")
-
-
-def tiny():
-    return custom_architecture(TINY, label="tiny")
 
 
 def wait_until(live: training.LiveState, condition, timeout=120):

@@ -5,26 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import HeldExecutor
+from helpers import HeldExecutor, tiny
 from mnist_lab import training
-from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.errors import LabError
 from mnist_lab.classroom.learners import Actor, NotYours
 from mnist_lab.runs import RunStore
 from mnist_lab.training import limits
 from mnist_lab.training import manager as manager_module
 
-TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 ADA, BEN = ("ada-id", "Ada"), ("ben-id", "Ben")
 
 
 @pytest.fixture
 def manager(held_manager):
     return held_manager
-
-
-def tiny():
-    return custom_architecture(TINY, label="tiny")
 
 
 def test_a_run_records_its_owner_and_its_default_name_says_whose_it_is_and_is_unique(manager):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from mnist_lab import training
-from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import RunStore
 from mnist_lab.training import phases
 from mnist_lab.training.phases import HoldPoint
 
-TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
+from helpers import tiny
+
 EPOCHS, BATCH_SIZE = 3, 32
 
 
@@ -30,7 +30,7 @@ def submit(manager, monkeypatch, hold: str | None) -> str:
         monkeypatch.delenv(phases.HOLD_VARIABLE, raising=False)
     else:
         monkeypatch.setenv(phases.HOLD_VARIABLE, hold)
-    architecture = custom_architecture(TINY, label="tiny")
+    architecture = tiny()
     return manager.submit(architecture, {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "train_size": 500,
                                          "validation_size": 100, "seed": 1})
 

@@ -10,22 +10,9 @@ import pytest
 
 from mnist_lab import training
 from mnist_lab.architecture.json_format import to_json
-from mnist_lab.architecture.sources import architecture_from_argument, custom_architecture
+from mnist_lab.architecture.sources import architecture_from_argument
 
-
-TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
-
-
-RUN_FIELDS = {"id", "name", "status", "message", "created", "started", "finished", "pid", "epochs_done",
-              "epoch_seconds", "architecture", "parameters", "multiply_adds", "settings", "device", "backend",
-              "versions", "test_loss", "test_accuracy"}
-
-
-HISTORY_FIELDS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
-
-
-def tiny():
-    return custom_architecture(TINY, label="tiny")
+from helpers import TINY, tiny
 
 
 def test_settings_fill_in_the_notebooks_defaults_and_a_holdout():

@@ -14,20 +14,14 @@ import time
 import pytest
 
 from mnist_lab import system, training
-from mnist_lab.architecture.sources import custom_architecture
 from mnist_lab.runs import RunStore
 from mnist_lab.training.executors import process
 from mnist_lab.training.executors.process import ProcessExecutor
 from mnist_lab.training.executors.process_worker import WORKER_NICENESS
 
-from helpers import ROOT
+from helpers import ROOT, TINY, tiny
 
-TINY = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"}]
 LONG = {"epochs": 50, "batch_size": 8}
-
-
-def tiny():
-    return custom_architecture(TINY, label="tiny")
 
 
 def wait_until(progress, condition, timeout=180):
