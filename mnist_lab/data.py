@@ -1,7 +1,8 @@
 """Loading MNIST: from the file named by MNIST_LAB_DATA, else Keras' own download.
 
 The arrays are loaded once per process and shared read-only: the app's pages, the training
-threads and the command line all call `load_mnist()`.
+threads and the command line all call `load_mnist()`. What only shows the data (`overview()`) reads
+the labels and a few images instead.
 
 A DataError's message is for a learner, who can do nothing about the server's files: it says what
 happened and to ask the teacher. Its `detail` names the variable, the path and what is wrong, for
@@ -14,6 +15,7 @@ import functools
 import os
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,36 +69,62 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype("float32") / 255.0)[..., None]
 
 
-def load_npz(path: str) -> Mnist:
-    """Read and check an npz with x_train, y_train, x_test, y_test (layout of Keras' mnist.npz)."""
-    if not os.path.isfile(path):
-        raise DataError(MISSING, (
-            f"{DATA_VARIABLE} is set to {path!r}, but there is no file there. Point {DATA_VARIABLE} "
-            "at an mnist.npz, or unset it to use Keras' download."))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in EXPECTED if key not in data.files]
-            arrays = {key: data[key] for key in EXPECTED if key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(DAMAGED, (
-            f"The file in {DATA_VARIABLE} ({path}) is not a readable npz file ({error}).")) from None
+def _missing(path: str) -> DataError:
+    return DataError(MISSING, (
+        f"{DATA_VARIABLE} is set to {path!r}, but there is no file there. Point {DATA_VARIABLE} "
+        "at an mnist.npz, or unset it to use Keras' download."))
+
+
+def _unreadable(path: str, error: BaseException) -> DataError:
+    return DataError(DAMAGED, f"The file in {DATA_VARIABLE} ({path}) is not a readable npz file ({error}).")
+
+
+READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error)
+
+
+def _check_layout(path: str, layout: dict[str, tuple[tuple, np.dtype]]) -> None:
+    """The arrays' names, shapes and types, as Keras' mnist.npz has them ({key: (shape, dtype)})."""
+    missing = [key for key in EXPECTED if key not in layout]
     if missing:
         raise DataError(DAMAGED, (
             f"The file in {DATA_VARIABLE} ({path}) has no array {missing[0]!r}: it needs "
             f"{', '.join(EXPECTED)}."))
-    for key, shape in EXPECTED.items():
-        array = arrays[key]
-        if array.shape[1:] != shape[1:] or array.shape[0] == 0 or array.dtype != np.uint8:
+    for key, expected in EXPECTED.items():
+        shape, dtype = layout[key]
+        if tuple(shape[1:]) != expected[1:] or len(shape) != len(expected) or shape[0] == 0 or dtype != np.uint8:
             raise DataError(DAMAGED, (
-                f"The file in {DATA_VARIABLE} ({path}) has {key} of shape {array.shape} and type "
-                f"{array.dtype}; expected uint8 of shape (n,{','.join(map(str, shape[1:]))})."))
+                f"The file in {DATA_VARIABLE} ({path}) has {key} of shape {tuple(shape)} and type "
+                f"{dtype}; expected uint8 of shape (n,{','.join(map(str, expected[1:]))})."))
     for split in ("train", "test"):
-        if arrays[f"x_{split}"].shape[0] != arrays[f"y_{split}"].shape[0]:
+        images, labels = layout[f"x_{split}"][0][0], layout[f"y_{split}"][0][0]
+        if images != labels:
             raise DataError(DAMAGED, (
-                f"The file in {DATA_VARIABLE} ({path}) has {arrays[f'x_{split}'].shape[0]} {split} images "
-                f"but {arrays[f'y_{split}'].shape[0]} labels."))
-        if arrays[f"y_{split}"].max() > 9:
+                f"The file in {DATA_VARIABLE} ({path}) has {images} {split} images but {labels} labels."))
+
+
+def _check_labels(path: str, labels: dict[str, np.ndarray]) -> None:
+    for split in ("train", "test"):
+        if labels[f"y_{split}"].max() > 9:
             raise DataError(DAMAGED, f"The file in {DATA_VARIABLE} ({path}) has {split} labels outside 0..9.")
+
+
+def _check_file(path: str) -> None:
+    if not os.path.isfile(path):
+        raise _missing(path)
+    if not zipfile.is_zipfile(path):  # else numpy would take it for a pickle and say so
+        raise _unreadable(path, "not a zip archive")
+
+
+def load_npz(path: str) -> Mnist:
+    """Read and check an npz with x_train, y_train, x_test, y_test (layout of Keras' mnist.npz)."""
+    _check_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in EXPECTED if key in stored.files}
+    except READ_ERRORS as error:
+        raise _unreadable(path, error) from None
+    _check_layout(path, {key: (array.shape, array.dtype) for key, array in arrays.items()})
+    _check_labels(path, arrays)
     for array in arrays.values():
         array.setflags(write=False)
     return Mnist(source=path, **arrays)
@@ -134,11 +162,69 @@ def load_mnist() -> Mnist:
         return _load(os.environ.get(DATA_VARIABLE) or None)
 
 
-def sample_digits(mnist: Mnist, per_class: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A few training images of each digit, for a gallery: (images, labels), digits in order."""
-    rng = np.random.default_rng(seed)
-    indices = np.concatenate([
-        rng.choice(np.flatnonzero(mnist.y_train == digit), size=per_class, replace=False)
-        for digit in range(10)
-    ])
-    return mnist.x_train[indices], mnist.y_train[indices]
+@dataclass(frozen=True)
+class Overview:
+    """The data at a glance (Home, the augmentation preview): the first training images of each digit, and
+    the images per digit."""
+
+    images: np.ndarray  # uint8 (10 * per_class, 28, 28), digits in order
+    labels: np.ndarray
+    counts: dict[str, list[int]]  # {"train": [10 counts], "test": [...]}
+
+
+def _first_of_each(labels: np.ndarray, per_class: int) -> np.ndarray:
+    return np.concatenate([np.flatnonzero(labels == digit)[:per_class] for digit in range(10)])
+
+
+def overview(per_class: int) -> Overview:
+    """The data at a glance. From a file it reads the labels and only the first few hundred training
+    images, not all 47 MB of them: a fresh server's first page waits on this, and a full read is most of
+    that page's own time. The file gets the same checks as a full load."""
+    path = os.environ.get(DATA_VARIABLE) or None
+    if path is None:
+        mnist = load_mnist()
+        chosen = _first_of_each(mnist.y_train, per_class)
+        return Overview(mnist.x_train[chosen], mnist.y_train[chosen], mnist.class_counts())
+    _check_file(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+            layout = {}
+            for key in EXPECTED.keys() & members.keys():
+                with archive.open(members[key]) as handle:
+                    layout[key] = _npy_header(handle)
+            _check_layout(path, layout)
+            labels = {key: _npy_rows(archive, members[key], layout[key][0][0]) for key in ("y_train", "y_test")}
+            _check_labels(path, labels)
+            chosen = _first_of_each(labels["y_train"], per_class)
+            images = _npy_rows(archive, members["x_train"], int(chosen.max()) + 1)[chosen]
+    except DataError:
+        raise
+    except READ_ERRORS as error:
+        raise _unreadable(path, error) from None
+    counts = {split: np.bincount(labels[f"y_{split}"], minlength=10).tolist() for split in ("train", "test")}
+    return Overview(images, labels["y_train"][chosen], counts)
+
+
+def _npy_header(handle) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from the header of an .npy stream, which it leaves at the first byte of data."""
+    version = np.lib.format.read_magic(handle)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read_header is None:
+        raise ValueError(f"an .npy member of format version {version}")
+    shape, fortran_order, dtype = read_header(handle)
+    if fortran_order and len(shape) > 1:
+        raise ValueError("images stored in column-major order")
+    return shape, dtype
+
+
+def _npy_rows(archive: zipfile.ZipFile, member: str, count: int) -> np.ndarray:
+    """The first `count` rows of a uint8 .npy member, unzipping no more of it than they take."""
+    with archive.open(member) as handle:
+        shape, dtype = _npy_header(handle)
+        row = int(np.prod(shape[1:], dtype=np.int64))
+        data = handle.read(count * row)
+    if len(data) != count * row:
+        raise EOFError(f"{member} ends after {len(data) // max(row, 1)} of its {count} rows")
+    return np.frombuffer(data, dtype).reshape((count, *shape[1:]))

@@ -32,10 +32,10 @@ for column, (page, title, text) in zip(steps, [
 
 @st.cache_data(show_spinner=False)
 def load_overview(data_file: str):
-    """Sample images and class counts: small, computed once per data file (the argument is the cache key)."""
-    mnist = data.load_mnist()
-    images, labels = data.sample_digits(mnist, per_class=home.SAMPLES_PER_DIGIT)
-    return home.labelled_digit_grid(images, labels), mnist.class_counts()
+    """The first images of each digit and the class counts: small, read once per data file (the argument
+    is the cache key)."""
+    seen = data.overview(per_class=home.SAMPLES_PER_DIGIT)
+    return home.labelled_digit_grid(seen.images, seen.labels), seen.counts
 
 
 try:

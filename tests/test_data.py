@@ -4,11 +4,13 @@ what is wrong."""
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
 from mnist_lab import data
-from mnist_lab.data import DATA_VARIABLE, DataError, load_mnist, load_npz, sample_digits, to_model_input
+from mnist_lab.data import DATA_VARIABLE, DataError, load_mnist, load_npz, to_model_input
 
 
 @pytest.fixture
@@ -30,13 +32,20 @@ def write(path, **arrays):
 
 
 def load_fails(path, learner_message: str = data.DAMAGED) -> str:
-    """Load `path`, expecting a DataError with that learner message; return its detail."""
-    with pytest.raises(DataError) as caught:
-        load_npz(str(path))
-    assert str(caught.value) == learner_message
-    assert DATA_VARIABLE not in str(caught.value) and str(path) not in str(caught.value)
-    assert DATA_VARIABLE in caught.value.detail and str(path) in caught.value.detail
-    return caught.value.detail
+    """Load `path`, fully and as Home's overview, expecting from each a DataError with that learner
+    message and the same detail; return the detail."""
+    details = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DATA_VARIABLE, str(path))
+        for read in (lambda: load_npz(str(path)), lambda: data.overview(per_class=3)):
+            with pytest.raises(DataError) as caught:
+                read()
+            assert str(caught.value) == learner_message
+            assert DATA_VARIABLE not in str(caught.value) and str(path) not in str(caught.value)
+            assert DATA_VARIABLE in caught.value.detail and str(path) in caught.value.detail
+            details.append(caught.value.detail)
+    assert details[0] == details[1]
+    return details[0]
 
 
 def test_good_file_loads_through_the_variable(synthetic_npz, monkeypatch, fresh_cache):
@@ -130,14 +139,6 @@ def test_model_input_is_scaled_channels_last():
     assert to_model_input(images[0]).shape == (1, 2, 2, 1)  # one image alone gets a batch axis
 
 
-def test_sample_digits_gives_each_digit_in_order(synthetic_npz):
-    mnist = load_npz(str(synthetic_npz))
-    images, labels = sample_digits(mnist, per_class=2)
-    assert labels.tolist() == [digit for digit in range(10) for _ in range(2)]
-    for image, label in zip(images, labels):
-        assert any(np.array_equal(image, candidate) for candidate in mnist.x_train[mnist.y_train == label])
-
-
 def test_threads_that_ask_for_mnist_at_once_read_the_file_once(synthetic_npz, monkeypatch, fresh_cache):
     """A class opening the Train page on a fresh server: one thread reads, the others get its arrays."""
     import threading
@@ -163,3 +164,36 @@ def test_threads_that_ask_for_mnist_at_once_read_the_file_once(synthetic_npz, mo
     for thread in threads:
         thread.join()
     assert len(reads) == 1 and len(results) == 8 and all(result is results[0] for result in results)
+
+
+def test_the_overview_reads_the_first_images_of_each_digit_and_all_the_counts(synthetic_npz, monkeypatch, fresh_cache):
+    monkeypatch.setenv(DATA_VARIABLE, str(synthetic_npz))
+    seen = data.overview(per_class=3)
+    mnist = load_npz(str(synthetic_npz))
+    first = np.concatenate([np.flatnonzero(mnist.y_train == digit)[:3] for digit in range(10)])
+    np.testing.assert_array_equal(seen.images, mnist.x_train[first])
+    assert seen.labels.tolist() == [digit for digit in range(10) for _ in range(3)]
+    assert seen.counts == mnist.class_counts()
+    assert data._load.cache_info().currsize == 0  # the full arrays were not loaded
+
+
+def test_the_overview_of_keras_download_is_read_from_the_full_arrays(synthetic_npz, monkeypatch, fresh_cache):
+    monkeypatch.delenv(DATA_VARIABLE, raising=False)
+    monkeypatch.setattr(data, "load_mnist", lambda: load_npz(str(synthetic_npz)))
+    seen = data.overview(per_class=2)
+    assert seen.labels.tolist() == [digit for digit in range(10) for _ in range(2)]
+    assert seen.counts == load_npz(str(synthetic_npz)).class_counts()
+
+
+def test_the_overview_of_a_file_cut_short_inside_the_images_is_damaged(synthetic_npz, tmp_path, monkeypatch):
+    arrays = arrays_of(synthetic_npz)
+    path = write(tmp_path / "cut.npz", **arrays)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, "w") as archive:  # x_train's header still says 600 images; 5 are left
+        for name, content in members.items():
+            archive.writestr(name, content[:128 + 5 * 784] if name == "x_train.npy" else content)
+    monkeypatch.setenv(DATA_VARIABLE, path)
+    with pytest.raises(DataError) as caught:
+        data.overview(per_class=3)
+    assert str(caught.value) == data.DAMAGED and "x_train.npy ends after 5" in caught.value.detail

@@ -156,8 +156,7 @@ def augmentation_preview():
     from mnist_lab.images import augmentation
     from mnist_lab.images.gallery import digit_grid
 
-    images, _ = data.sample_digits(data.load_mnist(), per_class=1)
-    originals = data.to_model_input(images)
+    originals = data.to_model_input(data.overview(per_class=1).images)
     with training.KERAS_SETUP_LOCK:  # Keras must not build in two threads at once
         rows = [originals] + [augmentation.preview(originals, seed=seed) for seed in (1, 2)]
     return digit_grid(np.concatenate(rows), None, columns=10, scale=2)
