@@ -79,7 +79,7 @@ def _unreadable(path: str, error: BaseException) -> DataError:
     return DataError(DAMAGED, f"The file in {DATA_VARIABLE} ({path}) is not a readable npz file ({error}).")
 
 
-READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error)
+_READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error)
 
 
 def _check_layout(path: str, layout: dict[str, tuple[tuple, np.dtype]]) -> None:
@@ -121,7 +121,7 @@ def load_npz(path: str) -> Mnist:
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in EXPECTED if key in stored.files}
-    except READ_ERRORS as error:
+    except _READ_ERRORS as error:
         raise _unreadable(path, error) from None
     _check_layout(path, {key: (array.shape, array.dtype) for key, array in arrays.items()})
     _check_labels(path, arrays)
@@ -197,10 +197,10 @@ def overview(per_class: int) -> Overview:
             labels = {key: _npy_rows(archive, members[key], layout[key][0][0]) for key in ("y_train", "y_test")}
             _check_labels(path, labels)
             chosen = _first_of_each(labels["y_train"], per_class)
-            images = _npy_rows(archive, members["x_train"], int(chosen.max()) + 1)[chosen]
+            images = _npy_rows(archive, members["x_train"], int(chosen.max(initial=-1)) + 1)[chosen]
     except DataError:
         raise
-    except READ_ERRORS as error:
+    except _READ_ERRORS as error:
         raise _unreadable(path, error) from None
     counts = {split: np.bincount(labels[f"y_{split}"], minlength=10).tolist() for split in ("train", "test")}
     return Overview(images, labels["y_train"][chosen], counts)
