@@ -227,4 +227,9 @@ def route_through_navigation():
 
 
 if __name__ == "__main__":
-    main()
+    # Streamlit runs this file as __main__, and every page imports it as `app`: two modules, and a resource
+    # cached in both would exist twice (two training managers on one run folder: two queues, each with its
+    # slots). The app runs from the one module the pages import.
+    import app
+
+    app.main()

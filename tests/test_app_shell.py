@@ -5,10 +5,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, open_page, wait_idle
 
 
 def test_a_page_chosen_by_folder_mode_gets_the_whole_app(synthetic_npz):
@@ -95,3 +96,40 @@ def test_a_learner_keeps_their_name_across_refreshes_and_pages_but_not_across_br
     assert sidebar_name(other_page) not in (name, "Grace H.")
     other.close()
     context.close()
+
+
+
+@pytest.mark.browser
+@pytest.mark.app_env(MNIST_LAB_EXECUTOR="thread", MNIST_LAB_MAX_CONCURRENT_RUNS="1", MNIST_LAB_HOLD_AT="starting")
+def test_the_banner_and_the_pages_share_one_queue_in_browser(synthetic_app_server, page):
+    """Streamlit runs app.py as __main__ while every page imports it as `app`: a resource cached in both
+    would exist twice. Two training managers on one run folder keep two queues, each with its own slots
+    (two runs trained at once on a one-slot server), and the second, when made, marks as interrupted a
+    run the first has just created. Here the banner's Train it and the Train page's Train button each
+    start a run while the first is held before it trains: on one queue, the second waits."""
+    from mnist_lab import experiments
+    from mnist_lab.architecture import sources
+    from mnist_lab.classroom.learners import Actor
+    from mnist_lab.runs import RunStatus, RunStore
+
+    store = RunStore()
+    experiments.ExperimentStore(store).pose("Does batch size matter?", sources.preset_architecture("quick-cnn"),
+                                            {"epochs": 1, "train_size": 100}, "batch_size", "16,32",
+                                            by=Actor.operator(), data_sizes=(600, 200))
+    open_page(page, synthetic_app_server)  # Home, from the script Streamlit runs as __main__
+    page.locator(".st-key-experiment_banner").get_by_role("button", name="Train it").click()
+    page.get_by_text("Your run is in").wait_for()
+    [experiment_run] = store.list()
+    held = store.path(experiment_run["id"]) / "HELD-starting"
+    deadline = time.monotonic() + 120
+    while not held.exists():  # polling a file the server writes: there is no event to wait on
+        assert time.monotonic() < deadline, store.get(experiment_run["id"])
+        time.sleep(0.1)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+    page.get_by_role("heading", name="3. Train it and watch").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Waiting in the queue").first.wait_for(timeout=60_000)  # a second queue would start it
+    [own_run] = [meta for meta in store.list() if meta["id"] != experiment_run["id"]]
+    assert own_run["status"] == RunStatus.QUEUED and not (store.path(own_run["id"]) / "HELD-starting").exists()
+    assert store.get(experiment_run["id"])["status"] == RunStatus.RUNNING
