@@ -55,10 +55,12 @@ class Mnist:
     source: str
 
     def class_counts(self) -> dict[str, list[int]]:
-        return {
-            "train": np.bincount(self.y_train, minlength=10).tolist(),
-            "test": np.bincount(self.y_test, minlength=10).tolist(),
-        }
+        return class_counts(self.y_train, self.y_test)
+
+
+def class_counts(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, list[int]]:
+    """Images per digit in each split: {"train": [10 counts], "test": [10 counts]}."""
+    return {"train": np.bincount(y_train, minlength=10).tolist(), "test": np.bincount(y_test, minlength=10).tolist()}
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -169,7 +171,7 @@ class Overview:
 
     images: np.ndarray  # uint8 (10 * per_class, 28, 28), digits in order
     labels: np.ndarray
-    counts: dict[str, list[int]]  # {"train": [10 counts], "test": [...]}
+    counts: dict[str, list[int]]  # as class_counts()
 
 
 def _first_of_each(labels: np.ndarray, per_class: int) -> np.ndarray:
@@ -202,8 +204,7 @@ def overview(per_class: int) -> Overview:
         raise
     except _READ_ERRORS as error:
         raise _unreadable(path, error) from None
-    counts = {split: np.bincount(labels[f"y_{split}"], minlength=10).tolist() for split in ("train", "test")}
-    return Overview(images, labels["y_train"][chosen], counts)
+    return Overview(images, labels["y_train"][chosen], class_counts(labels["y_train"], labels["y_test"]))
 
 
 def _npy_header(handle) -> tuple[tuple, np.dtype]:

@@ -1,6 +1,6 @@
 """What tests share that is not a fixture: the app's paths, AppTest openers, the live app server, the
-browser's waits, stored runs and the layers the architecture tests write, the tiny net the training tests train. Fixtures that use them live in
-conftest.py."""
+browser's waits, stored runs, the layers the architecture tests write and the tiny net the training tests
+train. Fixtures that use them live in conftest.py."""
 
 from __future__ import annotations
 

@@ -98,7 +98,6 @@ def test_a_learner_keeps_their_name_across_refreshes_and_pages_but_not_across_br
     context.close()
 
 
-
 @pytest.mark.browser
 @pytest.mark.app_env(MNIST_LAB_EXECUTOR="thread", MNIST_LAB_MAX_CONCURRENT_RUNS="1", MNIST_LAB_HOLD_AT="starting")
 def test_the_banner_and_the_pages_share_one_queue_in_browser(synthetic_app_server, page):
