@@ -110,6 +110,8 @@ def test_the_banner_and_the_pages_share_one_queue_in_browser(synthetic_app_serve
     from mnist_lab.architecture import sources
     from mnist_lab.classroom.learners import Actor
     from mnist_lab.runs import RunStatus, RunStore
+    from mnist_lab.training import phases
+    from mnist_lab.training.phases import HoldPoint
 
     store = RunStore()
     experiments.ExperimentStore(store).pose("Does batch size matter?", sources.preset_architecture("quick-cnn"),
@@ -119,7 +121,7 @@ def test_the_banner_and_the_pages_share_one_queue_in_browser(synthetic_app_serve
     page.locator(".st-key-experiment_banner").get_by_role("button", name="Train it").click()
     page.get_by_text("Your run is in").wait_for()
     [experiment_run] = store.list()
-    held = store.path(experiment_run["id"]) / "HELD-starting"
+    held = phases.held_marker(store.path(experiment_run["id"]), HoldPoint.STARTING)
     deadline = time.monotonic() + 120
     while not held.exists():  # polling a file the server writes: there is no event to wait on
         assert time.monotonic() < deadline, store.get(experiment_run["id"])
@@ -130,5 +132,6 @@ def test_the_banner_and_the_pages_share_one_queue_in_browser(synthetic_app_serve
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Waiting in the queue").first.wait_for(timeout=60_000)  # a second queue would start it
     [own_run] = [meta for meta in store.list() if meta["id"] != experiment_run["id"]]
-    assert own_run["status"] == RunStatus.QUEUED and not (store.path(own_run["id"]) / "HELD-starting").exists()
+    assert own_run["status"] == RunStatus.QUEUED
+    assert not phases.held_marker(store.path(own_run["id"]), HoldPoint.STARTING).exists()
     assert store.get(experiment_run["id"])["status"] == RunStatus.RUNNING

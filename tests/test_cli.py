@@ -144,7 +144,8 @@ def wait_held(process: subprocess.Popen, runs: Path, point: str, timeout: float 
     """Wait for the run's HELD marker. The training process writes it; polling for another process' file is
     how these tests wait on it. Between looks the wait is on the process, so one that ends fails at once."""
     deadline = time.monotonic() + timeout
-    while not (markers := list(runs.glob(f"*/HELD-{point}"))):
+    while not (markers := [phases.held_marker(folder, point) for folder in runs.iterdir()
+                           if phases.held_marker(folder, point).exists()]):
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(0.05)
         assert process.returncode is None, f"train ended (exit {process.returncode}) before holding at {point}"

@@ -386,11 +386,12 @@ def train_command_cell(tmp_path: Path, store: RunStore, bystanders: dict, execut
         new = lambda: [path.name for path in store.root.iterdir() if path.name not in bystanders]  # noqa: E731
         [run_id] = wait_for(new, "a run folder", running)
         if executor == "ray":
-            held = lambda: next((folder / f"HELD-{point}" for folder in ray_folders(run_id)  # noqa: E731
-                                 if (folder / f"HELD-{point}").exists()), None)
+            held = lambda: next((phases.held_marker(folder, point) for folder in ray_folders(run_id)  # noqa: E731
+                                 if phases.held_marker(folder, point).exists()), None)
         else:
-            held = lambda: (store.path(run_id) / f"HELD-{point}").exists() and store.path(run_id) / f"HELD-{point}"  # noqa: E731
-        marker = wait_for(held, f"HELD-{point}", running)
+            held = lambda: phases.held_marker(store.path(run_id), point).exists() and phases.held_marker(  # noqa: E731
+                store.path(run_id), point)
+        marker = wait_for(held, f"the hold at {point}", running)
         assert marker.read_text().split()[0] == str(number)
         # `train` follows the run with its handlers in place (it says so just before installing them).
         wait_for(lambda: "(Ctrl-C stops it" in stderr.read_text() and catches_sigterm(process.pid),
@@ -410,13 +411,13 @@ def train_command_cell(tmp_path: Path, store: RunStore, bystanders: dict, execut
             os.kill(trainer, WORKER_KILLS[fault])
         else:
             (store.path(run_id) / FILE_FAULTS[fault]).write_text("")
-            (store.path(run_id) / f"RELEASE-{point}").write_text("")
+            phases.release_marker(store.path(run_id), point).write_text("")
         if executor == "ray" and fault in WORKER_KILLS:  # Ray may try the task again: let every attempt go on
             first = marker.parent
             while running():
                 for folder in ray_folders(run_id):
-                    if folder != first and (folder / f"HELD-{point}").exists():
-                        (folder / f"RELEASE-{point}").write_text("")
+                    if folder != first and phases.held_marker(folder, point).exists():
+                        phases.release_marker(folder, point).write_text("")
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(0.1)
         process.wait(timeout=TIMEOUT)
@@ -473,9 +474,9 @@ def manager_cell(store: RunStore, bystanders: dict, executor: str, moment: tuple
         run_id = manager.submit(tiny_architecture(), SETTINGS, name="faulty")
         queued = manager.submit(tiny_architecture(), SETTINGS, name="queued")
         assert manager.queue_position(queued) == 1
-        (store.path(queued) / f"RELEASE-{point}").write_text("")
-        marker = store.path(run_id) / f"HELD-{point}"
-        wait_for(marker.exists, f"HELD-{point}", lambda: not manager.wait(run_id, 0))
+        phases.release_marker(store.path(queued), point).write_text("")
+        marker = phases.held_marker(store.path(run_id), point)
+        wait_for(marker.exists, f"the hold at {point}", lambda: not manager.wait(run_id, 0))
         assert marker.read_text().split()[0] == str(number)
         at = POSITION[moment]
         record = check_record(store, run_id, Expected("running", rows_before(at), (), False, 0), status="running")
@@ -485,7 +486,7 @@ def manager_cell(store: RunStore, bystanders: dict, executor: str, moment: tuple
             os.kill(worker, WORKER_KILLS[fault])
         else:
             (store.path(run_id) / FILE_FAULTS[fault]).write_text("")
-            (store.path(run_id) / f"RELEASE-{point}").write_text("")
+            phases.release_marker(store.path(run_id), point).write_text("")
         assert manager.wait(run_id, TIMEOUT)
         assert manager.live_state(run_id).snapshot()["status"] == (expected.shown or expected.status)
         check_no_temporary_files(store.path(run_id))
@@ -585,10 +586,10 @@ def test_a_run_whose_store_became_read_only_is_not_shown_running_once_it_ended(s
     manager = training.TrainingManager(RunStore(isolated_storage / "runs"), max_concurrent=1, executor="thread")
     try:
         run_id = manager.submit(tiny_architecture(), SETTINGS)
-        marker = manager.store.path(run_id) / "HELD-epoch-start"
-        wait_for(marker.exists, "HELD-epoch-start", lambda: not manager.wait(run_id, 0))
+        marker = phases.held_marker(manager.store.path(run_id), HoldPoint.EPOCH_START)
+        wait_for(marker.exists, "the hold at epoch 2's start", lambda: not manager.wait(run_id, 0))
         (manager.store.path(run_id) / "FAULT-readonly").write_text("")
-        (manager.store.path(run_id) / "RELEASE-epoch-start").write_text("")
+        phases.release_marker(manager.store.path(run_id), HoldPoint.EPOCH_START).write_text("")
         assert manager.wait(run_id, TIMEOUT)
         assert "Read-only file system" in manager.live_state(run_id).snapshot()["message"]  # it knows
         listed = {meta["id"]: meta for meta in manager.runs(max_age=0)}[run_id]
@@ -643,14 +644,16 @@ def test_pack_fault_matrix(executor, hold, fault, synthetic_data, isolated_stora
     manager = training.TrainingManager(store, max_concurrent=1, executor=executor)
     try:
         first = manager.submit(tiny_architecture(), SETTINGS, name="alone, first")
-        wait_for((store.path(first) / f"HELD-{point}").exists, f"HELD-{point}", lambda: not manager.wait(first, 0))
+        wait_for(phases.held_marker(store.path(first), point).exists, f"the hold at {point}",
+                 lambda: not manager.wait(first, 0))
         owners = [(f"learner-{number}", f"Learner {number}") for number in range(3)]
         pack = [manager.submit(tiny_architecture(), dict(SETTINGS, seed=SEED + number), name=f"packed {number}",
                                owner=owner) for number, owner in enumerate(owners)]
-        (store.path(first) / f"RELEASE-{point}").write_text("")
+        phases.release_marker(store.path(first), point).write_text("")
         assert manager.wait(first, TIMEOUT)
-        held = wait_for(lambda: next((run_id for run_id in pack if (store.path(run_id) / f"HELD-{point}").exists()),
-                                     None), f"a packed run at {hold}", lambda: not manager.wait(pack[0], 0))
+        held = wait_for(lambda: next((run_id for run_id in pack
+                                      if phases.held_marker(store.path(run_id), point).exists()), None),
+                        f"a packed run at {hold}", lambda: not manager.wait(pack[0], 0))
         assert manager.packs() == [pack]
         if fault == "worker-sigkill":
             [worker] = manager.executor.worker_pids()["busy"]
@@ -661,7 +664,7 @@ def test_pack_fault_matrix(executor, hold, fault, synthetic_data, isolated_stora
             manager.stop(target, by=Actor(owners[pack.index(target)][0]))
             faulted = {target}
         for run_id in pack:
-            (store.path(run_id) / f"RELEASE-{point}").write_text("")
+            phases.release_marker(store.path(run_id), point).write_text("")
         for run_id in pack:
             assert manager.wait(run_id, TIMEOUT)
         for run_id, owner in zip(pack, owners):
@@ -671,7 +674,7 @@ def test_pack_fault_matrix(executor, hold, fault, synthetic_data, isolated_stora
             check_kept_model(store, run_id, expected.kept, images)
             check_no_temporary_files(store.path(run_id))
         after = manager.submit(tiny_architecture(), SETTINGS, name="after the pack")
-        (store.path(after) / f"RELEASE-{point}").write_text("")
+        phases.release_marker(store.path(after), point).write_text("")
         assert manager.wait(after, TIMEOUT)
         check_record(store, after, Expected("completed", EPOCHS, (), True, 0))
     finally:

@@ -71,6 +71,16 @@ def parse_hold(text: str | None) -> tuple[HoldPoint, int] | None:
     return point, number
 
 
+def held_marker(folder: Path, point: str) -> Path:
+    """The file a run writes in its folder on being held at `point` (a glob pattern works too)."""
+    return folder / f"HELD-{point}"
+
+
+def release_marker(folder: Path, point: str) -> Path:
+    """The file that, once it appears in the run's folder, releases the run held at `point`."""
+    return folder / f"RELEASE-{point}"
+
+
 class PhaseHold:
     """One run's hold: counts the points it reaches and blocks at the one asked for.
 
@@ -96,8 +106,8 @@ class PhaseHold:
         self.reached_counts[point] += 1
         if (point, self.reached_counts[point]) != self.target or self.folder is None:
             return
-        release = self.folder / f"RELEASE-{point}"
-        write_atomic(self.folder / f"HELD-{point}", f"{self.reached_counts[point]} {now_iso()}\n")
+        release = release_marker(self.folder, point)
+        write_atomic(held_marker(self.folder, point), f"{self.reached_counts[point]} {now_iso()}\n")
         while not release.exists() and not self.live.stop_asked():
             self.live.stop_event.wait(HOLD_POLL_SECONDS)
 

@@ -33,11 +33,11 @@ def packs_of_four(monkeypatch):
 
 
 def held(store: RunStore, run_id: str, point: str):
-    return (store.path(run_id) / f"HELD-{point}").exists()
+    return phases.held_marker(store.path(run_id), point).exists()
 
 
 def release(store: RunStore, run_id: str, point: str) -> None:
-    (store.path(run_id) / f"RELEASE-{point}").write_text("")
+    phases.release_marker(store.path(run_id), point).write_text("")
 
 
 def wait_held(manager, run_id: str, point: str) -> None:

@@ -39,7 +39,7 @@ def wait_held(manager, run_id: str, point: HoldPoint, timeout: float = 120) -> P
     """Wait for the run's HELD marker. The training thread writes it; polling for the file is how this
     codebase's tests wait on what another thread or process writes. Between looks the wait is on the run's
     end, so a run that finishes without holding fails at once."""
-    marker = manager.store.path(run_id) / f"HELD-{point}"
+    marker = phases.held_marker(manager.store.path(run_id), point)
     deadline = time.monotonic() + timeout
     while not marker.exists():
         assert not manager.wait(run_id, 0.05), f"the run ended without holding at {point}: {manager.store.get(run_id)}"
@@ -114,7 +114,7 @@ def test_a_held_run_released_completes(manager, monkeypatch, point):
     run_id = submit(manager, monkeypatch, point.value)
     wait_held(manager, run_id, point)
     assert manager.store.get(run_id)["status"] == "running"
-    (manager.store.path(run_id) / f"RELEASE-{point}").write_text("")
+    phases.release_marker(manager.store.path(run_id), point).write_text("")
     assert manager.wait(run_id, 120)
     meta = manager.store.get(run_id)
     assert meta["status"] == "completed" and meta["epochs_done"] == EPOCHS and meta["test_accuracy"] is not None
@@ -124,7 +124,7 @@ def test_without_a_hold_nothing_is_held(manager, monkeypatch):
     run_id = submit(manager, monkeypatch, None)
     assert manager.wait(run_id, 120)
     assert manager.store.get(run_id)["status"] == "completed"
-    assert not list(manager.store.path(run_id).glob("HELD-*"))
+    assert not any(phases.held_marker(manager.store.path(run_id), point).exists() for point in HoldPoint)
 
 
 def test_a_wrong_hold_fails_the_run_instead_of_training_unheld(manager, monkeypatch):
