@@ -63,7 +63,8 @@ class Participant:
         self.url, self.timeout = url, timeout
         self.key = f"experiment-{secrets.token_urlsafe(12)}"
         self.pressed_at: float | None = None
-        self.accepted_seconds: float | None = None
+        self.accepted_seconds: float | None = None  # press to the answer on screen
+        self.rerun_seconds: float | None = None  # press to the end of the page's rerun
         self.problems: list[str] = []
         self.errors = 0
         self.exceptions: list[str] = []
@@ -73,7 +74,9 @@ class Participant:
             session = StreamSession(self.url, self.key, self.timeout)
             session.run_page("Home")
             self.pressed_at = time.monotonic()
-            self.accepted_seconds = session.press("Train it")
+            self.rerun_seconds = session.press("Train it")
+            self.accepted_seconds = next((at - self.pressed_at for at, text in session.alerts
+                                          if at >= self.pressed_at and text.startswith("Your run is in")), None)
             session.run_page("Train")
             while not leave.is_set():
                 session.stay(1.0)
@@ -130,6 +133,7 @@ def lesson(server: Server, experiment: dict, learners: int, timeout: float) -> d
     class_experiments = experiments.ExperimentStore(store)
     summaries = experiments.summarize(experiment, class_experiments.runs_of(experiment))
     accepted = [learner.accepted_seconds for learner in class_learners if learner.accepted_seconds is not None]
+    reruns = [learner.rerun_seconds for learner in class_learners if learner.rerun_seconds is not None]
     return {
         "runs": {"stored": len(runs), "statuses": sorted({str(meta["status"]) for meta in runs}),
                  "per_value": [summary.done for summary in summaries],
@@ -143,8 +147,10 @@ def lesson(server: Server, experiment: dict, learners: int, timeout: float) -> d
                      "median": statistics.median(training_window) if training_window else None,
                      "p95": percentile(training_window, 0.95), "p99": percentile(training_window, 0.99),
                      "worst": max(training_window, default=None)},
-        "train_it_accepted_s": {"median": statistics.median(accepted) if accepted else None,
+        "train_it_accepted_s": {"count": len(accepted), "median": statistics.median(accepted) if accepted else None,
                                 "worst": max(accepted, default=None)},
+        "train_it_rerun_s": {"median": statistics.median(reruns) if reruns else None,
+                             "worst": max(reruns, default=None)},
         "findings": experiments.findings(summaries),
         "problems": problems + [problem for learner in class_learners for problem in learner.problems]
         + (["the projector saw no refresh after the last run finished"] if not shown else []),
@@ -199,8 +205,10 @@ def main(argv=None) -> int:
         f"health while training         median {health['median']} · p95 {health['p95']} · p99 {health['p99']} · "
         f"worst {health['worst']} s ({health['checks']} checks, {health['failed']} failed; target p95 <= "
         f"{HEALTH_P95_TARGET_SECONDS:g} s)",
-        f"Train it answered             median {result['train_it_accepted_s']['median']} · worst "
-        f"{result['train_it_accepted_s']['worst']} s",
+        f"Train it answered on screen   median {result['train_it_accepted_s']['median']} · worst "
+        f"{result['train_it_accepted_s']['worst']} s ({result['train_it_accepted_s']['count']} of {learners} "
+        f"learners saw it); the page's rerun ended: median {result['train_it_rerun_s']['median']} · worst "
+        f"{result['train_it_rerun_s']['worst']} s",
         f"found: {result['findings']}",
         f"problems {len(result['problems'])} {result['problems'][:3]}; exceptions on pages {result['page_exceptions']} "
         f"{result['exceptions'][:3]}",

@@ -164,6 +164,7 @@ class StreamSession:
         self.fragment_ended: list[float] = []  # when each of those reruns ended (monotonic)
         self.errors = 0  # exceptions shown on a page
         self.exceptions: list[str] = []  # what the first few of them said
+        self.alerts: list[tuple[float, str]] = []  # (when it arrived, its text) of each message box shown
 
     def close(self):
         self.ws.close()
@@ -209,6 +210,8 @@ class StreamSession:
                 self.errors += 1
                 if len(self.exceptions) < 5:
                     self.exceptions.append(f"{element.exception.type}: {element.exception.message}"[:500])
+            elif element_type == "alert":  # a browser draws it when it arrives, before the run ends
+                self.alerts.append((time.monotonic(), element.alert.body))
             elif element_type in ("button", "slider", "selectbox"):
                 widget = getattr(element, element_type)
                 self.widgets[widget.label] = widget.id

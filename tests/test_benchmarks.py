@@ -37,6 +37,7 @@ def test_run_all_in_quick_mode_reports_every_part(tmp_path, real_mnist):
     experiment = results["class_experiment"]
     assert sum(experiment["runs"]["per_value"]) == experiment["learners"] and experiment["problems"] == []
     assert experiment["ratio"] > 0 and experiment["projector_refresh_s"]["count"] > 0
+    assert experiment["train_it_accepted_s"]["count"] == experiment["learners"]  # each saw their run accepted
     assert "7. The Train page's estimate" in completed.stdout and "8. One move of the Draw page's epoch slider" in completed.stdout
 
 
