@@ -21,11 +21,6 @@ from mnist_lab.training.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
-# Training yields the CPU to the server: thirty learners wait on its pages and on the answer to Train, while
-# a run loses nothing it would notice when a page takes a few milliseconds from it (docs/performance.md).
-WORKER_NICENESS = 10
-
-
 def _resident_megabytes() -> float:
     """This process's resident memory now (not its peak), from /proc where there is one."""
     try:
@@ -35,10 +30,11 @@ def _resident_megabytes() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
-def _serve() -> int:
-    """A worker's life: load Keras and the data, say ready, train each run it is given, say how it ended."""
+def _serve(niceness: int) -> int:
+    """A worker's life: load Keras and the data, say ready, train each run it is given, say how it ended.
+    It trains `niceness` below the server's priority (the server chooses: process.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server decides
-    os.nice(WORKER_NICENESS)
+    os.nice(niceness)
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints and library chatter go to the log
 
@@ -126,4 +122,4 @@ def _serve() -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
-    sys.exit(_serve())
+    sys.exit(_serve(int(sys.argv[1])))

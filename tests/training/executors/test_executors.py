@@ -17,7 +17,6 @@ from mnist_lab import system, training
 from mnist_lab.runs import RunStore
 from mnist_lab.training.executors import process
 from mnist_lab.training.executors.process import ProcessExecutor
-from mnist_lab.training.executors.process_worker import WORKER_NICENESS
 
 from helpers import ROOT, TINY, tiny
 
@@ -100,8 +99,31 @@ def test_one_worker_trains_run_after_run(process_manager):
     assert process_manager.executor.workers_started == 1
     assert process_manager.executor.worker_pids() == {"idle": [first], "busy": []}
     assert process_manager.executor.device == system.device_info(timeout=120)  # as the worker reported it
-    # it trains below the server's priority, so that pages and Train presses come first
-    assert os.getpriority(os.PRIO_PROCESS, first) == os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
+
+
+def test_workers_train_as_far_below_the_servers_priority_as_set(synthetic_data, monkeypatch):
+    """So that pages and Train presses come first (the suite's own workers run at its priority: conftest)."""
+    monkeypatch.setenv(process.WORKER_NICENESS_VARIABLE, "3")
+    executor = ProcessExecutor()
+    try:
+        assert executor.wait_until_warm(180)
+        [worker] = executor.worker_pids()["idle"]
+        assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, 0) + 3
+    finally:
+        executor.close()
+
+
+@pytest.mark.parametrize("text, niceness", [(None, process.DEFAULT_WORKER_NICENESS), ("0", 0), (" 19 ", 19),
+                                            ("20", process.DEFAULT_WORKER_NICENESS),
+                                            ("-1", process.DEFAULT_WORKER_NICENESS),
+                                            ("low", process.DEFAULT_WORKER_NICENESS)])
+def test_the_workers_niceness_is_a_whole_number_from_0_to_19_or_the_default(monkeypatch, caplog, text, niceness):
+    if text is None:
+        monkeypatch.delenv(process.WORKER_NICENESS_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(process.WORKER_NICENESS_VARIABLE, text)
+    assert ProcessExecutor(warm=False).niceness == niceness
+    assert (process.WORKER_NICENESS_VARIABLE in caplog.text) == (text not in (None, "0", " 19 "))
 
 
 @pytest.mark.parametrize("limits", [{"runs_per_worker": 2}, {"memory_limit_mb": 1}], ids=["runs", "memory"])
