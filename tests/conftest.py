@@ -16,8 +16,10 @@ from helpers import ARTIFACTS, HeldExecutor, fail_on_logged_traceback
 # The suite's training workers, its app servers' and its command lines' included, run at its own priority.
 # The product's default (niceness 10) yields to the server, but on a machine loaded by others a nice-10
 # worker gets a tenth of each other process's share: under two CPU-bound processes the suite took 67 min
-# instead of 21. The default itself is tested in tests/training/executors/test_executors.py.
+# instead of 21. The default itself is tested in tests/training/executors/test_executors.py. Ray's own
+# workers run at niceness 15 unless told otherwise, which starved its tests the same way.
 os.environ[WORKER_NICENESS_VARIABLE] = "0"
+os.environ["RAY_worker_niceness"] = "0"
 
 
 @pytest.fixture(autouse=True)

@@ -144,7 +144,7 @@ def wait_held(process: subprocess.Popen, runs: Path, point: str, timeout: float 
     """Wait for the run's HELD marker. The training process writes it; polling for another process' file is
     how these tests wait on it. Between looks the wait is on the process, so one that ends fails at once."""
     deadline = time.monotonic() + timeout
-    while not (markers := [phases.held_marker(folder, point) for folder in runs.iterdir()
+    while not (markers := [phases.held_marker(folder, point) for folder in runs.glob("*")
                            if phases.held_marker(folder, point).exists()]):
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(0.05)
