@@ -92,6 +92,17 @@ def open_page(page, server: AppServer, path: str = ""):
     wait_idle(page)
 
 
+def wait_for(condition, what: str, alive=lambda: True, timeout: float = 300):
+    """Poll another thread's or process' state until `condition()` is true (returned); `alive()` fails it
+    early. Files another process writes send no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert alive(), f"ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
 def wait_idle(page, timeout: float = 60_000):
     """Wait until the app reports that no script run is in progress."""
     page.wait_for_function(

@@ -5,11 +5,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
-from helpers import ROOT, open_page, wait_idle
+from helpers import ROOT, open_page, wait_for, wait_idle
 
 
 def test_a_page_chosen_by_folder_mode_gets_the_whole_app(synthetic_npz):
@@ -121,11 +120,8 @@ def test_the_banner_and_the_pages_share_one_queue_in_browser(synthetic_app_serve
     page.locator(".st-key-experiment_banner").get_by_role("button", name="Train it").click()
     page.get_by_text("Your run is in").wait_for()
     [experiment_run] = store.list()
-    held = phases.held_marker(store.path(experiment_run["id"]), HoldPoint.STARTING)
-    deadline = time.monotonic() + 120
-    while not held.exists():  # polling a file the server writes: there is no event to wait on
-        assert time.monotonic() < deadline, store.get(experiment_run["id"])
-        time.sleep(0.1)
+    wait_for(phases.held_marker(store.path(experiment_run["id"]), HoldPoint.STARTING).exists,
+             "the experiment's run held at its start", timeout=120)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
     page.get_by_role("heading", name="3. Train it and watch").wait_for()
     wait_idle(page)

@@ -37,7 +37,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,9 +51,10 @@ from mnist_lab.runs import EPOCH_FILE, RunStore, now_iso, write_atomic
 from mnist_lab.training import phases
 from mnist_lab.training.phases import HoldPoint
 
+from helpers import ROOT, wait_for
+
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the fault injection reads /proc")
 
-ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [{"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
           {"type": "BatchNormalization", "axis": -1}]
 EPOCHS, BATCH_SIZE, TRAIN_SIZE, VALIDATION_SIZE, SEED = 2, 32, 64, 32, 1
@@ -346,16 +346,6 @@ def check_record(store: RunStore, run_id: str, expected: Expected, status: str |
     return meta
 
 
-def wait_for(condition, what: str, alive=lambda: True, timeout: float = TIMEOUT):
-    """Poll another thread's or process' state until `condition()` is true; `alive()` fails it early."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert alive(), f"ended before {what}"
-        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
-        time.sleep(0.05)  # polling files another process writes: there is no event to wait on
-    return value
-
-
 # ---- the command-line driver ---------------------------------------------------------------------
 
 def catches_sigterm(pid: int) -> bool:
@@ -389,8 +379,8 @@ def train_command_cell(tmp_path: Path, store: RunStore, bystanders: dict, execut
             held = lambda: next((phases.held_marker(folder, point) for folder in ray_folders(run_id)  # noqa: E731
                                  if phases.held_marker(folder, point).exists()), None)
         else:
-            held = lambda: phases.held_marker(store.path(run_id), point).exists() and phases.held_marker(  # noqa: E731
-                store.path(run_id), point)
+            marker = phases.held_marker(store.path(run_id), point)
+            held = lambda: marker.exists() and marker  # noqa: E731
         marker = wait_for(held, f"the hold at {point}", running)
         assert marker.read_text().split()[0] == str(number)
         # `train` follows the run with its handlers in place (it says so just before installing them).

@@ -72,7 +72,7 @@ def parse_hold(text: str | None) -> tuple[HoldPoint, int] | None:
 
 
 def held_marker(folder: Path, point: str) -> Path:
-    """The file a run writes in its folder on being held at `point` (a glob pattern works too)."""
+    """The file a run writes in its folder on being held at `point`."""
     return folder / f"HELD-{point}"
 
 
